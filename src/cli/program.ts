@@ -1,0 +1,32 @@
+/** The `reach-puller` program: every command registered on one commander tree. Exit codes: 0 ok, 1 failure, 2 usage or config error. */
+import { Command, CommanderError } from 'commander';
+import { registerMigrate } from './commands/migrate.ts';
+import { registerApply } from './commands/apply.ts';
+import { registerConnectorsCommands } from './commands/connectors.ts';
+import { EXIT, reportError } from './output.ts';
+
+/** Builds the program with every command. */
+export function buildProgram(): Command {
+  const program = new Command('reach-puller')
+    .description('Pulls partner database views into Reach without losing or regressing a row')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  registerMigrate(program);
+  registerApply(program);
+  registerConnectorsCommands(program);
+  return program;
+}
+
+/** Runs the CLI and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    return reportError(error);
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * Reads connector files, validates every one of them and reports every problem at once
+ * with file, line and key path. Only code after this sees typed configuration.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import cron from 'node-cron';
+import { ConfigError, type ConfigProblem } from '../errors.ts';
+import { connectorSchema, SECRET_REFERENCE, type ConnectorConfig } from './connector-schema.ts';
+
+/** A validated connector file. */
+export interface LoadedConnector {
+  id: string;
+  file: string;
+  config: ConnectorConfig;
+  /** Hash of the validated config, to tell whether `apply` changes anything. */
+  hash: string;
+}
+
+// A connector file is a few KB; anything far larger is a mistake or an attack.
+const MAX_FILE_BYTES = 256 * 1024;
+// YAML aliases can expand exponentially ("billion laughs"); real files need none or few.
+const MAX_ALIAS_COUNT = 100;
+
+/** Lists connector files: the given files, and `*.yaml|*.yml` directly inside given directories. */
+export async function connectorFiles(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const p of paths) {
+    const s = await stat(p).catch(() => undefined);
+    if (!s) throw new ConfigError([{ file: p, path: '', message: 'no such file or directory' }]);
+    if (s.isDirectory()) {
+      const entries = (await readdir(p)).filter((f) => /\.ya?ml$/.test(f)).sort();
+      files.push(...entries.map((f) => path.join(p, f)));
+    } else {
+      files.push(p);
+    }
+  }
+  return files;
+}
+
+/** Loads and validates connector files; throws one ConfigError listing every problem. */
+export async function loadConnectors(paths: string[]): Promise<LoadedConnector[]> {
+  const files = await connectorFiles(paths);
+  const problems: ConfigProblem[] = [];
+  const loaded: LoadedConnector[] = [];
+  for (const file of files) {
+    const result = await loadConnectorFile(file);
+    problems.push(...result.problems);
+    if (result.connector) loaded.push(result.connector);
+  }
+  problems.push(...crossFileProblems(loaded));
+  if (files.length === 0) problems.push({ path: '', message: `no connector files (*.yaml) in ${paths.join(', ')}` });
+  if (problems.length > 0) throw new ConfigError(problems.sort(byFileAndLine));
+  return loaded;
+}
+
+/** Validates one file; never throws for bad content. */
+export async function loadConnectorFile(file: string): Promise<{ connector?: LoadedConnector; problems: ConfigProblem[] }> {
+  const size = (await stat(file)).size;
+  if (size > MAX_FILE_BYTES) {
+    return { problems: [{ file, path: '', message: `file is ${size} bytes; the limit is ${MAX_FILE_BYTES}` }] };
+  }
+  return parseConnector(file, await readFile(file, 'utf8'));
+}
+
+/** Validates connector YAML text as if read from `file`. */
+export function parseConnector(file: string, text: string): { connector?: LoadedConnector; problems: ConfigProblem[] } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
+  const problems: ConfigProblem[] = doc.errors.map((e) => ({ file, line: lineOf(e.pos[0]), path: '', message: e.message.split('\n')[0]! }));
+  if (problems.length > 0) return { problems };
+
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    return { problems: [{ file, path: '', message: (error as Error).message }] };
+  }
+  const at = (keyPath: (string | number)[], message: string): ConfigProblem => ({
+    file,
+    line: lineAt(doc, keyPath, lineOf),
+    path: formatPath(keyPath),
+    message,
+  });
+
+  const password = (raw as { source?: { password?: unknown } } | null)?.source?.password;
+  if (typeof password === 'string' && !SECRET_REFERENCE.test(password)) {
+    // Say where, never what: the value itself must not reach any output.
+    problems.push(at(['source', 'password'], 'plaintext password refused: use ${env:NAME}, ${file:PATH} or ${secret:NAME}'));
+  }
+  problems.push(...semanticProblems(raw).map((p) => at(p.keyPath, p.message)));
+  const parsed = connectorSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const keyPath = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+      if (formatPath(keyPath) === 'source.password' && problems.length > 0) continue;
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) problems.push(at([...keyPath, key], 'unknown key'));
+      } else {
+        problems.push(at(keyPath, issueMessage(issue)));
+      }
+    }
+  }
+  if (problems.length > 0 || !parsed.success) return { problems };
+  const config = parsed.data;
+  const id = config.id ?? path.basename(file).replace(/\.ya?ml$/, '').toLowerCase();
+  const hash = createHash('sha256').update(JSON.stringify(config)).digest('hex');
+  return { connector: { id, file, config, hash }, problems };
+}
+
+/**
+ * Checks zod cannot express (unique names, cron, time zones, key columns). They run on the
+ * raw input, beside the schema check, so a file's problems are all reported in one go.
+ */
+function semanticProblems(raw: unknown): { keyPath: (string | number)[]; message: string }[] {
+  const out: { keyPath: (string | number)[]; message: string }[] = [];
+  const config = (raw ?? {}) as DeepPartial<ConnectorConfig>;
+  if (typeof config.schedule === 'string' && !cron.validate(config.schedule)) {
+    out.push({ keyPath: ['schedule'], message: `"${config.schedule}" is not a valid cron expression` });
+  }
+  for (const [keyPath, zone] of [[['schedule_timezone'], config.schedule_timezone], [['source', 'timezone'], config.source?.timezone]] as const) {
+    if (typeof zone === 'string' && !isTimeZone(zone)) out.push({ keyPath: [...keyPath], message: `"${zone}" is not an IANA time zone` });
+  }
+  if (config.source?.ssl?.mode === 'verify-full' && !config.source.ssl.ca) {
+    out.push({ keyPath: ['source', 'ssl', 'ca'], message: 'required when mode is verify-full' });
+  }
+  const names = new Set<string>();
+  (Array.isArray(config.streams) ? config.streams : []).forEach((s, i) => {
+    if (!s || typeof s !== 'object') return;
+    if (typeof s.name === 'string' && names.has(s.name)) out.push({ keyPath: ['streams', i, 'name'], message: `duplicate stream name "${s.name}"` });
+    if (typeof s.name === 'string') names.add(s.name);
+    const key = Array.isArray(s.primary_key) ? s.primary_key : [];
+    if (new Set(key).size !== key.length) out.push({ keyPath: ['streams', i, 'primary_key'], message: 'lists a column twice' });
+    if (typeof s.cursor === 'string' && key.includes(s.cursor)) {
+      out.push({ keyPath: ['streams', i, 'cursor'], message: 'must not be part of the primary key' });
+    }
+  });
+  return out;
+}
+
+type DeepPartial<T> = T extends (infer U)[] ? (DeepPartial<U> | undefined)[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/** Problems that span files: duplicate connector ids, one source with different caps. */
+function crossFileProblems(connectors: LoadedConnector[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const ids = new Map<string, string>();
+  const caps = new Map<string, { cap: number; file: string }>();
+  for (const c of connectors) {
+    const other = ids.get(c.id);
+    if (other) problems.push({ file: c.file, path: 'id', message: `connector id "${c.id}" is also used by ${other}` });
+    ids.set(c.id, c.file);
+    const s = c.config.source;
+    const key = `${s.dialect}://${s.user}@${s.host}:${s.port ?? ''}/${s.database}`;
+    const seen = caps.get(key);
+    if (seen && seen.cap !== s.max_connections) {
+      problems.push({
+        file: c.file,
+        path: 'source.max_connections',
+        message: `${s.max_connections} differs from ${seen.cap} in ${seen.file}; connectors sharing a source share one cap`,
+      });
+    }
+    caps.set(key, { cap: s.max_connections, file: c.file });
+  }
+  return problems;
+}
+
+function byFileAndLine(a: ConfigProblem, b: ConfigProblem): number {
+  return (a.file ?? '').localeCompare(b.file ?? '') || (a.line ?? 0) - (b.line ?? 0);
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function issueMessage(issue: { code: string; message: string }): string {
+  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) return 'required';
+  return issue.message;
+}
+
+/** `streams[1].cursor` style path. */
+export function formatPath(keyPath: (string | number)[]): string {
+  return keyPath.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+}
+
+/** The line of the deepest existing node on the path (a missing key points at its parent). */
+function lineAt(doc: Document, keyPath: (string | number)[], lineOf: (o: number | undefined) => number | undefined): number | undefined {
+  for (let n = keyPath.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(keyPath.slice(0, n), true);
+    if (isNode(node) && node.range) return lineOf(node.range[0]);
+  }
+  return undefined;
+}

@@ -1,0 +1,56 @@
+/**
+ * What a connector needs at run time, built from its registered config: its source
+ * (credential resolved here, in the process that uses it), its sink, and its schemas.
+ */
+import type { ConnectorConfig } from '../config/connector-schema.ts';
+import { DEFAULT_PORTS } from '../config/source-identity.ts';
+import { PullerError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { resolveSecret, type SecretStoreLookup } from '../secrets/resolve-secret.ts';
+import { registerSecret } from '../secrets/secret-registry.ts';
+import type { ReachTarget } from '../sinks/reach-api/reach-api-client.ts';
+import { ReachApiSink } from '../sinks/reach-api/reach-api-sink.ts';
+import type { Sink, StateStore } from '../sinks/sink.ts';
+import { StoreSink } from '../sinks/store/store-sink.ts';
+import type { ConnectionSettings } from '../sources/connection-settings.ts';
+import { readFile } from 'node:fs/promises';
+
+export interface RuntimeEnv {
+  env?: NodeJS.ProcessEnv;
+  secretStore?: SecretStoreLookup;
+}
+
+/** Connection settings of a connector's source, its password resolved. */
+export async function connectionSettings(config: ConnectorConfig, runtime: RuntimeEnv = {}): Promise<ConnectionSettings> {
+  const s = config.source;
+  return {
+    dialect: s.dialect,
+    host: s.host,
+    port: s.port ?? DEFAULT_PORTS[s.dialect],
+    database: s.database,
+    user: s.user,
+    password: await resolveSecret(s.password, runtime),
+    timezone: s.timezone,
+    ssl: { mode: s.ssl.mode, ca: s.ssl.ca ? await readFile(s.ssl.ca, 'utf8') : undefined },
+    maxConnections: s.max_connections,
+    statementTimeoutSeconds: s.statement_timeout_seconds,
+  };
+}
+
+/** The Reach API a connector delivers to, or undefined for the built-in store. */
+export async function reachTarget(config: ConnectorConfig, runtime: RuntimeEnv = {}): Promise<ReachTarget | undefined> {
+  const env = runtime.env ?? process.env;
+  const apiUrl = config.reach?.api_url ?? (env.REACH_API_URL || undefined);
+  if (!apiUrl) return undefined;
+  const token = config.reach?.token ? await resolveSecret(config.reach.token, runtime) : env.REACH_API_TOKEN;
+  if (!token) {
+    throw new PullerError('RP_SECRET_UNRESOLVED', `a Reach API URL is set (${apiUrl}) but REACH_API_TOKEN is not`);
+  }
+  registerSecret(token);
+  return { apiUrl, token };
+}
+
+/** The sink for a connector: the Reach API when one is configured, else the built-in store. */
+export function createSink(store: StateStore, target: ReachTarget | undefined, log: Logger): Sink {
+  return target ? new ReachApiSink({ client: { ...target, logger: log }, store }) : new StoreSink(store);
+}

@@ -1,0 +1,157 @@
+/**
+ * Turns one page of view rows into delivered records and a checkpoint: map and validate
+ * each row (bad ones go to quarantine, the rest continue), drop what Reach already has
+ * (same content hash, or a newer version), hand the rest to the sink, and commit the
+ * watermark with the delivery bookkeeping only once the sink has accepted the page.
+ */
+import type { Transaction } from 'kysely';
+import { PermanentError, RecordError } from '../errors.ts';
+import type { Position, SourceRow } from '../interfaces.ts';
+import { contentHash } from '../mapping/content-hash.ts';
+import { validate } from '../mapping/validator.ts';
+import type { Delete, Sink, Upsert } from '../sinks/sink.ts';
+import {
+  loadDelivered, quarantine, recordDelivered, resolveQuarantined,
+  type DeliveredEntry, type Rejection, type StreamRef,
+} from '../store/delivery-state.ts';
+import type { StateStore } from '../sinks/sink.ts';
+import type { StoreSchema } from '../store/schema.ts';
+import type { StreamPlan } from './stream-plan.ts';
+import { versionKey } from './watermark.ts';
+
+/** What happened to a page's rows. */
+export interface PageOutcome {
+  read: number;
+  sent: number;
+  deleted: number;
+  unchanged: number;
+  rejected: number;
+}
+
+export interface PageContext {
+  plan: StreamPlan;
+  store: StateStore;
+  sink: Sink;
+  runId: string;
+  /** Open quarantine entries exist for the stream: delivered keys may resolve them. */
+  hasOpenRejections: boolean;
+}
+
+interface Candidate {
+  externalId: string;
+  sourceKey: string[];
+  entry: DeliveredEntry;
+  upsert?: Upsert;
+  delete?: Delete;
+}
+
+/**
+ * Delivers one page. `beforeCommit` runs inside the checkpoint transaction (it stores the
+ * watermark or a backfill checkpoint); `assertRejectRate` may refuse the page before anything
+ * is sent.
+ */
+export async function deliverRows(
+  ctx: PageContext,
+  rows: SourceRow[],
+  positions: Position[],
+  hooks: {
+    assertRejectRate?: (outcome: PageOutcome) => void;
+    beforeCommit: (trx: Transaction<StoreSchema>, outcome: PageOutcome) => Promise<void>;
+  },
+): Promise<PageOutcome> {
+  const { plan } = ctx;
+  const ref: StreamRef = { connectorId: plan.connector.id, stream: plan.stream.name };
+  const rejections: Rejection[] = [];
+  // Later rows win: within a page, rows come in cursor order, so the last is the newest.
+  const candidates = new Map<string, Candidate>();
+  rows.forEach((row, i) => {
+    const position = positions[i]!;
+    const version = versionKey(plan.cursorKind, position.cursor);
+    let externalId: string | null = null;
+    try {
+      const mapped = plan.mapper.mapRow(row);
+      externalId = mapped.externalId;
+      if (plan.mapper.isDeleted(row)) {
+        candidates.set(externalId, {
+          externalId, sourceKey: position.key,
+          entry: { externalId, contentHash: 'deleted', version, deleted: true },
+          delete: { externalId, version },
+        });
+        return;
+      }
+      const verdict = validate(plan.definition, mapped.record);
+      if (!verdict.ok) throw new RecordError(verdict.fields, verdict.message);
+      candidates.set(externalId, {
+        externalId, sourceKey: position.key,
+        entry: { externalId, contentHash: contentHash(mapped.record), version, deleted: false },
+        upsert: { externalId, record: mapped.record, version },
+      });
+    } catch (error) {
+      if (!(error instanceof RecordError)) throw error;
+      rejections.push({
+        runId: ctx.runId, tenant: plan.connector.tenant, externalId, sourceKey: position.key,
+        sourceCursor: position.cursor, fields: error.fields, reason: error.message,
+      });
+    }
+  });
+
+  const known = await loadDelivered(ctx.store, ref, [...candidates.keys()]);
+  const upserts: Upsert[] = [];
+  const deletes: Delete[] = [];
+  const entries: DeliveredEntry[] = [];
+  let unchanged = 0;
+  for (const c of candidates.values()) {
+    const last = known.get(c.externalId);
+    const stale = last !== undefined && last.version > c.entry.version;
+    const same = last !== undefined && last.contentHash === c.entry.contentHash && last.deleted === c.entry.deleted;
+    // A delete of a record never delivered has nothing to remove.
+    const nothingToDelete = c.delete !== undefined && last === undefined;
+    if (stale || same || nothingToDelete) {
+      unchanged++;
+      continue;
+    }
+    if (c.upsert) upserts.push(c.upsert);
+    if (c.delete) deletes.push(c.delete);
+    entries.push(c.entry);
+  }
+  const outcome: PageOutcome = {
+    read: rows.length, sent: upserts.length, deleted: deletes.length,
+    unchanged: unchanged + (rows.length - rejections.length - candidates.size), rejected: rejections.length,
+  };
+  if (hooks.assertRejectRate) {
+    try {
+      hooks.assertRejectRate(outcome);
+    } catch (error) {
+      // The run stops before this page moves anything; the reasons stay visible.
+      await quarantine(ctx.store, ref, rejections);
+      throw error;
+    }
+  }
+  const sourceKeys = [...candidates.values()].map((c) => c.sourceKey);
+  await ctx.sink.deliverPage(
+    { tenant: plan.connector.tenant, schema: plan.definition.name, upserts, deletes },
+    async (trx) => {
+      await recordDelivered(trx, ref, entries);
+      await quarantine(trx, ref, rejections);
+      if (ctx.hasOpenRejections) await resolveQuarantined(trx, ref, sourceKeys);
+      await hooks.beforeCommit(trx, outcome);
+    },
+  );
+  return outcome;
+}
+
+/** Fails the run when the share of rejected records passes the stream's threshold. */
+export function rejectRateGuard(plan: StreamPlan, totals: { read: number; rejected: number }): (page: PageOutcome) => void {
+  const threshold = plan.stream.reject_threshold ?? 0.05;
+  return (page) => {
+    const read = totals.read + page.read;
+    const rejected = totals.rejected + page.rejected;
+    if (rejected > 0 && rejected / read > threshold) {
+      throw new PermanentError(
+        'RP_REJECT_RATE',
+        `stream ${plan.connector.id}/${plan.stream.name}: ${rejected} of ${read} records rejected ` +
+          `(${((rejected / read) * 100).toFixed(1)} % > ${(threshold * 100).toFixed(1)} %)`,
+      );
+    }
+  };
+}

@@ -1,0 +1,38 @@
+/** `pull`: one incremental run of each (or one) stream of a connector, in turn. */
+import type { Logger } from '../log.ts';
+import { openSource } from '../sources/source-pools.ts';
+import type { StateStore } from '../sinks/sink.ts';
+import type { RegisteredConnector } from '../store/connector-registry.ts';
+import { loadSchemaCatalog } from '../store/schema-registry.ts';
+import { connectionSettings, createSink, reachTarget, type RuntimeEnv } from './connector-runtime.ts';
+import { runStream, type RunSummary } from './run-stream.ts';
+import { findStream } from './stream-plan.ts';
+
+export interface PullOptions {
+  store: StateStore;
+  connector: RegisteredConnector;
+  /** Only this stream; default every stream. */
+  stream?: string;
+  log: Logger;
+  signal?: AbortSignal;
+  runtime?: RuntimeEnv;
+}
+
+/** Pulls the connector's streams one after another; a failed stream does not stop the others. */
+export async function pullConnector(options: PullOptions): Promise<RunSummary[]> {
+  const { connector, store, log } = options;
+  const streams = options.stream ? [findStream(connector, options.stream)] : connector.config.streams;
+  const source = openSource(await connectionSettings(connector.config, options.runtime));
+  const sink = createSink(store, await reachTarget(connector.config, options.runtime), log);
+  try {
+    const schemas = await loadSchemaCatalog(store);
+    const results: RunSummary[] = [];
+    for (const stream of streams) {
+      results.push(await runStream({ connector, stream, schemas, source, sink, store, log, signal: options.signal }));
+    }
+    return results;
+  } finally {
+    await sink.close();
+    await source.close();
+  }
+}

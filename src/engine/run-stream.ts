@@ -1,0 +1,121 @@
+/**
+ * One incremental pull of one stream: read keyset pages after the watermark, up to the
+ * settle ceiling, each page in its own short read-only transaction; deliver; checkpoint.
+ * A failure or cancel leaves the watermark at the last page the sink confirmed.
+ */
+import type { Logger } from '../log.ts';
+import { PermanentError, PullerError } from '../errors.ts';
+import type { Position } from '../interfaces.ts';
+import type { Sink, StateStore } from '../sinks/sink.ts';
+import type { Source } from '../sources/source.ts';
+import { countOpenRejections, loadWatermark, saveWatermark, type StreamRef } from '../store/delivery-state.ts';
+import { finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
+import type { RunKind } from '../store/schema.ts';
+import { deliverRows, rejectRateGuard } from './page-delivery.ts';
+import { planStream } from './stream-plan.ts';
+import type { StreamConfig } from '../config/connector-schema.ts';
+import type { SchemaCatalog } from '../mapping/schema-definitions.ts';
+import type { RegisteredConnector } from '../store/connector-registry.ts';
+import { lookbackStart, nextWatermark, settleCeiling } from './watermark.ts';
+
+export interface RunStreamOptions {
+  connector: RegisteredConnector;
+  stream: StreamConfig;
+  schemas: SchemaCatalog;
+  source: Source;
+  sink: Sink;
+  store: StateStore;
+  log: Logger;
+  kind?: RunKind;
+  signal?: AbortSignal;
+}
+
+export interface RunSummary extends RunCounts {
+  runId: string;
+  connector: string;
+  stream: string;
+  status: 'succeeded' | 'failed' | 'cancelled';
+  watermarkBefore?: Position;
+  watermarkAfter?: Position;
+  error?: PullerError | Error;
+}
+
+/** Runs one incremental pull; never throws for a failed run (the summary says why). */
+export async function runStream(options: RunStreamOptions): Promise<RunSummary> {
+  const { source, store, signal } = options;
+  const ref: StreamRef = { connectorId: options.connector.id, stream: options.stream.name };
+  const log = options.log.child({ tenant: options.connector.tenant, connector: ref.connectorId, stream: ref.stream });
+  const runId = await startRun(store, ref, options.kind ?? 'pull', await loadWatermark(store, ref));
+  // Read again now that this run holds the stream: a run that just ended may have moved it.
+  const before = await loadWatermark(store, ref);
+  const runLog = log.child({ run: runId });
+  const counts: RunCounts = { ...ZERO_COUNTS };
+  let watermark = before;
+  const summary = (status: RunSummary['status'], error?: Error): RunSummary => ({
+    runId, connector: ref.connectorId, stream: ref.stream, status, ...counts,
+    watermarkBefore: before, watermarkAfter: watermark, error,
+  });
+
+  try {
+    // Planning inside the run: a dropped view or column shows in the run history too.
+    const plan = await planStream(source, options.connector, options.stream, options.schemas);
+    const hasOpenRejections = (await countOpenRejections(store, ref)) > 0;
+    const timezone = plan.connector.config.source.timezone;
+    let after = watermark && plan.stream.lookback_seconds
+      ? lookbackStart(plan.cursorKind, watermark, plan.stream.lookback_seconds, timezone)
+      : watermark;
+    runLog.info({ watermark: before ?? null, kind: options.kind ?? 'pull' }, 'run started');
+    for (let first = true; ; first = false) {
+      if (signal?.aborted) throw new PullerError('RP_RUN_CANCELLED', `run ${runId} was cancelled`);
+      // The ceiling comes from the partner's clock inside the same transaction as the page.
+      const { page, nullCursor } = await source.withReadSession(async (session) => {
+        const upTo = settleCeiling(plan.cursorKind, await session.clockUtc(), plan.settleSeconds, timezone);
+        const page = await session.readPage(plan.spec, { after, upTo, limit: plan.pageSize });
+        return { page, nullCursor: first ? await session.countNullCursor(plan.spec) : 0 };
+      });
+      if (first && nullCursor > 0) {
+        counts.rowsNullCursor = nullCursor;
+        if (plan.stream.null_cursor === 'fail') {
+          throw new PermanentError('RP_NULL_CURSOR', `view ${plan.stream.view} has ${nullCursor} row(s) whose ${plan.stream.cursor} is NULL`);
+        }
+        runLog.warn({ rows: nullCursor, column: plan.stream.cursor }, 'rows with a NULL cursor are not pulled');
+      }
+      if (page.rows.length === 0) break;
+      const next = nextWatermark(plan.cursorKind, watermark, page.positions);
+      const outcome = await deliverRows(
+        { plan, store, sink: options.sink, runId, hasOpenRejections },
+        page.rows,
+        page.positions,
+        {
+          assertRejectRate: rejectRateGuard(plan, { read: counts.rowsRead, rejected: counts.rowsRejected }),
+          beforeCommit: async (trx, o) => {
+            await saveWatermark(trx, ref, next);
+            await recordProgress(trx, runId, add(counts, o), next);
+          },
+        },
+      );
+      Object.assign(counts, add(counts, outcome));
+      watermark = next;
+      after = page.positions.at(-1);
+      runLog.debug({ page: counts.pages, rows: outcome.read, sent: outcome.sent, watermark }, 'page confirmed');
+      if (page.rows.length < plan.pageSize) break;
+    }
+    await finishRun(store, runId, 'succeeded', counts);
+    runLog.info({ ...counts, watermark: watermark ?? null }, 'run succeeded');
+    return summary('succeeded');
+  } catch (error) {
+    const err = error instanceof Error ? error : new Error(String(error));
+    const status = err instanceof PullerError && err.code === 'RP_RUN_CANCELLED' ? 'cancelled' : 'failed';
+    await finishRun(store, runId, status, counts, err);
+    runLog.error({ err, code: (err as PullerError).code, ...counts }, `run ${status}`);
+    return summary(status, err);
+  }
+}
+
+function add(c: RunCounts, o: { read: number; sent: number; deleted: number; unchanged: number; rejected: number }): RunCounts {
+  return {
+    ...c,
+    rowsRead: c.rowsRead + o.read, rowsSent: c.rowsSent + o.sent, rowsDeleted: c.rowsDeleted + o.deleted,
+    rowsUnchanged: c.rowsUnchanged + o.unchanged, rowsRejected: c.rowsRejected + o.rejected, pages: c.pages + 1,
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * Everything a run needs to know about a stream before it reads a row: the view's columns
+ * checked against what the stream uses (drift), the cursor's kind, the read spec and the
+ * record mapper. A missing column stops here with its name; it is never read as NULL.
+ */
+import type { StreamConfig } from '../config/connector-schema.ts';
+import { PermanentError, PullerError } from '../errors.ts';
+import type { CursorKind } from '../interfaces.ts';
+import { compileRecordMapper, type RecordMapper } from '../mapping/record-mapper.ts';
+import type { SchemaCatalog, SchemaDefinition } from '../mapping/schema-definitions.ts';
+import type { ColumnInfo, ReadSpec, Source } from '../sources/source.ts';
+import type { RegisteredConnector } from '../store/connector-registry.ts';
+
+/** A stream ready to read. */
+export interface StreamPlan {
+  connector: RegisteredConnector;
+  stream: StreamConfig;
+  definition: SchemaDefinition;
+  spec: ReadSpec;
+  cursorKind: CursorKind;
+  mapper: RecordMapper;
+  viewColumns: ColumnInfo[];
+  pageSize: number;
+  settleSeconds: number;
+}
+
+export const DEFAULT_PAGE_SIZE = 5000;
+
+/** Finds a stream of a connector by name, or RP_NOT_FOUND listing the names. */
+export function findStream(connector: RegisteredConnector, name: string): StreamConfig {
+  const stream = connector.config.streams.find((s) => s.name === name);
+  if (!stream) {
+    const names = connector.config.streams.map((s) => s.name).join(', ');
+    throw new PullerError('RP_NOT_FOUND', `connector ${connector.id} has no stream "${name}" (it has: ${names})`);
+  }
+  return stream;
+}
+
+/** Introspects the view and builds the plan; throws PermanentError on drift. */
+export async function planStream(
+  source: Source,
+  connector: RegisteredConnector,
+  stream: StreamConfig,
+  schemas: SchemaCatalog,
+): Promise<StreamPlan> {
+  const definition = schemas.get(stream.schema);
+  if (!definition) {
+    throw new PermanentError('RP_NOT_FOUND', `stream ${connector.id}/${stream.name}: Reach schema "${stream.schema}" is not defined`);
+  }
+  const mapper = compileRecordMapper({
+    stream,
+    definition,
+    timezone: connector.config.source.timezone,
+    defaultPhoneRegion: connector.config.default_phone_region,
+  });
+  const viewColumns = await source.describeView(stream.view);
+  const byName = new Map(viewColumns.map((c) => [c.name, c]));
+  const keyColumns = [stream.cursor, ...(stream.cursor_fallback ? [stream.cursor_fallback] : []), ...stream.primary_key];
+  const filterColumns = Object.keys(stream.filter ?? {});
+  const columns = [...new Set([...keyColumns, ...mapper.columnsUsed])];
+  const missing = [...new Set([...columns, ...filterColumns])].filter((c) => !byName.has(c));
+  if (missing.length > 0) {
+    throw new PermanentError(
+      'RP_COLUMN_MISSING',
+      `view ${stream.view} (stream ${connector.id}/${stream.name}) has no column ${missing.join(', ')}`,
+    );
+  }
+  const cursorKind = source.cursorKind(byName.get(stream.cursor)!);
+  if (stream.cursor_fallback && source.cursorKind(byName.get(stream.cursor_fallback)!) !== cursorKind) {
+    throw new PermanentError('RP_CURSOR_UNSUPPORTED', `cursor_fallback ${stream.cursor_fallback} is not the same kind of value as ${stream.cursor}`);
+  }
+  return {
+    connector,
+    stream,
+    definition,
+    mapper,
+    viewColumns,
+    cursorKind,
+    pageSize: stream.page_size ?? DEFAULT_PAGE_SIZE,
+    settleSeconds: stream.settle_seconds ?? connector.config.source.settle_seconds,
+    spec: {
+      view: stream.view,
+      columns,
+      primaryKey: stream.primary_key,
+      cursor: stream.cursor,
+      cursorFallback: stream.cursor_fallback,
+      cursorKind,
+      filter: stream.filter ?? {},
+    },
+  };
+}

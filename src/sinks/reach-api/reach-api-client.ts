@@ -1,0 +1,295 @@
+/**
+ * Client of Reach's resources batch API. It splits records into requests of at most 1000,
+ * sends them with bounded concurrency per tenant and overall, and retries 429, 408, 5xx,
+ * timeouts and connection errors with exponential backoff and full jitter, all within one
+ * total deadline. The token travels in the Authorization header only: it is redacted from
+ * anything Reach echoes and never put in an error or a log line.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { ConfigError, PermanentError, TransientError } from '../../errors.ts';
+import type { ConfigProblem } from '../../errors.ts';
+import type { ResourceRecord } from '../../interfaces.ts';
+import { ConcurrencyLimiter } from './concurrency-limiter.ts';
+import { ReachRejectedError } from './reach-rejected-error.ts';
+import type { AcceptedBatch, ApiEnvelope, BatchInfo } from './reach-api-types.ts';
+
+/** Reach accepts at most this many resources per request. */
+export const MAX_BATCH_SIZE = 1000;
+
+export interface RetryOptions {
+  /** Backoff ceiling of the first retry (default 200 ms); it doubles per attempt. */
+  baseMs?: number;
+  /** Largest backoff ceiling (default 30 s). */
+  maxMs?: number;
+  /** Total time one call may take, retries included (default 10 min). */
+  deadlineMs?: number;
+}
+
+/** Where requests go; a connector may override the client's. */
+export interface ReachTarget {
+  apiUrl: string;
+  token: string;
+}
+
+export interface ReachApiClientOptions extends ReachTarget {
+  /** Resources per request, 1..1000 (default 1000). */
+  maxBatchSize?: number;
+  /** Requests in flight per tenant (default 4). */
+  tenantConcurrency?: number;
+  /** Requests in flight overall (default 16). */
+  concurrency?: number;
+  retry?: RetryOptions;
+  /** Time one attempt may take (default 30 s). */
+  requestTimeoutMs?: number;
+  fetch?: typeof fetch;
+  /** Receives a warning per retry. */
+  logger?: Logger;
+}
+
+/** Batch ids of the accepted requests, in request order. */
+export interface BatchReceipt {
+  batchIds: string[];
+}
+
+// Connection failures worth a retry; undici's own codes (UND_ERR_*) are matched by prefix.
+const RETRYABLE_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
+
+interface Call {
+  method: 'POST' | 'PATCH' | 'DELETE' | 'GET';
+  path: string;
+  tenant?: string;
+  body?: unknown;
+}
+
+type Attempt<T> = { ok: true; data: T } | { ok: false; reason: string; retryAfterMs: number };
+
+/** Sends record batches to Reach; one instance can serve many tenants. */
+export class ReachApiClient {
+  readonly #options: ReachApiClientOptions;
+  readonly #maxBatchSize: number;
+  readonly #retry: Required<RetryOptions>;
+  readonly #requestTimeoutMs: number;
+  readonly #fetch: typeof fetch;
+  readonly #limiter: ConcurrencyLimiter;
+
+  /** `limiter` is shared by the clients `withTarget` derives, so the limits hold across targets. */
+  constructor(options: ReachApiClientOptions, limiter?: ConcurrencyLimiter) {
+    this.#options = options;
+    this.#maxBatchSize = options.maxBatchSize ?? MAX_BATCH_SIZE;
+    this.#retry = {
+      baseMs: options.retry?.baseMs ?? 200,
+      maxMs: options.retry?.maxMs ?? 30_000,
+      deadlineMs: options.retry?.deadlineMs ?? 600_000,
+    };
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    const tenantConcurrency = options.tenantConcurrency ?? 4;
+    const concurrency = options.concurrency ?? 16;
+    const problems: ConfigProblem[] = [];
+    const check = (path: string, value: number, min: number, max?: number): void => {
+      if (!Number.isInteger(value) || value < min || (max !== undefined && value > max)) {
+        const range = max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
+        problems.push({ path, message: `must be an integer ${range}` });
+      }
+    };
+    check('maxBatchSize', this.#maxBatchSize, 1, MAX_BATCH_SIZE);
+    check('tenantConcurrency', tenantConcurrency, 1);
+    check('concurrency', concurrency, 1);
+    check('retry.baseMs', this.#retry.baseMs, 0);
+    check('retry.maxMs', this.#retry.maxMs, 0);
+    check('retry.deadlineMs', this.#retry.deadlineMs, 1);
+    check('requestTimeoutMs', this.#requestTimeoutMs, 1);
+    if (problems.length > 0) throw new ConfigError(problems);
+    this.#fetch = options.fetch ?? fetch;
+    this.#limiter = limiter ?? new ConcurrencyLimiter(tenantConcurrency, concurrency);
+  }
+
+  /** A client for another Reach target that shares this one's settings and limits. */
+  withTarget(target: ReachTarget): ReachApiClient {
+    return new ReachApiClient({ ...this.#options, ...target }, this.#limiter);
+  }
+
+  /**
+   * Upserts records, in input order, in requests of at most `maxBatchSize`.
+   * Requests run concurrently, so each external id must appear once (the sink keeps the latest).
+   */
+  upsert(tenant: string, schema: string, records: readonly ResourceRecord[]): Promise<BatchReceipt> {
+    return this.#sendAll(
+      chunk(records, this.#maxBatchSize).map((resources) => ({
+        method: 'POST',
+        path: resourcesPath(schema),
+        tenant,
+        body: { resources },
+      })),
+    );
+  }
+
+  /** Deletes resources by external id, in requests of at most `maxBatchSize`. */
+  delete(tenant: string, schema: string, externalIds: readonly string[]): Promise<BatchReceipt> {
+    return this.#sendAll(
+      chunk([...new Set(externalIds)], this.#maxBatchSize).map((ids) => ({
+        method: 'DELETE',
+        path: resourcesPath(schema),
+        tenant,
+        body: { externalIds: ids },
+      })),
+    );
+  }
+
+  /** Reads a batch's status and progress, retried like any request. */
+  batchStatus(batchId: string): Promise<BatchInfo> {
+    const call: Call = { method: 'GET', path: `/api/batches/${encodeURIComponent(batchId)}` };
+    return this.#call<BatchInfo>(call, Date.now() + this.#retry.deadlineMs);
+  }
+
+  /** Sends every call; the first failure stops the others and is thrown once all settled. */
+  async #sendAll(calls: Call[]): Promise<BatchReceipt> {
+    const deadline = Date.now() + this.#retry.deadlineMs;
+    const stop = new AbortController();
+    let failure: { error: unknown } | undefined;
+    const settled = await Promise.allSettled(
+      calls.map(async (call) => {
+        try {
+          const accepted = await this.#call<AcceptedBatch>(call, deadline, stop.signal);
+          if (typeof accepted.batchId !== 'string') {
+            throw new PermanentError('RP_SINK_REJECTED', `Reach accepted ${describe(call)} without a batchId`);
+          }
+          return accepted.batchId;
+        } catch (error) {
+          if (!failure) {
+            failure = { error };
+            stop.abort();
+          }
+          throw error;
+        }
+      }),
+    );
+    if (failure) throw failure.error;
+    return { batchIds: settled.map((r) => (r as PromiseFulfilledResult<string>).value) };
+  }
+
+  async #call<T>(call: Call, deadline: number, signal?: AbortSignal): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.#limiter.run(call.tenant ?? '', () => this.#attempt<T>(call, deadline, signal));
+      if (outcome.ok) return outcome.data;
+      // Full jitter spreads retries of many clients; Retry-After is a floor, never shortened.
+      const ceiling = Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** (attempt - 1));
+      const delayMs = Math.max(outcome.retryAfterMs, Math.random() * ceiling);
+      if (Date.now() + delayMs >= deadline) {
+        throw new TransientError(
+          'RP_SINK_UNAVAILABLE',
+          `Reach did not accept ${describe(call)} within the ${this.#retry.deadlineMs} ms delivery deadline ` +
+            `(${attempt} attempts; last: ${outcome.reason})`,
+        );
+      }
+      this.#options.logger?.warn(
+        { method: call.method, path: call.path, tenant: call.tenant, attempt, delayMs: Math.round(delayMs), reason: outcome.reason },
+        'Reach request not accepted; retrying',
+      );
+      await sleep(delayMs, undefined, { signal });
+    }
+  }
+
+  /** One request: data, a retryable outcome, or a thrown permanent error. */
+  async #attempt<T>(call: Call, deadline: number, signal?: AbortSignal): Promise<Attempt<T>> {
+    const timeoutMs = Math.max(1, Math.min(this.#requestTimeoutMs, deadline - Date.now()));
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#options.token}`,
+      accept: 'application/json',
+    };
+    if (call.tenant !== undefined) headers['x-tenant-id'] = call.tenant;
+    if (call.body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.#fetch(`${this.#options.apiUrl.replace(/\/+$/, '')}${call.path}`, {
+        method: call.method,
+        headers,
+        body: call.body === undefined ? undefined : JSON.stringify(call.body),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+      text = await response.text();
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      if (timeout.aborted) return { ok: false, reason: `no answer within ${timeoutMs} ms`, retryAfterMs: 0 };
+      const code = errorCode(error);
+      if (code && (RETRYABLE_ERROR_CODES.has(code) || code.startsWith('UND_ERR_'))) {
+        return { ok: false, reason: `connection error ${code}`, retryAfterMs: 0 };
+      }
+      const reason = this.#redact(error instanceof Error ? error.message : String(error));
+      throw new PermanentError('RP_SINK_REJECTED', `${describe(call)} could not be sent to Reach: ${reason}`, {
+        cause: error,
+      });
+    }
+    const status = response.status;
+    const envelope = parseJson(text) as ApiEnvelope<T> | undefined;
+    if (status >= 200 && status < 300) {
+      if (envelope?.data === undefined) {
+        throw new PermanentError('RP_SINK_REJECTED', `Reach answered ${status} to ${describe(call)} without data`);
+      }
+      return { ok: true, data: envelope.data };
+    }
+    const apiMessage = this.#redact(
+      typeof envelope?.message === 'string' ? envelope.message : text.slice(0, 500) || response.statusText,
+    );
+    if (status === 408 || status === 429 || status >= 500) {
+      return { ok: false, reason: `${status} ${apiMessage}`, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
+    }
+    throw new ReachRejectedError(status, apiMessage, `Reach rejected ${describe(call)} with ${status}: ${apiMessage}`);
+  }
+
+  /** Removes the token from text Reach or the network stack produced. */
+  #redact(text: string): string {
+    return this.#options.token ? text.split(this.#options.token).join('[redacted]') : text;
+  }
+}
+
+function resourcesPath(schema: string): string {
+  return `/api/resources/${encodeURIComponent(schema)}/batch`;
+}
+
+function describe(call: Call): string {
+  return `${call.method} ${call.path}${call.tenant === undefined ? '' : ` for tenant ${call.tenant}`}`;
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Retry-After as delta-seconds or an HTTP-date, in ms (0 when absent or unreadable). */
+function retryAfterMs(header: string | null): number {
+  if (!header) return 0;
+  if (/^\d+$/.test(header.trim())) return Number(header) * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? 0 : Math.max(0, at - Date.now());
+}
+
+/** The system error code of a fetch failure (undici puts it on `cause`). */
+function errorCode(error: unknown): string | undefined {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}

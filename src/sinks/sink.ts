@@ -1,0 +1,52 @@
+/**
+ * The one interface the engine delivers through. `deliverPage` resolves only when every
+ * record of the page is durably accepted AND the page's checkpoint has been committed;
+ * if it rejects, nothing of the checkpoint was committed and the watermark stays.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { ResourceRecord } from '../interfaces.ts';
+import type { StoreSchema } from '../store/schema.ts';
+
+/** A record to upsert, with the source version that produced it. */
+export interface Upsert {
+  externalId: string;
+  record: ResourceRecord;
+  /** Sortable text of the row's cursor value (see engine/version-key.ts): newer sorts later. */
+  version: string;
+}
+
+/** A record to delete in Reach. */
+export interface Delete {
+  externalId: string;
+  version: string;
+}
+
+/** One page of mapped records for one tenant and one Reach schema. */
+export interface SinkPage {
+  tenant: string;
+  schema: string;
+  upserts: Upsert[];
+  deletes: Delete[];
+  /** Per-connector override of the Reach API target. */
+  target?: { apiUrl: string; token: string };
+}
+
+/** Writes the state that covers the page (watermark, change hashes) in the store transaction. */
+export type Checkpoint = (trx: Transaction<StoreSchema>) => Promise<void>;
+
+/** What Reach (or the store) made of a page. */
+export interface PageReceipt {
+  /** Batch ids returned by Reach (empty for the built-in store). */
+  batchIds: string[];
+  /** Upserts the store skipped because it already held a newer version. */
+  staleSkipped: number;
+}
+
+export interface Sink {
+  readonly kind: 'reach-api' | 'store';
+  deliverPage(page: SinkPage, checkpoint: Checkpoint): Promise<PageReceipt>;
+  close(): Promise<void>;
+}
+
+/** The store the sinks commit checkpoints to. */
+export type StateStore = Kysely<StoreSchema>;

@@ -1,0 +1,83 @@
+/**
+ * Cursor values as canonical text (see `CursorValue`), so that text order equals value
+ * order and a watermark keeps the database's full precision. Nothing here goes through
+ * a JS Date for the fraction: only whole seconds are shifted when an offset must go.
+ */
+import type { CursorKind, CursorValue } from '../interfaces.ts';
+import { PermanentError } from '../errors.ts';
+
+/** Date, optional time with any fraction, optional zone (`Z`, `+00`, `+02:00`, ` +0530`). */
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/;
+const INTEGER = /^-?\d+$/;
+
+interface Parts {
+  date: string;
+  time: string;
+  fraction: string;
+  offsetMinutes: number | undefined;
+}
+
+function parse(text: string): Parts | undefined {
+  const m = DATE_TIME.exec(text.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, h = '00', mi = '00', s = '00', fraction = '', zone] = m;
+  let offsetMinutes: number | undefined;
+  if (zone === 'Z') offsetMinutes = 0;
+  else if (zone) {
+    const sign = zone.startsWith('-') ? -1 : 1;
+    const digits = zone.slice(1).replace(':', '');
+    offsetMinutes = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || '0'));
+  }
+  return { date: `${y}-${mo}-${d}`, time: `${h}:${mi}:${s}`, fraction, offsetMinutes };
+}
+
+function fixFraction(fraction: string, digits: number): string {
+  // Longer fractions than the dialect's precision do not occur; keep them rather than lose digits.
+  return fraction.length >= digits ? fraction : fraction.padEnd(digits, '0');
+}
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
+/** Shifts whole seconds to UTC; the fraction never changes with an offset. */
+function toUtc(date: string, time: string, offsetMinutes: number): { date: string; time: string } {
+  if (offsetMinutes === 0) return { date, time };
+  const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
+  const [h, mi, s] = time.split(':').map(Number) as [number, number, number];
+  const t = new Date(0);
+  t.setUTCFullYear(y, mo - 1, d); // setUTCFullYear keeps years < 100 literal, Date.UTC would not
+  t.setUTCHours(h, mi - offsetMinutes, s, 0);
+  return {
+    date: `${pad(t.getUTCFullYear(), 4)}-${pad(t.getUTCMonth() + 1)}-${pad(t.getUTCDate())}`,
+    time: `${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}:${pad(t.getUTCSeconds())}`,
+  };
+}
+
+/**
+ * `YYYY-MM-DDTHH:MM:SS.ffffffZ` from a database's text for a zoned time (text without a
+ * zone is taken as UTC, the session zone). Text it cannot read (`infinity`) is returned as is.
+ */
+export function canonicalInstant(text: string, digits: number): string {
+  const p = parse(text);
+  if (!p) return text;
+  const { date, time } = toUtc(p.date, p.time, p.offsetMinutes ?? 0);
+  return `${date}T${time}.${fixFraction(p.fraction, digits)}Z`;
+}
+
+/** `YYYY-MM-DD HH:MM:SS.ffffff` from a database's text for a wall-clock time or a date. */
+export function canonicalLocal(text: string, digits: number): string {
+  const p = parse(text);
+  if (!p) return text;
+  return `${p.date} ${p.time}.${fixFraction(p.fraction, digits)}`;
+}
+
+/** The canonical text of a cursor value as the driver returned it; throws on values no kind can hold. */
+export function canonicalCursor(kind: CursorKind, value: unknown, digits: number): CursorValue {
+  const text = typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'bigint' ? String(value) : undefined;
+  if (text === undefined || (kind === 'integer' && !INTEGER.test(text))) {
+    throw new PermanentError('RP_CURSOR_UNSUPPORTED', `The cursor returned ${String(value)}, which is not a ${kind} value.`);
+  }
+  if (kind === 'integer') return text;
+  return kind === 'instant' ? canonicalInstant(text, digits) : canonicalLocal(text, digits);
+}

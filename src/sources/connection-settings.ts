@@ -1,0 +1,35 @@
+/**
+ * The resolved settings a Source is built from: the connector's `source` block after its
+ * password reference has been resolved. Never log a ConnectionSettings value: it holds the
+ * password in plain text. Log `sourceKey(settings)` instead.
+ */
+import type { Dialect } from '../interfaces.ts';
+
+/** How the connection to the partner database is encrypted. */
+export interface TlsSettings {
+  /** disable: plain TCP; require: encrypted, certificate not checked; verify-full: CA and host name checked. */
+  mode: 'disable' | 'require' | 'verify-full';
+  /** PEM text of the CA that signed the server certificate (verify-full). */
+  ca?: string;
+}
+
+export interface ConnectionSettings {
+  dialect: Dialect;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  /** Resolved plaintext; never logged, scrubbed from every error message. */
+  password: string;
+  /** IANA zone of timestamp-without-time-zone / DATETIME values. */
+  timezone: string;
+  ssl: TlsSettings;
+  /** Cap on connections to this source, shared by every connector that uses it. */
+  maxConnections: number;
+  statementTimeoutSeconds: number;
+}
+
+/** Identifies a source without its password: `dialect://user@host:port/database`. */
+export function sourceKey(settings: Pick<ConnectionSettings, 'dialect' | 'user' | 'host' | 'port' | 'database'>): string {
+  return `${settings.dialect}://${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
+}

@@ -1,0 +1,68 @@
+/**
+ * The keyset page query shared by every dialect: rows strictly after a (cursor, key...)
+ * position, up to a ceiling, in (cursor, key...) order. Paging on the full tuple means a
+ * tie of any size at a page boundary is neither lost nor re-read.
+ * Identifiers are always quoted by knex (`??`); filter and cursor values are always bound.
+ */
+import type { Knex } from 'knex';
+import type { Position } from '../interfaces.ts';
+import type { PageRequest, ReadSpec } from './source.ts';
+import type { SourceDialect } from './source-dialect.ts';
+
+/** Alias of the selected cursor expression; stripped from the rows handed on. */
+export const CURSOR_ALIAS = '__rp_cursor';
+
+/** The cursor expression: the column, or COALESCE(column, fallback). */
+export function cursorExpression(knex: Knex, spec: ReadSpec): Knex.Raw {
+  return spec.cursorFallback ? knex.raw('COALESCE(??, ??)', [spec.cursor, spec.cursorFallback]) : knex.raw('??', [spec.cursor]);
+}
+
+function whereFilter(query: Knex.QueryBuilder, spec: ReadSpec): Knex.QueryBuilder {
+  for (const [column, value] of Object.entries(spec.filter)) query.where(column, value);
+  return query;
+}
+
+/**
+ * `(c > c0) OR (c = c0 AND k1 > v1) OR (c = c0 AND k1 = v1 AND k2 > v2) ...`: the
+ * lexicographic "after" on (cursor, key...). NULL cursors fail every comparison.
+ */
+function whereAfter(knex: Knex, dialect: SourceDialect, query: Knex.QueryBuilder, spec: ReadSpec, after: Position): void {
+  if (after.key.length !== spec.primaryKey.length) {
+    throw new Error(`A position has ${after.key.length} key values; the stream's primary key has ${spec.primaryKey.length} columns.`);
+  }
+  const cursor = cursorExpression(knex, spec);
+  const bound = dialect.bindCursor(knex, after.cursor, spec);
+  query.where((outer) => {
+    outer.where(cursor, '>', bound);
+    spec.primaryKey.forEach((column, i) => {
+      outer.orWhere((tie) => {
+        tie.where(cursor, '=', bound);
+        for (let j = 0; j < i; j++) tie.where(spec.primaryKey[j]!, '=', after.key[j]!);
+        tie.where(column, '>', after.key[i]!);
+      });
+    });
+  });
+}
+
+/** The ordered keyset query; without `limit` it reads to the end (a streamed scan). */
+export function keysetQuery(
+  knex: Knex,
+  dialect: SourceDialect,
+  spec: ReadSpec,
+  request: Omit<PageRequest, 'limit'> & { limit?: number },
+): Knex.QueryBuilder {
+  const cursor = cursorExpression(knex, spec);
+  const query = knex(spec.view).select([...spec.columns, knex.raw('? as ??', [dialect.selectCursor(knex, cursor, spec), CURSOR_ALIAS])]);
+  whereFilter(query, spec);
+  if (request.after) whereAfter(knex, dialect, query, spec, request.after);
+  if (request.upTo !== undefined) query.where(cursor, '<=', dialect.bindCursor(knex, request.upTo, spec));
+  if (!request.after && request.upTo === undefined) query.whereRaw('? is not null', [cursor]);
+  query.orderByRaw(['? asc', ...spec.primaryKey.map(() => '?? asc')].join(', '), [cursor, ...spec.primaryKey]);
+  if (request.limit !== undefined) query.limit(request.limit);
+  return query;
+}
+
+/** Counts the rows a keyset read never returns: those whose cursor expression is NULL. */
+export function nullCursorQuery(knex: Knex, spec: ReadSpec): Knex.QueryBuilder {
+  return whereFilter(knex(spec.view).count({ n: '*' }), spec).whereRaw('? is null', [cursorExpression(knex, spec)]);
+}

@@ -1,0 +1,115 @@
+/**
+ * SQL Server: connections ask for read-only intent (routed to a readable secondary where
+ * there is one), each read runs in a READ COMMITTED transaction with a lock timeout, and
+ * cursors are selected as text so no value passes through a JS Date.
+ * SQL Server has no read-only session mode: a read-only credential is the real guard.
+ * tedious streams without backpressure through knex, so scans read keyset pages.
+ */
+import type { Knex } from 'knex';
+import type { SourceRow } from '../../interfaces.ts';
+import type { ConnectionSettings } from '../connection-settings.ts';
+import type { ReadSpec } from '../source.ts';
+import type { SourceDialect } from '../source-dialect.ts';
+
+/** rowversion reports as `timestamp` in INFORMATION_SCHEMA. */
+const ROWVERSION_TYPES = new Set(['timestamp', 'rowversion']);
+
+function isRowversion(spec: ReadSpec): boolean {
+  return ROWVERSION_TYPES.has(spec.cursorType?.toLowerCase() ?? '');
+}
+
+/**
+ * The canonical local text bound as the cursor column's own type: datetime keeps 1/300 s
+ * ticks, so the value read back (`.003`) must round to the same tick, not compare as
+ * datetime2 `.0030000` against `.00333`.
+ */
+function localType(spec: ReadSpec): string | undefined {
+  const type = spec.cursorType?.toLowerCase();
+  return type === 'datetime' || type === 'smalldatetime' ? type : undefined;
+}
+
+export const mssqlSource: SourceDialect = {
+  dialect: 'mssql',
+  fractionDigits: 7,
+  cursorKinds: {
+    datetimeoffset: 'instant',
+    datetime2: 'local',
+    datetime: 'local', // rounds to 1/300 s; compared in its own type (see localType)
+    smalldatetime: 'local',
+    date: 'local',
+    tinyint: 'integer',
+    smallint: 'integer',
+    int: 'integer',
+    bigint: 'integer',
+    timestamp: 'integer',
+    rowversion: 'integer',
+  },
+
+  knexConfig(settings: ConnectionSettings): Knex.Config {
+    const timeoutMs = settings.statementTimeoutSeconds * 1000;
+    return {
+      client: 'mssql',
+      connection: {
+        server: settings.host,
+        port: settings.port,
+        database: settings.database,
+        user: settings.user,
+        password: settings.password,
+        requestTimeout: timeoutMs,
+        options: {
+          encrypt: settings.ssl.mode !== 'disable',
+          trustServerCertificate: settings.ssl.mode === 'require',
+          ...(settings.ssl.ca ? { cryptoCredentialsDetails: { ca: settings.ssl.ca } } : {}),
+          readOnlyIntent: true,
+          useUTC: true,
+          appName: 'reach-puller',
+        },
+      } as Knex.MsSqlConnectionConfig,
+      pool: { min: 0, max: settings.maxConnections, idleTimeoutMillis: 10_000 },
+    };
+  },
+
+  beginStatements(settings: ConnectionSettings) {
+    // SET LOCK_TIMEOUT takes a literal; the value is a validated integer from the config.
+    const lockTimeoutMs = Math.trunc(settings.statementTimeoutSeconds) * 1000;
+    return [
+      { sql: 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED', bindings: [] },
+      { sql: `SET LOCK_TIMEOUT ${lockTimeoutMs}`, bindings: [] },
+      { sql: 'BEGIN TRANSACTION', bindings: [] },
+    ];
+  },
+  endStatement: 'IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION',
+  clockSql: 'SELECT CONVERT(varchar(40), SYSUTCDATETIME(), 121) AS now',
+
+  describeSql(schema: string | undefined, view: string) {
+    return {
+      sql:
+        'SELECT COLUMN_NAME AS name, DATA_TYPE AS data_type FROM INFORMATION_SCHEMA.COLUMNS ' +
+        "WHERE TABLE_SCHEMA = COALESCE(?, 'dbo') AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+      bindings: [schema ?? null, view],
+    };
+  },
+
+  selectCursor(knex, expression, spec) {
+    if (spec.cursorKind !== 'integer') return knex.raw('CONVERT(varchar(40), ?, 121)', [expression]);
+    return isRowversion(spec) ? knex.raw('CAST(? AS BIGINT)', [expression]) : expression;
+  },
+  bindCursor(knex, value, spec) {
+    if (spec.cursorKind === 'instant') return knex.raw('CAST(? AS datetimeoffset(7))', [value]);
+    if (spec.cursorKind === 'local') {
+      const own = localType(spec);
+      return own ? knex.raw(`CAST(CAST(? AS datetime2(7)) AS ${own})`, [value]) : knex.raw('CAST(? AS datetime2(7))', [value]);
+    }
+    return isRowversion(spec) ? knex.raw('CONVERT(binary(8), CAST(? AS BIGINT))', [value]) : knex.raw('CAST(? AS BIGINT)', [value]);
+  },
+  rowsOf: (result) => result as SourceRow[],
+
+  async inspectPrivileges(query) {
+    const rows = await query(`
+      SELECT 'sysadmin' AS p WHERE IS_SRVROLEMEMBER('sysadmin') = 1
+      UNION ALL SELECT 'db_owner' WHERE IS_MEMBER('db_owner') = 1
+      UNION ALL SELECT permission_name + ' on database' FROM fn_my_permissions(NULL, 'DATABASE')
+        WHERE permission_name NOT IN ('CONNECT', 'SELECT', 'SHOWPLAN') AND permission_name NOT LIKE 'VIEW %'`);
+    return rows.map((row) => String(row.p));
+  },
+};

@@ -1,0 +1,54 @@
+/**
+ * One knex pool per source (`sourceKey`), shared by every connector that reads it, so a
+ * partner's `max_connections` caps the puller as a whole. Reference-counted: closing the
+ * last connector destroys the pool.
+ */
+import knexFactory, { type Knex } from 'knex';
+import type { Dialect } from '../interfaces.ts';
+import { sourceKey, type ConnectionSettings } from './connection-settings.ts';
+import type { Source } from './source.ts';
+import type { SourceDialect } from './source-dialect.ts';
+import { SqlSource } from './sql-source.ts';
+import { mssqlSource } from './mssql/mssql-source.ts';
+import { mysqlSource } from './mysql/mysql-source.ts';
+import { postgresSource } from './postgres/postgres-source.ts';
+
+const DIALECTS: Record<Dialect, SourceDialect> = {
+  postgres: postgresSource,
+  mysql: mysqlSource,
+  mssql: mssqlSource,
+};
+
+interface SharedPool {
+  knex: Knex;
+  users: number;
+}
+
+const pools = new Map<string, SharedPool>();
+
+/**
+ * Opens a Source on the shared pool for these settings. The first connector to open a
+ * source fixes its pool settings (max connections, timeouts) until the last one closes it.
+ */
+export function openSource(settings: ConnectionSettings): Source {
+  const impl = DIALECTS[settings.dialect];
+  const key = sourceKey(settings);
+  let shared = pools.get(key);
+  if (!shared) {
+    shared = { knex: knexFactory(impl.knexConfig(settings)), users: 0 };
+    pools.set(key, shared);
+  }
+  shared.users++;
+  const pool = shared;
+  return new SqlSource(pool.knex, impl, settings, async () => {
+    pool.users--;
+    if (pool.users > 0) return;
+    pools.delete(key);
+    await pool.knex.destroy();
+  });
+}
+
+/** How many pools are open, for tests that check nothing is left open. */
+export function openPoolCount(): number {
+  return pools.size;
+}

@@ -1,0 +1,84 @@
+/**
+ * The one interface every partner database dialect implements.
+ * A Source never writes: every session it opens is read-only at the session level.
+ */
+import type { CursorKind, CursorValue, Dialect, Position, SourceRow } from '../interfaces.ts';
+
+/** A view column as the database describes it. */
+export interface ColumnInfo {
+  name: string;
+  /** The database's own type name, lower case (`timestamp with time zone`, `datetime`, `bigint`). */
+  dataType: string;
+}
+
+/** What a page read needs to know about the stream. */
+export interface ReadSpec {
+  /** `schema.view` or `view`. */
+  view: string;
+  /** Columns to select (mapped columns + cursor + key + delete column), each exactly once. */
+  columns: string[];
+  primaryKey: string[];
+  cursor: string;
+  /** When set, the cursor expression is COALESCE(cursor, fallback). */
+  cursorFallback?: string;
+  cursorKind: CursorKind;
+  /**
+   * The cursor column's `ColumnInfo.dataType`, where the kind alone cannot say how to bind
+   * a value exactly (SQL Server rowversion, datetime's 1/300 s ticks).
+   */
+  cursorType?: string;
+  /** Equality filters, always bound as parameters. */
+  filter: Record<string, string | number | boolean>;
+}
+
+/** A bounded read in (cursor, key) order. */
+export interface PageRequest {
+  /** Read strictly after this position; absent = from the beginning. */
+  after?: Position;
+  /** Read only rows with cursor <= this (the settle ceiling, or a backfill chunk's end). */
+  upTo?: CursorValue;
+  limit: number;
+}
+
+/** A page of rows with each row's position, in (cursor, key) order. */
+export interface Page {
+  rows: SourceRow[];
+  positions: Position[];
+}
+
+/** Facts read inside one read-only transaction, alongside a page. */
+export interface ReadSession {
+  /** The partner database's clock now, in UTC, as `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
+  clockUtc(): Promise<string>;
+  /** Reads one keyset page. */
+  readPage(spec: ReadSpec, request: PageRequest): Promise<Page>;
+  /** Counts rows whose cursor is NULL (and whose fallback is NULL), within the filter. */
+  countNullCursor(spec: ReadSpec): Promise<number>;
+  /** Runs one statement inside this read-only transaction (the `test` command's sample; tests). */
+  raw(sql: string, bindings?: readonly unknown[]): Promise<SourceRow[]>;
+  /** Streams rows in (cursor, key) order within (after, upTo], for backfills. */
+  scan(spec: ReadSpec, request: Omit<PageRequest, 'limit'>, options: { chunkSize: number; signal?: AbortSignal }): AsyncIterable<Page>;
+}
+
+/** What `reach-puller test` reports about the credential. */
+export interface PrivilegeReport {
+  /** Privileges beyond SELECT that the user holds (INSERT, UPDATE, DDL, admin...). */
+  writePrivileges: string[];
+}
+
+/** A partner database dialect. */
+export interface Source {
+  readonly dialect: Dialect;
+  /** Columns of a view, or an error naming the view when it does not exist or cannot be read. */
+  describeView(view: string): Promise<ColumnInfo[]>;
+  /** How a cursor column of this database type compares; throws RP_CURSOR_UNSUPPORTED otherwise. */
+  cursorKind(column: ColumnInfo): CursorKind;
+  /** Runs `fn` inside one read-only transaction with a statement timeout. */
+  withReadSession<T>(fn: (session: ReadSession) => Promise<T>): Promise<T>;
+  /** Privileges of the connected user beyond reading. */
+  inspectPrivileges(): Promise<PrivilegeReport>;
+  /** The SQL text and bindings of a page read, for tests and `--explain`. */
+  compilePage(spec: ReadSpec, request: PageRequest): { sql: string; bindings: unknown[] };
+  /** Releases this connector's hold on the shared pool. */
+  close(): Promise<void>;
+}

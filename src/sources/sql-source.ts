@@ -1,0 +1,195 @@
+/**
+ * The Source every dialect shares: read sessions on a pooled connection inside a read-only
+ * transaction, keyset pages, streamed scans, view description. The dialect supplies SQL
+ * and driver details through SourceDialect.
+ */
+import type { Knex } from 'knex';
+import type { CursorKind, Dialect, Position, SourceRow } from '../interfaces.ts';
+import { PermanentError, PullerError } from '../errors.ts';
+import { canonicalCursor, canonicalInstant } from './canonical-values.ts';
+import { sourceKey, type ConnectionSettings } from './connection-settings.ts';
+import { toSourceError, type ErrorContext } from './error-codes.ts';
+import { CURSOR_ALIAS, keysetQuery, nullCursorQuery } from './keyset.ts';
+import type { ColumnInfo, Page, PageRequest, PrivilegeReport, ReadSession, ReadSpec, Source } from './source.ts';
+import type { SourceDialect } from './source-dialect.ts';
+
+export class SqlSource implements Source {
+  readonly dialect: Dialect;
+  /** The shared pool; the same instance for every connector on this source. */
+  readonly knex: Knex;
+  readonly #impl: SourceDialect;
+  readonly #settings: ConnectionSettings;
+  readonly #context: ErrorContext;
+  readonly #release: () => Promise<void>;
+  #closed = false;
+
+  constructor(knex: Knex, impl: SourceDialect, settings: ConnectionSettings, release: () => Promise<void>) {
+    this.dialect = impl.dialect;
+    this.knex = knex;
+    this.#impl = impl;
+    this.#settings = settings;
+    this.#context = { source: sourceKey(settings), secret: settings.password };
+    this.#release = release;
+  }
+
+  /** A driver error as a Transient or Permanent PullerError, password scrubbed. */
+  error(error: unknown, view?: string): PullerError {
+    return toSourceError(this.dialect, error, { ...this.#context, view });
+  }
+
+  async describeView(view: string): Promise<ColumnInfo[]> {
+    const [schema, name] = view.includes('.') ? (view.split('.') as [string, string]) : [undefined, view];
+    const { sql, bindings } = this.#impl.describeSql(schema, name);
+    const rows = await this.withReadSession((session) => session.raw(sql, bindings));
+    if (rows.length === 0) {
+      throw new PermanentError(
+        'RP_VIEW_MISSING',
+        `View ${view} does not exist on ${this.#context.source}, or ${this.#settings.user} cannot read it.`,
+      );
+    }
+    return rows.map((row) => ({ name: String(row.name), dataType: String(row.data_type).toLowerCase() }));
+  }
+
+  cursorKind(column: ColumnInfo): CursorKind {
+    const kind = this.#impl.cursorKinds[column.dataType.toLowerCase()];
+    if (!kind) {
+      throw new PermanentError(
+        'RP_CURSOR_UNSUPPORTED',
+        `Cursor column ${column.name} has type ${column.dataType}, which cannot order changes on ${this.dialect}.`,
+      );
+    }
+    return kind;
+  }
+
+  async withReadSession<T>(fn: (session: ReadSession) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new Error(`Source ${this.#context.source} is closed.`);
+    const client = this.knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<unknown> };
+    let connection: unknown;
+    try {
+      connection = await client.acquireConnection();
+    } catch (error) {
+      throw this.error(error);
+    }
+    try {
+      for (const { sql, bindings } of this.#impl.beginStatements(this.#settings)) {
+        await this.knex.raw(sql, bindings).connection(connection).catch((error: unknown) => {
+          throw this.error(error);
+        });
+      }
+      return await fn(new SqlReadSession(this, this.#impl, connection));
+    } finally {
+      // Nothing was written; a failed rollback means a broken connection, which the pool discards.
+      await this.knex.raw(this.#impl.endStatement).connection(connection).catch(() => undefined);
+      await client.releaseConnection(connection);
+    }
+  }
+
+  async inspectPrivileges(): Promise<PrivilegeReport> {
+    const writePrivileges = await this.withReadSession((session) => this.#impl.inspectPrivileges((sql, bindings) => session.raw(sql, bindings)));
+    return { writePrivileges };
+  }
+
+  compilePage(spec: ReadSpec, request: PageRequest): { sql: string; bindings: unknown[] } {
+    const native = keysetQuery(this.knex, this.#impl, spec, request).toSQL().toNative();
+    return { sql: native.sql, bindings: [...native.bindings] };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#release();
+  }
+}
+
+/** One read-only transaction on one pooled connection. */
+class SqlReadSession implements ReadSession {
+  readonly #source: SqlSource;
+  readonly #impl: SourceDialect;
+  readonly #connection: unknown;
+
+  constructor(source: SqlSource, impl: SourceDialect, connection: unknown) {
+    this.#source = source;
+    this.#impl = impl;
+    this.#connection = connection;
+  }
+
+  async raw(sql: string, bindings: readonly unknown[] = []): Promise<SourceRow[]> {
+    try {
+      return this.#impl.rowsOf(await this.#source.knex.raw(sql, bindings as Knex.RawBinding[]).connection(this.#connection));
+    } catch (error) {
+      throw this.#source.error(error);
+    }
+  }
+
+  async clockUtc(): Promise<string> {
+    const [row] = await this.raw(this.#impl.clockSql);
+    return canonicalInstant(String(row?.now), this.#impl.fractionDigits);
+  }
+
+  async readPage(spec: ReadSpec, request: PageRequest): Promise<Page> {
+    const query = keysetQuery(this.#source.knex, this.#impl, spec, request).connection(this.#connection);
+    try {
+      return this.#page(spec, (await query) as SourceRow[]);
+    } catch (error) {
+      throw this.#source.error(error, spec.view);
+    }
+  }
+
+  async countNullCursor(spec: ReadSpec): Promise<number> {
+    try {
+      const [row] = (await nullCursorQuery(this.#source.knex, spec).connection(this.#connection)) as SourceRow[];
+      return Number(row?.n ?? 0);
+    } catch (error) {
+      throw this.#source.error(error, spec.view);
+    }
+  }
+
+  async *scan(
+    spec: ReadSpec,
+    request: Omit<PageRequest, 'limit'>,
+    options: { chunkSize: number; signal?: AbortSignal },
+  ): AsyncIterable<Page> {
+    const { chunkSize, signal } = options;
+    const pages = this.#impl.streamRows ? this.#streamed(spec, request, chunkSize) : this.#paged(spec, request, chunkSize);
+    try {
+      for await (const page of pages) {
+        if (signal?.aborted) break;
+        yield page;
+      }
+    } catch (error) {
+      throw this.#source.error(error, spec.view);
+    }
+    // Checked after the loop too: an abort during the last read must not look like the end.
+    if (signal?.aborted) throw new PullerError('RP_RUN_CANCELLED', `Scan of ${spec.view} was cancelled.`, { cause: signal.reason });
+  }
+
+  /** One ordered query, streamed by the driver. */
+  async *#streamed(spec: ReadSpec, request: Omit<PageRequest, 'limit'>, chunkSize: number): AsyncIterable<Page> {
+    const { sql, bindings } = keysetQuery(this.#source.knex, this.#impl, spec, request).toSQL().toNative();
+    for await (const rows of this.#impl.streamRows!(this.#connection, sql, bindings, chunkSize)) yield this.#page(spec, rows);
+  }
+
+  /** Consecutive keyset pages in this one transaction, for drivers that cannot stream with backpressure. */
+  async *#paged(spec: ReadSpec, request: Omit<PageRequest, 'limit'>, chunkSize: number): AsyncIterable<Page> {
+    let after = request.after;
+    for (;;) {
+      const page = await this.readPage(spec, { ...request, after, limit: chunkSize });
+      if (page.rows.length > 0) yield page;
+      if (page.rows.length < chunkSize) return;
+      after = page.positions.at(-1);
+    }
+  }
+
+  #page(spec: ReadSpec, raw: SourceRow[]): Page {
+    const rows: SourceRow[] = [];
+    const positions: Position[] = [];
+    for (const { [CURSOR_ALIAS]: cursor, ...row } of raw) {
+      positions.push({
+        cursor: canonicalCursor(spec.cursorKind, cursor, this.#impl.fractionDigits),
+        key: spec.primaryKey.map((column) => String(row[column])),
+      });
+      rows.push(row);
+    }
+    return { rows, positions };
+  }
+}

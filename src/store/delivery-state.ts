@@ -1,0 +1,115 @@
+/**
+ * What the puller remembers about delivery, per stream: the watermark, what was last
+ * delivered per external id (content hash and source version), and the quarantine.
+ * Writers take a transaction so they commit together with the page they cover.
+ */
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Position } from '../interfaces.ts';
+import type { StoreSchema } from './schema.ts';
+
+type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
+
+export interface StreamRef {
+  connectorId: string;
+  stream: string;
+}
+
+/** The stream's watermark, or undefined before its first confirmed page. */
+export async function loadWatermark(db: Db, ref: StreamRef): Promise<Position | undefined> {
+  const row = await db.selectFrom('stream_state').select(['watermark_cursor', 'watermark_key'])
+    .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).executeTakeFirst();
+  return row ? { cursor: row.watermark_cursor, key: row.watermark_key } : undefined;
+}
+
+/** Stores a watermark (or removes it, to start from the beginning). */
+export async function saveWatermark(db: Db, ref: StreamRef, position: Position | undefined): Promise<void> {
+  if (!position) {
+    await db.deleteFrom('stream_state').where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).execute();
+    return;
+  }
+  const values = { watermark_cursor: position.cursor, watermark_key: JSON.stringify(position.key), updated_at: new Date() };
+  await db.insertInto('stream_state').values({ connector_id: ref.connectorId, stream: ref.stream, ...values })
+    .onConflict((oc) => oc.columns(['connector_id', 'stream']).doUpdateSet(values)).execute();
+}
+
+/** What was last delivered for one external id. */
+export interface DeliveredEntry {
+  externalId: string;
+  contentHash: string;
+  version: string;
+  deleted: boolean;
+}
+
+// Keeps each statement well under PostgreSQL's 65535 bind parameters.
+const LOOKUP_CHUNK = 5000;
+
+/** Last delivered entries for these external ids. */
+export async function loadDelivered(db: Db, ref: StreamRef, externalIds: string[]): Promise<Map<string, DeliveredEntry>> {
+  const out = new Map<string, DeliveredEntry>();
+  for (let i = 0; i < externalIds.length; i += LOOKUP_CHUNK) {
+    const ids = externalIds.slice(i, i + LOOKUP_CHUNK);
+    const rows = await db.selectFrom('delivered').select(['external_id', 'content_hash', 'version', 'deleted'])
+      .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream)
+      .where('external_id', 'in', ids).execute();
+    for (const r of rows) out.set(r.external_id, { externalId: r.external_id, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
+  }
+  return out;
+}
+
+/** Records what a confirmed page delivered. */
+export async function recordDelivered(trx: Db, ref: StreamRef, entries: DeliveredEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  const rows = JSON.stringify(entries.map((e) => ({ id: e.externalId, hash: e.contentHash, version: e.version, deleted: e.deleted })));
+  await sql`
+    insert into delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
+    select ${ref.connectorId}, ${ref.stream}, x.id, x.hash, x.version, x.deleted, now()
+    from jsonb_to_recordset(${rows}::jsonb) as x(id text, hash text, version text, deleted boolean)
+    on conflict (connector_id, stream, external_id) do update set
+      content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
+    where delivered.version <= excluded.version`.execute(trx);
+}
+
+/** A record that failed mapping or validation. */
+export interface Rejection {
+  runId: string;
+  tenant: string;
+  externalId: string | null;
+  sourceKey: string[];
+  sourceCursor: string | null;
+  fields: string[];
+  reason: string;
+}
+
+/** Puts records in quarantine; a row already there gets its entry updated. */
+export async function quarantine(db: Db, ref: StreamRef, rejections: Rejection[]): Promise<void> {
+  if (rejections.length === 0) return;
+  const rows = JSON.stringify(rejections.map((r) => ({
+    run_id: r.runId, tenant_id: r.tenant, external_id: r.externalId, source_key: r.sourceKey,
+    source_cursor: r.sourceCursor, fields: r.fields, reason: r.reason,
+  })));
+  await sql`
+    insert into rejected_records (run_id, tenant_id, connector_id, stream, external_id, source_key, source_cursor, fields, reason)
+    select x.run_id, x.tenant_id, ${ref.connectorId}, ${ref.stream}, x.external_id, x.source_key, x.source_cursor, x.fields, x.reason
+    from jsonb_to_recordset(${rows}::jsonb)
+      as x(run_id bigint, tenant_id text, external_id text, source_key jsonb, source_cursor text, fields jsonb, reason text)
+    on conflict (connector_id, stream, source_key) where resolved_at is null do update set
+      run_id = excluded.run_id, external_id = excluded.external_id, source_cursor = excluded.source_cursor,
+      fields = excluded.fields, reason = excluded.reason, created_at = now()`.execute(db);
+}
+
+/** Marks quarantined rows resolved once their keys were delivered. */
+export async function resolveQuarantined(trx: Db, ref: StreamRef, sourceKeys: string[][]): Promise<void> {
+  if (sourceKeys.length === 0) return;
+  await sql`
+    update rejected_records set resolved_at = now()
+    where connector_id = ${ref.connectorId} and stream = ${ref.stream} and resolved_at is null
+      and source_key in (select value from jsonb_array_elements(${JSON.stringify(sourceKeys)}::jsonb))`.execute(trx);
+}
+
+/** How many quarantined rows of the stream are still open. */
+export async function countOpenRejections(db: Db, ref: StreamRef): Promise<number> {
+  const r = await db.selectFrom('rejected_records').select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).where('resolved_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}

@@ -1,0 +1,136 @@
+/** Kysely table types of the state store; they mirror `migrations/*.sql`. */
+import type { ColumnType } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+/** jsonb: read as parsed JSON, written as JSON text. */
+type Json<T> = ColumnType<T, string, string>;
+/** bigint columns come back as strings from both drivers (exact beyond 2^53). */
+type Int8 = ColumnType<string, number | string | undefined, number | string>;
+
+export interface TenantsTable {
+  id: string;
+  created_at: Timestamp;
+}
+
+export interface SourcesTable {
+  id: string;
+  dialect: string;
+  host: string;
+  port: number;
+  database_name: string;
+  user_name: string;
+  max_connections: number;
+  updated_at: Timestamp;
+}
+
+export interface ConnectorsTable {
+  id: string;
+  tenant_id: string;
+  source_id: string;
+  config: Json<unknown>;
+  config_hash: string;
+  file: string | null;
+  schedule: string | null;
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface StreamsTable {
+  connector_id: string;
+  name: string;
+  schema_name: string;
+  parked_reason: string | null;
+  parked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface StreamStateTable {
+  connector_id: string;
+  stream: string;
+  watermark_cursor: string;
+  watermark_key: Json<string[]>;
+  updated_at: Timestamp;
+}
+
+export type RunKind = 'pull' | 'backfill' | 'retry';
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface RunsTable {
+  id: ColumnType<string, undefined, never>;
+  connector_id: string;
+  stream: string;
+  kind: RunKind;
+  status: RunStatus;
+  started_at: Timestamp;
+  ended_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  rows_read: Int8;
+  rows_sent: Int8;
+  rows_unchanged: Int8;
+  rows_rejected: Int8;
+  rows_deleted: Int8;
+  rows_null_cursor: Int8;
+  pages: ColumnType<number, number | undefined, number>;
+  watermark_before: Json<unknown> | null;
+  watermark_after: Json<unknown> | null;
+  error_code: string | null;
+  error: string | null;
+  heartbeat_at: Timestamp;
+}
+
+export interface RejectedRecordsTable {
+  id: ColumnType<string, undefined, never>;
+  run_id: ColumnType<string | null, string | number | null, string | number | null>;
+  tenant_id: string;
+  connector_id: string;
+  stream: string;
+  external_id: string | null;
+  source_key: Json<string[]>;
+  source_cursor: string | null;
+  fields: Json<string[]>;
+  reason: string;
+  created_at: Timestamp;
+  resolved_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface DeliveredTable {
+  connector_id: string;
+  stream: string;
+  external_id: string;
+  content_hash: string;
+  version: string;
+  deleted: ColumnType<boolean, boolean | undefined, boolean>;
+  updated_at: Timestamp;
+}
+
+export interface ResourcesTable {
+  tenant_id: string;
+  schema_name: string;
+  external_id: string;
+  body: Json<Record<string, unknown>>;
+  version: string;
+  deleted: ColumnType<boolean, boolean | undefined, boolean>;
+  updated_at: Timestamp;
+}
+
+export interface SchemaDefinitionsTable {
+  name: string;
+  name_key: string;
+  category: string;
+  external_id_field: string;
+  body: Json<Record<string, unknown>>;
+  builtin: ColumnType<boolean, boolean | undefined, boolean>;
+  updated_at: Timestamp;
+}
+
+export interface StoreSchema {
+  tenants: TenantsTable;
+  sources: SourcesTable;
+  connectors: ConnectorsTable;
+  streams: StreamsTable;
+  stream_state: StreamStateTable;
+  runs: RunsTable;
+  rejected_records: RejectedRecordsTable;
+  delivered: DeliveredTable;
+  resources: ResourcesTable;
+  schema_definitions: SchemaDefinitionsTable;
+}

@@ -1,0 +1,101 @@
+/**
+ * A partner database for engine tests, per dialect: a fresh database, a read-only user
+ * (`rp_ro`, SELECT only) as partners hand out, SQL helpers, and connector YAML for it.
+ */
+import { freshMysqlDatabase, freshPgDatabase, mysqlExec, pgExec, MYSQL_URL, PG_URL } from './databases.ts';
+import pg from 'pg';
+import mysql from 'mysql2/promise';
+
+export type TestDialect = 'postgres' | 'mysql';
+export const TEST_DIALECTS: TestDialect[] = (process.env.TEST_DIALECTS?.split(',') as TestDialect[] | undefined) ?? ['postgres', 'mysql'];
+
+export const RO_USER = 'rp_ro';
+export const RO_PASSWORD = 'rp-ro-Secret-4711';
+process.env.RP_TEST_RO_PASSWORD = RO_PASSWORD;
+
+export interface Partner {
+  dialect: TestDialect;
+  database: string;
+  url: string;
+  /** Runs statements as the admin user. */
+  exec(...statements: string[]): Promise<void>;
+  /** Runs a query as the admin user and returns rows. */
+  query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+  /** Grants the read-only user SELECT on everything in the database. */
+  grantReadOnly(): Promise<void>;
+  /** SQL for the column types the tests use. */
+  types: { timestamp: string; timestampSeconds: string; bigint: string; text: string; decimal: string };
+  /** SQL for "now minus n seconds" in UTC. */
+  nowMinus(seconds: number): string;
+  /** A connector's `source:` block (YAML) for this database. */
+  sourceYaml(extra?: string): string;
+}
+
+/** Creates a fresh partner database of a dialect. */
+export async function freshPartner(dialect: TestDialect, name: string): Promise<Partner> {
+  return dialect === 'postgres' ? pgPartner(name) : mysqlPartner(name);
+}
+
+async function pgPartner(name: string): Promise<Partner> {
+  const url = await freshPgDatabase(name);
+  await pgExec(PG_URL, `do $$ begin
+      if not exists (select from pg_roles where rolname = '${RO_USER}') then
+        create role ${RO_USER} login password '${RO_PASSWORD}';
+      end if; end $$`).catch(ignoreDuplicate);
+  const u = new URL(url);
+  return {
+    dialect: 'postgres', database: name, url,
+    exec: (...s) => pgExec(url, ...s),
+    async query<T>(sql: string) {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try { return (await c.query(sql)).rows as T[]; } finally { await c.end(); }
+    },
+    grantReadOnly: () => pgExec(url, `grant usage on schema public to ${RO_USER}`, `grant select on all tables in schema public to ${RO_USER}`),
+    types: { timestamp: 'timestamptz', timestampSeconds: 'timestamp(0)', bigint: 'bigint', text: 'text', decimal: 'numeric(14,2)' },
+    nowMinus: (s) => `clock_timestamp() - interval '${s} seconds'`,
+    sourceYaml: (extra = '') => `source:
+  dialect: postgres
+  host: ${u.hostname}
+  port: ${u.port || 5432}
+  database: ${name}
+  user: ${RO_USER}
+  password: \${env:RP_TEST_RO_PASSWORD}
+  ssl: { mode: disable }
+${extra}`,
+  };
+}
+
+async function mysqlPartner(name: string): Promise<Partner> {
+  const url = await freshMysqlDatabase(name);
+  await mysqlExec(MYSQL_URL,
+    `create user if not exists '${RO_USER}'@'%' identified by '${RO_PASSWORD}'`,
+    `create user if not exists '${RO_USER}'@'localhost' identified by '${RO_PASSWORD}'`);
+  const u = new URL(url);
+  const exec = (...s: string[]) => mysqlExec(url, "set time_zone = '+00:00'", ...s);
+  return {
+    dialect: 'mysql', database: name, url, exec,
+    async query<T>(sql: string) {
+      const c = await mysql.createConnection({ uri: url, dateStrings: true, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: true });
+      try { return (await c.query(sql))[0] as T[]; } finally { await c.end(); }
+    },
+    grantReadOnly: () => mysqlExec(MYSQL_URL,
+      `grant select on \`${name}\`.* to '${RO_USER}'@'%'`, `grant select on \`${name}\`.* to '${RO_USER}'@'localhost'`),
+    types: { timestamp: 'datetime(6)', timestampSeconds: 'datetime', bigint: 'bigint', text: 'varchar(255)', decimal: 'decimal(14,2)' },
+    nowMinus: (s) => `utc_timestamp(6) - interval ${s} second`,
+    sourceYaml: (extra = '') => `source:
+  dialect: mysql
+  host: ${u.hostname}
+  port: ${u.port || 3306}
+  database: ${name}
+  user: ${RO_USER}
+  password: \${env:RP_TEST_RO_PASSWORD}
+  ssl: { mode: disable }
+${extra}`,
+  };
+}
+
+function ignoreDuplicate(error: { code?: string }): void {
+  // Two test files creating the role at once: one wins, the other sees it exists.
+  if (error.code !== '23505' && error.code !== '42710') throw error;
+}
