@@ -3,6 +3,11 @@ import { Command, CommanderError } from 'commander';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerApply } from './commands/apply.ts';
 import { registerConnectorsCommands } from './commands/connectors.ts';
+import { registerPull } from './commands/pull.ts';
+import { registerReset } from './commands/reset.ts';
+import { registerResources } from './commands/resources.ts';
+import { registerDev } from './commands/dev.ts';
+import { registerTest } from './commands/test-connector.ts';
 import { EXIT, reportError } from './output.ts';
 
 /** Builds the program with every command. */
@@ -15,6 +20,11 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerApply(program);
   registerConnectorsCommands(program);
+  registerPull(program);
+  registerReset(program);
+  registerResources(program);
+  registerTest(program);
+  registerDev(program);
   return program;
 }
 

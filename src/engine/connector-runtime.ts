@@ -8,7 +8,7 @@ import { PullerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { resolveSecret, type SecretStoreLookup } from '../secrets/resolve-secret.ts';
 import { registerSecret } from '../secrets/secret-registry.ts';
-import type { ReachTarget } from '../sinks/reach-api/reach-api-client.ts';
+import { ReachApiClient, type ReachTarget } from '../sinks/reach-api/reach-api-client.ts';
 import { ReachApiSink } from '../sinks/reach-api/reach-api-sink.ts';
 import type { Sink, StateStore } from '../sinks/sink.ts';
 import { StoreSink } from '../sinks/store/store-sink.ts';
@@ -50,7 +50,13 @@ export async function reachTarget(config: ConnectorConfig, runtime: RuntimeEnv =
   return { apiUrl, token };
 }
 
+// One client for the process: clients derived with `withTarget` share its concurrency
+// limits, so the per-tenant and overall caps hold across every connector.
+let sharedClient: ReachApiClient | undefined;
+
 /** The sink for a connector: the Reach API when one is configured, else the built-in store. */
 export function createSink(store: StateStore, target: ReachTarget | undefined, log: Logger): Sink {
-  return target ? new ReachApiSink({ client: { ...target, logger: log }, store }) : new StoreSink(store);
+  if (!target) return new StoreSink(store);
+  sharedClient ??= new ReachApiClient({ ...target, logger: log });
+  return new ReachApiSink({ client: sharedClient.withTarget(target), store });
 }

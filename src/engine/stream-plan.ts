@@ -85,6 +85,7 @@ export async function planStream(
       cursor: stream.cursor,
       cursorFallback: stream.cursor_fallback,
       cursorKind,
+      cursorType: byName.get(stream.cursor)!.dataType,
       filter: stream.filter ?? {},
     },
   };

@@ -150,18 +150,37 @@ function wallToUtc(format: Intl.DateTimeFormat, wallMs: number): number {
   return candidates.length > 0 ? Math.min(...candidates) : wallMs - before;
 }
 
-function iso8601(env: TransformEnv): Transform {
-  let format: Intl.DateTimeFormat | undefined;
-  if (env.timezone !== 'UTC') {
-    try {
-      format = new Intl.DateTimeFormat('en-US', {
-        timeZone: env.timezone, hourCycle: 'h23',
-        year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
-      });
-    } catch (error) {
-      throw new ConfigError([{ path: 'source.timezone', message: `"${env.timezone}" is not an IANA time zone (${(error as Error).message})` }]);
-    }
+/**
+ * Wall-clock ms -> UTC ms in one zone. Intl is slow (µs per call), so the offset is cached
+ * per wall-clock day when it is the same a day before and two days after: no zone changes
+ * its offset twice within three days. Days near a transition are resolved per value.
+ */
+function localToUtc(timeZone: string): (wallMs: number) => number {
+  let format: Intl.DateTimeFormat;
+  try {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone, hourCycle: 'h23',
+      year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+    });
+  } catch (error) {
+    throw new ConfigError([{ path: 'source.timezone', message: `"${timeZone}" is not an IANA time zone (${(error as Error).message})` }]);
   }
+  const steadyOffsetByDay = new Map<number, number | null>();
+  return (wallMs) => {
+    const day = Math.floor(wallMs / DAY_MS);
+    let offset = steadyOffsetByDay.get(day);
+    if (offset === undefined) {
+      const before = zoneOffset(format, (day - 1) * DAY_MS);
+      offset = before === zoneOffset(format, (day + 2) * DAY_MS) ? before : null;
+      if (steadyOffsetByDay.size >= 10_000) steadyOffsetByDay.clear();
+      steadyOffsetByDay.set(day, offset);
+    }
+    return offset === null ? wallToUtc(format, wallMs) : wallMs - offset;
+  };
+}
+
+function iso8601(env: TransformEnv): Transform {
+  const toUtc = env.timezone === 'UTC' ? undefined : localToUtc(env.timezone);
   return nonNull((value, field) => {
     const match = typeof value === 'string' ? TIMESTAMP.exec(value) : null;
     if (!match) throw new RecordError([field], `${field}: ${preview(value)} is not a timestamp (YYYY-MM-DD[ HH:MM:SS[.fraction]][Z])`);
@@ -173,7 +192,7 @@ function iso8601(env: TransformEnv): Transform {
     }
     let utc = wall;
     if (zone === undefined) {
-      if (format) utc = wallToUtc(format, wall);
+      if (toUtc) utc = toUtc(wall);
     } else if (zone !== 'Z') {
       const minutes = Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2));
       utc = wall - (zone.startsWith('-') ? -minutes : minutes) * MINUTE_MS;

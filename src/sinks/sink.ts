@@ -27,8 +27,6 @@ export interface SinkPage {
   schema: string;
   upserts: Upsert[];
   deletes: Delete[];
-  /** Per-connector override of the Reach API target. */
-  target?: { apiUrl: string; token: string };
 }
 
 /** Writes the state that covers the page (watermark, change hashes) in the store transaction. */

@@ -1,7 +1,7 @@
 /**
  * The resolved settings a Source is built from: the connector's `source` block after its
  * password reference has been resolved. Never log a ConnectionSettings value: it holds the
- * password in plain text. Log `sourceKey(settings)` instead.
+ * password in plain text. Log `sourceIdentity(settings)` instead.
  */
 import type { Dialect } from '../interfaces.ts';
 
@@ -27,9 +27,4 @@ export interface ConnectionSettings {
   /** Cap on connections to this source, shared by every connector that uses it. */
   maxConnections: number;
   statementTimeoutSeconds: number;
-}
-
-/** Identifies a source without its password: `dialect://user@host:port/database`. */
-export function sourceKey(settings: Pick<ConnectionSettings, 'dialect' | 'user' | 'host' | 'port' | 'database'>): string {
-  return `${settings.dialect}://${settings.user}@${settings.host}:${settings.port}/${settings.database}`;
 }

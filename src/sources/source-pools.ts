@@ -1,11 +1,12 @@
 /**
- * One knex pool per source (`sourceKey`), shared by every connector that reads it, so a
+ * One knex pool per source (`sourceIdentity`), shared by every connector that reads it, so a
  * partner's `max_connections` caps the puller as a whole. Reference-counted: closing the
  * last connector destroys the pool.
  */
 import knexFactory, { type Knex } from 'knex';
 import type { Dialect } from '../interfaces.ts';
-import { sourceKey, type ConnectionSettings } from './connection-settings.ts';
+import type { ConnectionSettings } from './connection-settings.ts';
+import { sourceIdentity } from '../config/source-identity.ts';
 import type { Source } from './source.ts';
 import type { SourceDialect } from './source-dialect.ts';
 import { SqlSource } from './sql-source.ts';
@@ -32,7 +33,7 @@ const pools = new Map<string, SharedPool>();
  */
 export function openSource(settings: ConnectionSettings): Source {
   const impl = DIALECTS[settings.dialect];
-  const key = sourceKey(settings);
+  const key = sourceIdentity(settings);
   let shared = pools.get(key);
   if (!shared) {
     shared = { knex: knexFactory(impl.knexConfig(settings)), users: 0 };

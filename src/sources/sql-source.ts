@@ -7,7 +7,8 @@ import type { Knex } from 'knex';
 import type { CursorKind, Dialect, Position, SourceRow } from '../interfaces.ts';
 import { PermanentError, PullerError } from '../errors.ts';
 import { canonicalCursor, canonicalInstant } from './canonical-values.ts';
-import { sourceKey, type ConnectionSettings } from './connection-settings.ts';
+import type { ConnectionSettings } from './connection-settings.ts';
+import { sourceIdentity } from '../config/source-identity.ts';
 import { toSourceError, type ErrorContext } from './error-codes.ts';
 import { CURSOR_ALIAS, keysetQuery, nullCursorQuery } from './keyset.ts';
 import type { ColumnInfo, Page, PageRequest, PrivilegeReport, ReadSession, ReadSpec, Source } from './source.ts';
@@ -28,7 +29,7 @@ export class SqlSource implements Source {
     this.knex = knex;
     this.#impl = impl;
     this.#settings = settings;
-    this.#context = { source: sourceKey(settings), secret: settings.password };
+    this.#context = { source: sourceIdentity(settings), secret: settings.password };
     this.#release = release;
   }
 

@@ -89,7 +89,7 @@ describe('iso8601', () => {
     expect(run('iso8601', '2024-01-02T03:04:05.5+02:00')).toBe('2024-01-02T01:04:05.5Z');
   });
 
-  it.each([
+  const dstCases = [
     ['2024-01-02 03:04:05.123456', '2024-01-02T08:04:05.123456Z', 'winter, EST'],
     ['2024-07-01 12:00:00.1234567', '2024-07-01T16:00:00.1234567Z', 'summer, EDT, 7 digits kept'],
     ['2024-03-10 01:59:59.999999', '2024-03-10T06:59:59.999999Z', 'just before spring forward'],
@@ -99,8 +99,16 @@ describe('iso8601', () => {
     ['2024-11-03 02:30:00', '2024-11-03T07:30:00Z', 'after fall back, EST'],
     ['2024-12-31 23:59:59.999999', '2025-01-01T04:59:59.999999Z', 'across the year'],
     ['2024-02-29', '2024-02-29T05:00:00Z', 'a date is its local midnight'],
-  ])('local %s in America/New_York -> %s (%s)', (input, expected) => {
+  ];
+  it.each(dstCases)('local %s in America/New_York -> %s (%s)', (input, expected) => {
     expect(run('iso8601', input)).toBe(expected);
+  });
+
+  it('gives the same answers from one compiled transform whose day cache is warm', () => {
+    const transform = compileTransform('iso8601', env);
+    for (let round = 0; round < 2; round++) {
+      for (const [input, expected] of dstCases) expect(transform(input, 'f')).toBe(expected);
+    }
   });
 
   it('agrees with Date for whole-second local times through a year', () => {

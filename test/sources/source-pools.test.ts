@@ -1,7 +1,7 @@
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sourceKey } from '../../src/sources/connection-settings.ts';
+import { sourceIdentity } from '../../src/config/source-identity.ts';
 import { openPoolCount, openSource } from '../../src/sources/source-pools.ts';
 import type { SqlSource } from '../../src/sources/sql-source.ts';
 import { MYSQL_URL, PG_URL } from '../helpers/databases.ts';
@@ -26,7 +26,7 @@ async function counter(dialect: LiveDialect, database: string): Promise<{ count(
 
 describe('source key', () => {
   it('names a source without its password', () => {
-    const key = sourceKey({ dialect: 'postgres', user: 'reader', host: 'db.example', port: 5432, database: 'shop' });
+    const key = sourceIdentity({ dialect: 'postgres', user: 'reader', host: 'db.example', port: 5432, database: 'shop' });
     expect(key).toBe('postgres://reader@db.example:5432/shop');
   });
 });

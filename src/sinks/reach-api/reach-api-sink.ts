@@ -28,12 +28,11 @@ export class ReachApiSink implements Sink {
   }
 
   async deliverPage(page: SinkPage, checkpoint: Checkpoint): Promise<PageReceipt> {
-    const client = page.target ? this.#client.withTarget(page.target) : this.#client;
     const { records, deleteIds } = latestPerExternalId(page);
     // Both settle before the page resolves or rejects, so no request outlives the page.
     const [upserted, deleted] = await Promise.allSettled([
-      client.upsert(page.tenant, page.schema, records),
-      client.delete(page.tenant, page.schema, deleteIds),
+      this.#client.upsert(page.tenant, page.schema, records),
+      this.#client.delete(page.tenant, page.schema, deleteIds),
     ]);
     if (upserted.status === 'rejected') throw upserted.reason;
     if (deleted.status === 'rejected') throw deleted.reason;

@@ -106,13 +106,6 @@ describe('ReachApiSink', () => {
     expect(await checkpointsOf('unauthorized')).toBe(0);
   });
 
-  it('uses the page target over the sink client settings', async () => {
-    const p = { ...page('tenant-target', 'customers', 2), target: { apiUrl: server.url, token: TOKEN } };
-    await sink({ token: 'not-the-token' }).deliverPage(p, checkpointFor('target'));
-    await server.settled();
-    expectServerHolds(p);
-  });
-
   it('survives a crash after accept and before checkpoint: the page is delivered again', async () => {
     const p = page('tenant-crash', 'customers', 1200);
     let calls = 0;

@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { pullConnector } from '../../engine/pull-connector.ts';
+import { logger } from '../../log.ts';
+import { getConnector } from '../../store/connector-registry.ts';
+import { withStore } from '../context.ts';
+import { EXIT, printJson, printTable } from '../output.ts';
+import { cancelOnSignals } from '../signals.ts';
+
+export function registerPull(program: Command): void {
+  program
+    .command('pull')
+    .description('Run one incremental pull of a connector now (every stream, or one)')
+    .argument('<connector>', 'connector id')
+    .option('--stream <name>', 'only this stream')
+    .option('--json', 'print the run summaries as JSON')
+    .action(async (id: string, opts: { stream?: string; json?: boolean }) => {
+      const results = await withStore(async (store) => {
+        const connector = await getConnector(store.db, id);
+        return cancelOnSignals((signal) => pullConnector({ store: store.db, connector, stream: opts.stream, log: logger(), signal }));
+      });
+      const rows = results.map((r) => ({
+        stream: r.stream, status: r.status, read: r.rowsRead, sent: r.rowsSent, unchanged: r.rowsUnchanged,
+        rejected: r.rowsRejected, deleted: r.rowsDeleted, null_cursor: r.rowsNullCursor, pages: r.pages,
+        watermark: r.watermarkAfter ? `${r.watermarkAfter.cursor} ${JSON.stringify(r.watermarkAfter.key)}` : null,
+        error: r.error ? `${(r.error as { code?: string }).code ?? ''} ${r.error.message}`.trim() : null,
+      }));
+      if (opts.json) printJson(rows);
+      else printTable(rows, ['stream', 'status', 'read', 'sent', 'unchanged', 'rejected', 'deleted', 'null_cursor', 'pages', 'watermark', 'error']);
+      if (results.some((r) => r.status !== 'succeeded')) process.exitCode = EXIT.failure;
+    });
+}

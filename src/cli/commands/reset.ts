@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { findStream } from '../../engine/stream-plan.ts';
+import { PullerError } from '../../errors.ts';
+import { logger } from '../../log.ts';
+import { getConnector } from '../../store/connector-registry.ts';
+import { loadWatermark, saveWatermark } from '../../store/delivery-state.ts';
+import { withStore } from '../context.ts';
+
+export function registerReset(program: Command): void {
+  program
+    .command('reset')
+    .description("Move a stream's watermark (default: back to the beginning, so the next pull re-reads everything)")
+    .argument('<connector>', 'connector id')
+    .requiredOption('--stream <name>', 'the stream')
+    .option('--to <cursor>', 'new cursor value, exactly as the database shows it (e.g. 2024-01-02T03:04:05.000000Z)')
+    .option('--key <json>', 'key of the new position as a JSON array of strings (default: before any key)', '[]')
+    .action(async (id: string, opts: { stream: string; to?: string; key: string }) => {
+      const key = parseKey(opts.key);
+      await withStore(async (store) => {
+        const connector = await getConnector(store.db, id);
+        findStream(connector, opts.stream);
+        const ref = { connectorId: id, stream: opts.stream };
+        await store.db.transaction().execute(async (trx) => {
+          const before = await loadWatermark(trx, ref);
+          const after = opts.to === undefined ? undefined : { cursor: opts.to, key };
+          await saveWatermark(trx, ref, after);
+          logger().warn({ connector: id, stream: opts.stream, before: before ?? null, after: after ?? null }, 'watermark reset by operator');
+          process.stdout.write(`${id}/${opts.stream}: watermark ${fmt(before)} -> ${fmt(after)}\n`);
+        });
+      });
+    });
+}
+
+function fmt(p: { cursor: string; key: string[] } | undefined): string {
+  return p ? `${p.cursor} ${JSON.stringify(p.key)}` : '(beginning)';
+}
+
+function parseKey(text: string): string[] {
+  try {
+    const key: unknown = JSON.parse(text);
+    if (Array.isArray(key) && key.every((k) => typeof k === 'string')) return key;
+  } catch {
+    // reported below
+  }
+  throw new PullerError('RP_CONFIG_INVALID', `--key must be a JSON array of strings, like '["42"]'`);
+}

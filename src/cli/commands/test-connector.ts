@@ -1,0 +1,74 @@
+import type { Command } from 'commander';
+import { connectionSettings } from '../../engine/connector-runtime.ts';
+import { planStream } from '../../engine/stream-plan.ts';
+import { logger } from '../../log.ts';
+import { openSource } from '../../sources/source-pools.ts';
+import { getConnector } from '../../store/connector-registry.ts';
+import { loadSchemaCatalog } from '../../store/schema-registry.ts';
+import { describeError } from '../../store/run-records.ts';
+import { withStore } from '../context.ts';
+import { EXIT, printJson } from '../output.ts';
+
+interface StreamCheck {
+  stream: string;
+  view: string;
+  ok: boolean;
+  cursorKind?: string;
+  sample?: unknown[];
+  error?: string;
+}
+
+export function registerTest(program: Command): void {
+  program
+    .command('test')
+    .description("Check a connector against the partner database: connect, views and columns, the user's privileges, a sample")
+    .argument('<connector>', 'connector id')
+    .option('--sample <n>', 'rows to sample per stream', '3')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, opts: { sample: string; json?: boolean }) => {
+      const report = await withStore(async (store) => {
+        const connector = await getConnector(store.db, id);
+        const source = openSource(await connectionSettings(connector.config));
+        try {
+          const schemas = await loadSchemaCatalog(store.db);
+          const privileges = await source.inspectPrivileges();
+          const streams: StreamCheck[] = [];
+          for (const stream of connector.config.streams) {
+            try {
+              const plan = await planStream(source, connector, stream, schemas);
+              const page = await source.withReadSession((s) => s.readPage(plan.spec, { limit: Number(opts.sample) }));
+              const sample = page.rows.map((row) => {
+                try {
+                  return plan.mapper.mapRow(row).record;
+                } catch (error) {
+                  return { error: describeError(error) };
+                }
+              });
+              streams.push({ stream: stream.name, view: stream.view, ok: true, cursorKind: plan.cursorKind, sample });
+            } catch (error) {
+              streams.push({ stream: stream.name, view: stream.view, ok: false, error: describeError(error) });
+            }
+          }
+          return { connector: id, source: connector.sourceId, writePrivileges: privileges.writePrivileges, streams };
+        } finally {
+          await source.close();
+        }
+      });
+      if (report.writePrivileges.length > 0) {
+        logger().error({ connector: id, privileges: report.writePrivileges }, 'the partner credential can write: ask the partner for a SELECT-only user');
+      }
+      if (opts.json) printJson(report);
+      else {
+        process.stdout.write(`connector ${report.connector} -> ${report.source}: connected\n`);
+        process.stdout.write(report.writePrivileges.length
+          ? `WARNING: the user holds write privileges: ${report.writePrivileges.join(', ')}\n`
+          : 'privileges: read-only\n');
+        for (const s of report.streams) {
+          process.stdout.write(s.ok
+            ? `  ok   ${s.stream} (${s.view}, ${s.cursorKind} cursor)\n${s.sample!.map((r) => `       ${JSON.stringify(r)}`).join('\n')}\n`
+            : `  FAIL ${s.stream} (${s.view}): ${s.error}\n`);
+        }
+      }
+      if (report.streams.some((s) => !s.ok)) process.exitCode = EXIT.failure;
+    });
+}

@@ -1,0 +1,107 @@
+import knex from 'knex';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PermanentError, TransientError } from '../../src/errors.ts';
+import { toSourceError } from '../../src/sources/error-codes.ts';
+import type { Source } from '../../src/sources/source.ts';
+import { openSource } from '../../src/sources/source-pools.ts';
+import { adminExec, freshDatabase, settingsFor } from './source-fixtures.ts';
+
+const SECRET = 'S3cret-pw!';
+const context = { source: 'mysql://u@h:3306/d', secret: SECRET };
+
+describe('driver error tables', () => {
+  const cases: [Parameters<typeof toSourceError>[0], object, 'transient' | 'permanent', string][] = [
+    ['postgres', { code: '40001' }, 'transient', 'RP_SOURCE_QUERY'],
+    ['postgres', { code: '57P01' }, 'transient', 'RP_SOURCE_UNREACHABLE'],
+    ['postgres', { code: '53300' }, 'transient', 'RP_SOURCE_UNREACHABLE'],
+    ['postgres', { code: '57014' }, 'transient', 'RP_SOURCE_TIMEOUT'],
+    ['postgres', { code: '28P01' }, 'permanent', 'RP_SOURCE_AUTH'],
+    ['postgres', { code: '42501' }, 'permanent', 'RP_SOURCE_PERMISSION'],
+    ['postgres', { code: '42703' }, 'permanent', 'RP_COLUMN_MISSING'],
+    ['postgres', { code: 'ECONNREFUSED' }, 'transient', 'RP_SOURCE_UNREACHABLE'],
+    ['postgres', { code: 'XX000' }, 'permanent', 'RP_SOURCE_QUERY'],
+    ['mysql', { errno: 1213, code: 'ER_LOCK_DEADLOCK' }, 'transient', 'RP_SOURCE_QUERY'],
+    ['mysql', { errno: 1040 }, 'transient', 'RP_SOURCE_UNREACHABLE'],
+    ['mysql', { errno: 1969 }, 'transient', 'RP_SOURCE_TIMEOUT'],
+    ['mysql', { errno: 1142 }, 'permanent', 'RP_SOURCE_PERMISSION'],
+    ['mysql', { errno: 1054 }, 'permanent', 'RP_COLUMN_MISSING'],
+    ['mysql', { code: 'PROTOCOL_CONNECTION_LOST' }, 'transient', 'RP_SOURCE_UNREACHABLE'],
+    ['mssql', { code: 'ELOGIN' }, 'permanent', 'RP_SOURCE_AUTH'],
+    ['mssql', { code: 'EREQUEST', number: 208 }, 'permanent', 'RP_VIEW_MISSING'],
+    ['mssql', { code: 'EREQUEST', number: 1205 }, 'transient', 'RP_SOURCE_QUERY'],
+    ['mssql', { errors: [{ code: 'ETIMEDOUT' }] }, 'transient', 'RP_SOURCE_TIMEOUT'],
+  ];
+  it.each(cases)('%s %j -> %s %s', (dialect, fields, kind, code) => {
+    const error = toSourceError(dialect, Object.assign(new Error('driver says no'), fields), context);
+    expect(error).toBeInstanceOf(kind === 'transient' ? TransientError : PermanentError);
+    expect(error.code).toBe(code);
+  });
+
+  it('treats a pool acquire timeout as transient', () => {
+    expect(toSourceError('postgres', new knex.KnexTimeoutError('Knex: Timeout acquiring a connection'), context)).toBeInstanceOf(TransientError);
+  });
+
+  it('scrubs the password from the message and from the kept cause', () => {
+    const raw = Object.assign(new Error(`connect mysql://u:${SECRET}@h failed`), { errno: 1045 });
+    const error = toSourceError('mysql', raw, context);
+    expect(error.code).toBe('RP_SOURCE_AUTH');
+    expect(error.message).not.toContain(SECRET);
+    expect(String((error.cause as Error).message) + String((error.cause as Error).stack)).not.toContain(SECRET);
+  });
+});
+
+describe('live credential errors', () => {
+  it('reports a refused MariaDB password as RP_SOURCE_AUTH without echoing it', async () => {
+    const source = openSource(settingsFor('mysql', 'mysql://root@127.0.0.1:3306/test', { password: SECRET }));
+    try {
+      const error = await source.withReadSession((s) => s.clockUtc()).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'RP_SOURCE_AUTH' });
+      expect(JSON.stringify(error) + String((error as Error).message) + String((error as Error).stack)).not.toContain(SECRET);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('reports an unreachable port as a transient RP_SOURCE_UNREACHABLE', async () => {
+    const source = openSource(settingsFor('postgres', 'postgres://postgres@127.0.0.1:1/postgres'));
+    try {
+      const error = await source.withReadSession((s) => s.clockUtc()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TransientError);
+      expect(error).toMatchObject({ code: 'RP_SOURCE_UNREACHABLE' });
+    } finally {
+      await source.close();
+    }
+  });
+});
+
+describe('postgres read-only user', () => {
+  const ROLE = 'rp_src_errors_reader';
+  let reader: Source;
+  beforeAll(async () => {
+    const url = await freshDatabase('postgres', 'rp_src_errors');
+    await adminExec(
+      'postgres',
+      url,
+      `drop role if exists ${ROLE}`,
+      `create role ${ROLE} login`,
+      'create table visible (id int primary key)',
+      'create table hidden (id int primary key)',
+      `grant select on visible to ${ROLE}`,
+    );
+    reader = openSource(settingsFor('postgres', url.replace('postgres@', `${ROLE}@`)));
+  });
+  afterAll(async () => {
+    await reader?.close();
+  });
+
+  it('holds nothing beyond SELECT', async () => {
+    expect(await reader.inspectPrivileges()).toEqual({ writePrivileges: [] });
+  });
+
+  it('cannot describe a table it cannot read, and a read of it is RP_SOURCE_PERMISSION', async () => {
+    await expect(reader.describeView('hidden')).rejects.toMatchObject({ code: 'RP_VIEW_MISSING' });
+    const spec = { view: 'hidden', columns: ['id'], primaryKey: ['id'], cursor: 'id', cursorKind: 'integer' as const, filter: {} };
+    await expect(reader.withReadSession((s) => s.readPage(spec, { limit: 1 }))).rejects.toMatchObject({ code: 'RP_SOURCE_PERMISSION' });
+    await expect(reader.withReadSession((s) => s.readPage({ ...spec, view: 'visible' }, { limit: 1 }))).resolves.toEqual({ rows: [], positions: [] });
+  });
+});

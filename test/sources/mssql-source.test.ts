@@ -1,0 +1,84 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { MSSQL_URL } from '../helpers/databases.ts';
+import type { ReadSpec } from '../../src/sources/source.ts';
+import { openSource } from '../../src/sources/source-pools.ts';
+import { settingsFor } from './source-fixtures.ts';
+
+// Compiling SQL opens no connection: knex only connects when a query runs.
+const offline = openSource(settingsFor('mssql', 'mssql://reader:pw@mssql.invalid:1433/shop'));
+afterAll(() => offline.close());
+
+const orders = (over: Partial<ReadSpec> = {}): ReadSpec => ({
+  view: 'dbo.orders',
+  columns: ['id', 'total'],
+  primaryKey: ['id'],
+  cursor: 'updated_at',
+  cursorKind: 'local',
+  cursorType: 'datetime2',
+  filter: { shop: 'x' },
+  ...over,
+});
+
+describe('mssql compiled SQL', () => {
+  it('compiles a keyset page on datetime2 with 7-digit bound values', () => {
+    const after = { cursor: '2024-01-02 03:04:05.1234567', key: ['42'] };
+    const { sql, bindings } = offline.compilePage(orders(), { after, upTo: '2024-01-03 00:00:00.0000000', limit: 500 });
+    expect(sql).toBe(
+      'select top (@p0) [id], [total], CONVERT(varchar(40), [updated_at], 121) as [__rp_cursor] from [dbo].[orders] ' +
+        'where [shop] = @p1 and ([updated_at] > CAST(@p2 AS datetime2(7)) or ([updated_at] = CAST(@p3 AS datetime2(7)) and [id] > @p4)) ' +
+        'and [updated_at] <= CAST(@p5 AS datetime2(7)) order by [updated_at] asc, [id] asc',
+    );
+    expect(bindings).toEqual([500, 'x', after.cursor, after.cursor, '42', '2024-01-03 00:00:00.0000000']);
+  });
+
+  it('expands a composite key lexicographically and COALESCEs a fallback', () => {
+    const { sql } = offline.compilePage(orders({ primaryKey: ['shop_id', 'id'], cursorFallback: 'created_at', filter: {} }), {
+      after: { cursor: '2024-01-02 03:04:05.0000000', key: ['1', '2'] },
+      limit: 10,
+    });
+    expect(sql).toContain(
+      'where (COALESCE([updated_at], [created_at]) > CAST(@p1 AS datetime2(7)) ' +
+        'or (COALESCE([updated_at], [created_at]) = CAST(@p2 AS datetime2(7)) and [shop_id] > @p3) ' +
+        'or (COALESCE([updated_at], [created_at]) = CAST(@p4 AS datetime2(7)) and [shop_id] = @p5 and [id] > @p6))',
+    );
+    expect(sql).toContain('order by COALESCE([updated_at], [created_at]) asc, [shop_id] asc, [id] asc');
+  });
+
+  it('reads rowversion as a decimal bigint and binds it back as binary(8)', () => {
+    const { sql, bindings } = offline.compilePage(orders({ cursor: 'rv', cursorKind: 'integer', cursorType: 'timestamp', filter: {} }), {
+      after: { cursor: '123456789012', key: ['7'] },
+      limit: 10,
+    });
+    expect(sql).toContain('CAST([rv] AS BIGINT) as [__rp_cursor]');
+    expect(sql).toContain('[rv] > CONVERT(binary(8), CAST(@p1 AS BIGINT))');
+    expect(bindings).toContain('123456789012');
+  });
+
+  it('compares datetime in its own 1/300 s ticks and datetimeoffset as an instant', () => {
+    const datetime = offline.compilePage(orders({ cursorType: 'datetime', filter: {} }), { upTo: '2024-01-02 03:04:05.0030000', limit: 1 });
+    expect(datetime.sql).toContain('[updated_at] <= CAST(CAST(@p1 AS datetime2(7)) AS datetime)');
+    const offset = offline.compilePage(orders({ cursorKind: 'instant', cursorType: 'datetimeoffset', filter: {} }), { upTo: '2024-01-02T03:04:05.0000000Z', limit: 1 });
+    expect(offset.sql).toContain('[updated_at] <= CAST(@p1 AS datetimeoffset(7))');
+  });
+
+  it('maps cursor kinds, and refuses other types naming the column', () => {
+    const kinds = ['datetimeoffset', 'datetime2', 'datetime', 'smalldatetime', 'date', 'int', 'bigint', 'timestamp', 'rowversion'].map((dataType) =>
+      offline.cursorKind({ name: 'c', dataType }),
+    );
+    expect(kinds).toEqual(['instant', 'local', 'local', 'local', 'local', 'integer', 'integer', 'integer', 'integer']);
+    expect(() => offline.cursorKind({ name: 'note', dataType: 'nvarchar' })).toThrow(
+      expect.objectContaining({ code: 'RP_CURSOR_UNSUPPORTED', message: expect.stringContaining('note has type nvarchar') }),
+    );
+  });
+});
+
+describe.skipIf(!MSSQL_URL)('mssql live (skipped: set MSSQL_URL to run)', () => {
+  const live = MSSQL_URL ? openSource(settingsFor('mssql', MSSQL_URL)) : offline;
+  afterAll(() => (live === offline ? undefined : live.close()));
+
+  it('reads the clock with 7 digits and reports a missing view', async () => {
+    expect(await live.withReadSession((s) => s.clockUtc())).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z$/);
+    await expect(live.describeView('no_such_view')).rejects.toMatchObject({ code: 'RP_VIEW_MISSING' });
+    expect(Array.isArray((await live.inspectPrivileges()).writePrivileges)).toBe(true);
+  });
+});
