@@ -11,6 +11,10 @@ export const ERROR_CODES = {
   RP_CONFIG_INVALID: 'Fix the listed problems and run the command again.',
   RP_CONFIG_SECRET_PLAINTEXT: 'Replace the value with a reference: ${env:NAME}, ${file:PATH} or ${secret:NAME}.',
   RP_SECRET_UNRESOLVED: 'Set the environment variable, create the file or store the secret it names.',
+  RP_SECRET_KEY: 'Set REACH_PULLER_MASTER_KEY to base64 of 32 random bytes (openssl rand -base64 32), or keyid:base64 pairs, the current key first.',
+  RP_SECRET_CORRUPT: 'The stored secret fails its integrity check: set it again with `reach-puller secret set`.',
+  RP_NETWORK_DENIED: 'The source host resolves to a refused address; use the partner\'s host, or allow the range in REACH_PULLER_ALLOW_PRIVATE_NETWORKS.',
+  RP_SOURCE_WRITABLE: 'The credential can write: ask the partner for a SELECT-only user (`reach-puller test` lists its privileges).',
   RP_STORE_TOO_NEW: 'Upgrade reach-puller: the state store was migrated by a newer version.',
   RP_STORE_UNREACHABLE: 'Check DATABASE_URL and that the state store database is running.',
   RP_NOT_FOUND: 'Check the id; `reach-puller connectors list` shows what is registered.',
@@ -26,10 +30,13 @@ export const ERROR_CODES = {
   RP_CURSOR_REGRESSED: 'The view returned rows out of (cursor, key) order; check the view and its collation.',
   RP_RECORD_INVALID: 'See the quarantine (`reach-puller rejects`) for the field and the reason.',
   RP_REJECT_RATE: 'Too many records were rejected in this run; fix the mapping or the data, then retry-rejects.',
+  RP_MASS_DELETE: 'Reconcile would delete more than the allowed share; check the view and its filter, then pass --allow-mass-delete if it is right.',
   RP_SINK_REJECTED: 'Reach refused the request; see the API message. The watermark did not move.',
   RP_SINK_UNAVAILABLE: 'Reach did not accept the batch before the delivery deadline; it will be retried.',
   RP_RUN_CANCELLED: 'The run was cancelled; the watermark stays at the last confirmed page.',
   RP_STREAM_BUSY: 'Another run of this stream is in progress; wait for it or cancel it.',
+  RP_STORE_LOCKED: 'The embedded store is single-process: stop the other `serve`, or set DATABASE_URL to a PostgreSQL store to run several replicas.',
+  RP_OPS_TOKEN_MISSING: 'Set REACH_PULLER_OPS_TOKEN to a long random value, or start `serve --no-api`.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -8,6 +8,7 @@ import { registerReset } from './commands/reset.ts';
 import { registerResources } from './commands/resources.ts';
 import { registerDev } from './commands/dev.ts';
 import { registerTest } from './commands/test-connector.ts';
+import { registerSecretCommands } from './commands/secret.ts';
 import { EXIT, reportError } from './output.ts';
 
 /** Builds the program with every command. */
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerReset(program);
   registerResources(program);
   registerTest(program);
+  registerSecretCommands(program);
   registerDev(program);
   return program;
 }

@@ -3,7 +3,7 @@
  * (credential resolved here, in the process that uses it), its sink, and its schemas.
  */
 import type { ConnectorConfig } from '../config/connector-schema.ts';
-import { DEFAULT_PORTS } from '../config/source-identity.ts';
+import { DEFAULT_PORTS, sourceIdentity } from '../config/source-identity.ts';
 import { PullerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { resolveSecret, type SecretStoreLookup } from '../secrets/resolve-secret.ts';
@@ -14,10 +14,39 @@ import type { Sink, StateStore } from '../sinks/sink.ts';
 import { StoreSink } from '../sinks/store/store-sink.ts';
 import type { ConnectionSettings } from '../sources/connection-settings.ts';
 import { readFile } from 'node:fs/promises';
+import { storeSecretLookup } from '../secrets/secret-store.ts';
+import { assertHostAllowed, networkPolicy } from '../security/network-policy.ts';
+import { assertReadOnlyCredential } from '../security/privilege-policy.ts';
+import { openSource } from '../sources/source-pools.ts';
+import type { Source } from '../sources/source.ts';
 
 export interface RuntimeEnv {
   env?: NodeJS.ProcessEnv;
   secretStore?: SecretStoreLookup;
+}
+
+/** The runtime of a process with a state store: `${secret:NAME}` resolves from its secrets. */
+export function storeRuntime(store: StateStore, runtime: RuntimeEnv = {}): RuntimeEnv {
+  return { secretStore: storeSecretLookup(store, runtime.env), ...runtime };
+}
+
+/**
+ * Opens a connector's source: the host must pass the network policy first (every time,
+ * since DNS answers change), and with `require_read_only_user` a credential that can
+ * write is refused before any read.
+ */
+export async function openConnectorSource(config: ConnectorConfig, runtime: RuntimeEnv = {}): Promise<Source> {
+  const settings = await connectionSettings(config, runtime);
+  await assertHostAllowed(settings.host, networkPolicy(runtime.env ?? process.env));
+  const source = openSource(settings);
+  if (!config.source.require_read_only_user) return source;
+  try {
+    assertReadOnlyCredential(await source.inspectPrivileges(), sourceIdentity(settings));
+    return source;
+  } catch (error) {
+    await source.close();
+    throw error;
+  }
 }
 
 /** Connection settings of a connector's source, its password resolved. */

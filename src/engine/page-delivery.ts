@@ -37,12 +37,47 @@ export interface PageContext {
   hasOpenRejections: boolean;
 }
 
-interface Candidate {
+/** A row that maps: what to send for it and what to remember once it is delivered. */
+export interface Candidate {
   externalId: string;
   sourceKey: string[];
   entry: DeliveredEntry;
   upsert?: Upsert;
   delete?: Delete;
+}
+
+/** One row's fate: a record to upsert or delete, or a rejection naming the field(s). */
+export type RowVerdict = { candidate: Candidate } | { externalId: string | null; error: RecordError };
+
+/**
+ * Maps, checks and validates one row. A soft-deleted row needs only its external id, so
+ * a bad value elsewhere in it never keeps the delete from Reach.
+ */
+export function judgeRow(plan: StreamPlan, row: SourceRow, position: Position): RowVerdict {
+  const version = versionKey(plan.cursorKind, position.cursor);
+  let externalId: string | null = null;
+  try {
+    if (plan.mapper.isDeleted(row)) {
+      externalId = plan.mapper.externalId(row);
+      return { candidate: {
+        externalId, sourceKey: position.key,
+        entry: { externalId, contentHash: 'deleted', version, deleted: true },
+        delete: { externalId, version },
+      } };
+    }
+    const mapped = plan.mapper.mapRow(row);
+    externalId = mapped.externalId;
+    const verdict = validate(plan.definition, mapped.record);
+    if (!verdict.ok) throw new RecordError(verdict.fields, verdict.message);
+    return { candidate: {
+      externalId, sourceKey: position.key,
+      entry: { externalId, contentHash: contentHash(mapped.record), version, deleted: false },
+      upsert: { externalId, record: mapped.record, version },
+    } };
+  } catch (error) {
+    if (!(error instanceof RecordError)) throw error;
+    return { externalId, error };
+  }
 }
 
 /**
@@ -66,33 +101,15 @@ export async function deliverRows(
   const candidates = new Map<string, Candidate>();
   rows.forEach((row, i) => {
     const position = positions[i]!;
-    const version = versionKey(plan.cursorKind, position.cursor);
-    let externalId: string | null = null;
-    try {
-      const mapped = plan.mapper.mapRow(row);
-      externalId = mapped.externalId;
-      if (plan.mapper.isDeleted(row)) {
-        candidates.set(externalId, {
-          externalId, sourceKey: position.key,
-          entry: { externalId, contentHash: 'deleted', version, deleted: true },
-          delete: { externalId, version },
-        });
-        return;
-      }
-      const verdict = validate(plan.definition, mapped.record);
-      if (!verdict.ok) throw new RecordError(verdict.fields, verdict.message);
-      candidates.set(externalId, {
-        externalId, sourceKey: position.key,
-        entry: { externalId, contentHash: contentHash(mapped.record), version, deleted: false },
-        upsert: { externalId, record: mapped.record, version },
-      });
-    } catch (error) {
-      if (!(error instanceof RecordError)) throw error;
-      rejections.push({
-        runId: ctx.runId, tenant: plan.connector.tenant, externalId, sourceKey: position.key,
-        sourceCursor: position.cursor, fields: error.fields, reason: error.message,
-      });
+    const verdict = judgeRow(plan, row, position);
+    if ('candidate' in verdict) {
+      candidates.set(verdict.candidate.externalId, verdict.candidate);
+      return;
     }
+    rejections.push({
+      runId: ctx.runId, tenant: plan.connector.tenant, externalId: verdict.externalId, sourceKey: position.key,
+      sourceCursor: position.cursor, fields: verdict.error.fields, reason: verdict.error.message,
+    });
   });
 
   const known = await loadDelivered(ctx.store, ref, [...candidates.keys()]);

@@ -1,10 +1,9 @@
 /** `pull`: one incremental run of each (or one) stream of a connector, in turn. */
 import type { Logger } from '../log.ts';
-import { openSource } from '../sources/source-pools.ts';
 import type { StateStore } from '../sinks/sink.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
 import { loadSchemaCatalog } from '../store/schema-registry.ts';
-import { connectionSettings, createSink, reachTarget, type RuntimeEnv } from './connector-runtime.ts';
+import { createSink, openConnectorSource, reachTarget, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
 import { runStream, type RunSummary } from './run-stream.ts';
 import { findStream } from './stream-plan.ts';
 
@@ -22,8 +21,11 @@ export interface PullOptions {
 export async function pullConnector(options: PullOptions): Promise<RunSummary[]> {
   const { connector, store, log } = options;
   const streams = options.stream ? [findStream(connector, options.stream)] : connector.config.streams;
-  const source = openSource(await connectionSettings(connector.config, options.runtime));
-  const sink = createSink(store, await reachTarget(connector.config, options.runtime), log);
+  const runtime = storeRuntime(store, options.runtime);
+  // The target first: if it cannot be resolved, no source pool is left open.
+  const target = await reachTarget(connector.config, runtime);
+  const source = await openConnectorSource(connector.config, runtime);
+  const sink = createSink(store, target, log);
   try {
     const schemas = await loadSchemaCatalog(store);
     const results: RunSummary[] = [];

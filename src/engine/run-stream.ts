@@ -112,7 +112,8 @@ export async function runStream(options: RunStreamOptions): Promise<RunSummary> 
   }
 }
 
-function add(c: RunCounts, o: { read: number; sent: number; deleted: number; unchanged: number; rejected: number }): RunCounts {
+/** Run counts with one more page's outcome added. */
+export function add(c: RunCounts, o: { read: number; sent: number; deleted: number; unchanged: number; rejected: number }): RunCounts {
   return {
     ...c,
     rowsRead: c.rowsRead + o.read, rowsSent: c.rowsSent + o.sent, rowsDeleted: c.rowsDeleted + o.deleted,

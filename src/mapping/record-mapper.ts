@@ -35,14 +35,20 @@ export interface MappedRecord {
 export interface RecordMapper {
   /** Source columns the mapper reads (mapped columns and the delete marker), each once. */
   readonly columnsUsed: readonly string[];
+  /** Source columns the external id is read from (none for a constant). */
+  readonly idColumns: readonly string[];
   /** Maps a row; throws RecordError for a bad value, PermanentError RP_COLUMN_MISSING for an absent column. */
   mapRow(row: SourceRow): MappedRecord;
+  /** Maps only the external id: all a delete or a key comparison needs. */
+  externalId(row: SourceRow): string;
   /** Whether the row is soft-deleted, per the stream's `deleted` setting. */
   isDeleted(row: SourceRow): boolean;
 }
 
 interface CompiledField {
   target: string;
+  /** The column read, absent for a constant. */
+  column?: string;
   /** `target` split at dots, the last segment being the property set. */
   parents: string[];
   leaf: string;
@@ -114,10 +120,11 @@ export function compileRecordMapper(options: RecordMapperOptions): RecordMapper 
 
     let read: CompiledField['read'];
     let transform: Transform | undefined;
+    let column: string | undefined;
     if (typeof spec === 'object' && 'const' in spec) {
       read = () => spec.const;
     } else {
-      const column = typeof spec === 'string' ? spec : spec.column;
+      column = typeof spec === 'string' ? spec : spec.column;
       columns.add(column);
       read = readColumn(column, target, stream);
       try {
@@ -129,27 +136,33 @@ export function compileRecordMapper(options: RecordMapperOptions): RecordMapper 
         problems.push(...error.problems.map((p) => ({ ...p, path: at })));
       }
     }
-    fields.push({ target, parents: segments.slice(0, -1), leaf: segments.at(-1)!, read, transform });
+    fields.push({ target, column, parents: segments.slice(0, -1), leaf: segments.at(-1)!, read, transform });
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
   if (stream.deleted) columns.add(stream.deleted.column);
   const isDeleted = stream.deleted ? deletedCheck(stream.deleted, stream) : () => false;
+  const idField = fields.find((f) => f.target === definition.externalIdField)!;
+  const valueOf = (field: CompiledField, row: SourceRow): unknown => {
+    const raw = field.read(row);
+    return field.transform ? field.transform(raw, field.target) : raw;
+  };
 
   return {
     columnsUsed: [...columns],
+    idColumns: idField.column === undefined ? [] : [idField.column],
 
     mapRow(row) {
       const record: ResourceRecord = {};
       for (const field of fields) {
-        const raw = field.read(row);
-        const value = field.transform ? field.transform(raw, field.target) : raw;
         let node = record;
         for (const segment of field.parents) node = (node[segment] ??= {}) as ResourceRecord;
-        node[field.leaf] = value;
+        node[field.leaf] = valueOf(field, row);
       }
       return { externalId: externalIdOf(record, definition.externalIdField), record };
     },
+
+    externalId: (row) => externalIdOf({ [idField.leaf]: valueOf(idField, row) }, definition.externalIdField),
 
     isDeleted,
   };

@@ -52,14 +52,37 @@ export function keysetQuery(
   request: Omit<PageRequest, 'limit'> & { limit?: number },
 ): Knex.QueryBuilder {
   const cursor = cursorExpression(knex, spec);
-  const query = knex(spec.view).select([...spec.columns, knex.raw('? as ??', [dialect.selectCursor(knex, cursor, spec), CURSOR_ALIAS])]);
-  whereFilter(query, spec);
+  const query = selectRows(knex, dialect, spec);
   if (request.after) whereAfter(knex, dialect, query, spec, request.after);
   if (request.upTo !== undefined) query.where(cursor, '<=', dialect.bindCursor(knex, request.upTo, spec));
   if (!request.after && request.upTo === undefined) query.whereRaw('? is not null', [cursor]);
-  query.orderByRaw(['? asc', ...spec.primaryKey.map(() => '?? asc')].join(', '), [cursor, ...spec.primaryKey]);
+  orderByPosition(knex, query, spec);
   if (request.limit !== undefined) query.limit(request.limit);
   return query;
+}
+
+/**
+ * The rows whose primary key is one of `keys` (text values, bound), within the filter, in
+ * (cursor, key) order: re-reading quarantined rows. Rows whose cursor is NULL have no
+ * position and are left out, as a pull leaves them out.
+ */
+export function keyLookupQuery(knex: Knex, dialect: SourceDialect, spec: ReadSpec, keys: readonly string[][]): Knex.QueryBuilder {
+  const query = selectRows(knex, dialect, spec).whereRaw('? is not null', [cursorExpression(knex, spec)]);
+  query.where((any) => {
+    for (const key of keys) any.orWhere((one) => spec.primaryKey.forEach((column, i) => one.where(column, '=', key[i]!)));
+  });
+  return orderByPosition(knex, query, spec);
+}
+
+/** The stream's columns plus the cursor expression as CURSOR_ALIAS, within the filter. */
+function selectRows(knex: Knex, dialect: SourceDialect, spec: ReadSpec): Knex.QueryBuilder {
+  const cursor = cursorExpression(knex, spec);
+  const query = knex(spec.view).select([...spec.columns, knex.raw('? as ??', [dialect.selectCursor(knex, cursor, spec), CURSOR_ALIAS])]);
+  return whereFilter(query, spec);
+}
+
+function orderByPosition(knex: Knex, query: Knex.QueryBuilder, spec: ReadSpec): Knex.QueryBuilder {
+  return query.orderByRaw(['? asc', ...spec.primaryKey.map(() => '?? asc')].join(', '), [cursorExpression(knex, spec), ...spec.primaryKey]);
 }
 
 /** Counts the rows a keyset read never returns: those whose cursor expression is NULL. */

@@ -56,6 +56,8 @@ export interface ReadSession {
   countNullCursor(spec: ReadSpec): Promise<number>;
   /** Runs one statement inside this read-only transaction (the `test` command's sample; tests). */
   raw(sql: string, bindings?: readonly unknown[]): Promise<SourceRow[]>;
+  /** Reads the rows with these primary keys (text values) within the filter, in (cursor, key) order. */
+  readKeys(spec: ReadSpec, keys: readonly string[][]): Promise<Page>;
   /** Streams rows in (cursor, key) order within (after, upTo], for backfills. */
   scan(spec: ReadSpec, request: Omit<PageRequest, 'limit'>, options: { chunkSize: number; signal?: AbortSignal }): AsyncIterable<Page>;
 }

@@ -10,7 +10,7 @@ import { canonicalCursor, canonicalInstant } from './canonical-values.ts';
 import type { ConnectionSettings } from './connection-settings.ts';
 import { sourceIdentity } from '../config/source-identity.ts';
 import { toSourceError, type ErrorContext } from './error-codes.ts';
-import { CURSOR_ALIAS, keysetQuery, nullCursorQuery } from './keyset.ts';
+import { CURSOR_ALIAS, keyLookupQuery, keysetQuery, nullCursorQuery } from './keyset.ts';
 import type { ColumnInfo, Page, PageRequest, PrivilegeReport, ReadSession, ReadSpec, Source } from './source.ts';
 import type { SourceDialect } from './source-dialect.ts';
 
@@ -128,9 +128,17 @@ class SqlReadSession implements ReadSession {
   }
 
   async readPage(spec: ReadSpec, request: PageRequest): Promise<Page> {
-    const query = keysetQuery(this.#source.knex, this.#impl, spec, request).connection(this.#connection);
+    return this.#read(spec, keysetQuery(this.#source.knex, this.#impl, spec, request));
+  }
+
+  async readKeys(spec: ReadSpec, keys: readonly string[][]): Promise<Page> {
+    if (keys.length === 0) return { rows: [], positions: [] };
+    return this.#read(spec, keyLookupQuery(this.#source.knex, this.#impl, spec, keys));
+  }
+
+  async #read(spec: ReadSpec, query: Knex.QueryBuilder): Promise<Page> {
     try {
-      return this.#page(spec, (await query) as SourceRow[]);
+      return this.#page(spec, (await query.connection(this.#connection)) as SourceRow[]);
     } catch (error) {
       throw this.#source.error(error, spec.view);
     }

@@ -97,11 +97,12 @@ export async function quarantine(db: Db, ref: StreamRef, rejections: Rejection[]
       fields = excluded.fields, reason = excluded.reason, created_at = now()`.execute(db);
 }
 
-/** Marks quarantined rows resolved once their keys were delivered. */
-export async function resolveQuarantined(trx: Db, ref: StreamRef, sourceKeys: string[][]): Promise<void> {
+/** Marks quarantined rows resolved once their keys were delivered, or with a note why not (appended to the reason). */
+export async function resolveQuarantined(trx: Db, ref: StreamRef, sourceKeys: string[][], note?: string): Promise<void> {
   if (sourceKeys.length === 0) return;
+  const reason = note === undefined ? sql`reason` : sql`reason || ${` [resolved: ${note}]`}`;
   await sql`
-    update rejected_records set resolved_at = now()
+    update rejected_records set resolved_at = now(), reason = ${reason}
     where connector_id = ${ref.connectorId} and stream = ${ref.stream} and resolved_at is null
       and source_key in (select value from jsonb_array_elements(${JSON.stringify(sourceKeys)}::jsonb))`.execute(trx);
 }
@@ -113,3 +114,24 @@ export async function countOpenRejections(db: Db, ref: StreamRef): Promise<numbe
     .executeTakeFirstOrThrow();
   return Number(r.n);
 }
+
+/** A quarantine entry as `rejects` shows it. */
+export interface QuarantineEntry extends Rejection {
+  id: string;
+  stream: string;
+  createdAt: Date;
+  resolvedAt: Date | null;
+}
+
+/** Quarantine entries of a connector (one stream, or all), open ones only unless `all`, oldest first. */
+export async function listRejections(db: Db, connectorId: string, options: { stream?: string; all?: boolean } = {}): Promise<QuarantineEntry[]> {
+  let query = db.selectFrom('rejected_records').selectAll().where('connector_id', '=', connectorId);
+  if (options.stream !== undefined) query = query.where('stream', '=', options.stream);
+  if (!options.all) query = query.where('resolved_at', 'is', null);
+  const rows = await query.orderBy('stream').orderBy('id').execute();
+  return rows.map((r) => ({
+    id: r.id, stream: r.stream, runId: r.run_id ?? '', tenant: r.tenant_id, externalId: r.external_id, sourceKey: r.source_key,
+    sourceCursor: r.source_cursor, fields: r.fields, reason: r.reason, createdAt: r.created_at, resolvedAt: r.resolved_at,
+  }));
+}
+

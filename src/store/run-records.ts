@@ -29,11 +29,7 @@ const UNIQUE_VIOLATION = '23505';
 
 /** Starts a run; refuses when another live run of the stream is in progress. */
 export async function startRun(db: Db, ref: StreamRef, kind: RunKind, watermark: Position | undefined): Promise<string> {
-  await db.updateTable('runs')
-    .set({ status: 'failed', ended_at: new Date(), error_code: 'RP_RUN_ABANDONED', error: 'the process running it stopped' })
-    .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).where('status', '=', 'running')
-    .where('heartbeat_at', '<', sql<Date>`now() - make_interval(secs => ${ABANDONED_AFTER_SECONDS})`)
-    .execute();
+  await abandonStaleRuns(db, ref);
   try {
     const row = await db.insertInto('runs')
       .values({ connector_id: ref.connectorId, stream: ref.stream, kind, status: 'running', watermark_before: JSON.stringify(watermark ?? null) })
@@ -41,10 +37,24 @@ export async function startRun(db: Db, ref: StreamRef, kind: RunKind, watermark:
     return row.id;
   } catch (error) {
     if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
-      throw new PullerError('RP_STREAM_BUSY', `stream ${ref.connectorId}/${ref.stream} is already running`);
+      throw new PullerError('RP_STREAM_BUSY',
+        `stream ${ref.connectorId}/${ref.stream} is already running (a run whose process died counts as abandoned ${ABANDONED_AFTER_SECONDS} s after its last checkpoint)`);
     }
     throw error;
   }
+}
+
+/**
+ * Marks a stream's running runs that stopped beating for `olderThanSeconds` as failed;
+ * `pullsOnly` leaves backfill chunks alone (they may run beside a pull).
+ */
+export async function abandonStaleRuns(db: Db, ref: StreamRef, olderThanSeconds = ABANDONED_AFTER_SECONDS, pullsOnly = false): Promise<void> {
+  let query = db.updateTable('runs')
+    .set({ status: 'failed', ended_at: new Date(), error_code: 'RP_RUN_ABANDONED', error: 'the process running it stopped' })
+    .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).where('status', '=', 'running')
+    .where('heartbeat_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`);
+  if (pullsOnly) query = query.where('kind', '<>', 'backfill');
+  await query.execute();
 }
 
 /** Records progress at a checkpoint (inside the checkpoint's transaction). */

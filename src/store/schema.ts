@@ -52,7 +52,7 @@ export interface StreamStateTable {
   updated_at: Timestamp;
 }
 
-export type RunKind = 'pull' | 'backfill' | 'retry';
+export type RunKind = 'pull' | 'backfill' | 'retry' | 'reconcile';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface RunsTable {
@@ -122,7 +122,80 @@ export interface SchemaDefinitionsTable {
   updated_at: Timestamp;
 }
 
+/** bytea: a Buffer from node-pg, a Uint8Array from PGlite. */
+type Bytes = ColumnType<Uint8Array, Uint8Array, Uint8Array>;
+
+export interface SecretsTable {
+  name: string;
+  key_id: string;
+  nonce: Bytes;
+  ciphertext: Bytes;
+  auth_tag: Bytes;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface StreamLeasesTable {
+  connector_id: string;
+  stream: string;
+  holder: string;
+  acquired_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface ScheduleTicksTable {
+  connector_id: string;
+  last_tick: Timestamp;
+  fired_by: string;
+  updated_at: Timestamp;
+}
+
+export type BackfillStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type BackfillChunkStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+
+export interface BackfillsTable {
+  id: ColumnType<string, undefined, never>;
+  connector_id: string;
+  stream: string;
+  status: BackfillStatus;
+  range_from: string | null;
+  range_to: string | null;
+  checkpoint_rows: number;
+  max_rows_per_second: number | null;
+  rows_estimated: Int8;
+  owner: string | null;
+  heartbeat_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  attempt_started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  attempt_rows_before: Int8;
+  error_code: string | null;
+  error: string | null;
+  created_at: Timestamp;
+  finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface BackfillChunksTable {
+  backfill_id: ColumnType<string, string | number, never>;
+  chunk: number;
+  lower_cursor: string | null;
+  lower_key: Json<string[]> | null;
+  upper_cursor: string | null;
+  status: BackfillChunkStatus;
+  checkpoint_cursor: string | null;
+  checkpoint_key: Json<string[]> | null;
+  rows_read: Int8;
+  rows_sent: Int8;
+  rows_unchanged: Int8;
+  rows_rejected: Int8;
+  rows_deleted: Int8;
+  pages: ColumnType<number, number | undefined, number>;
+  run_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  error: string | null;
+  updated_at: Timestamp;
+}
+
 export interface StoreSchema {
+  stream_leases: StreamLeasesTable;
+  schedule_ticks: ScheduleTicksTable;
   tenants: TenantsTable;
   sources: SourcesTable;
   connectors: ConnectorsTable;
@@ -133,4 +206,7 @@ export interface StoreSchema {
   delivered: DeliveredTable;
   resources: ResourcesTable;
   schema_definitions: SchemaDefinitionsTable;
+  secrets: SecretsTable;
+  backfills: BackfillsTable;
+  backfill_chunks: BackfillChunksTable;
 }

@@ -12,6 +12,7 @@ import { freshPartner, TEST_DIALECTS, type Partner } from '../helpers/partner.ts
 import { freshStore, registerYaml } from '../helpers/store.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { readResources } from '../helpers/resources.ts';
+import { openAdminTransaction } from '../helpers/admin-transaction.ts';
 
 for (const dialect of TEST_DIALECTS) {
   describe(`incremental pull from ${dialect}`, () => {
@@ -113,7 +114,7 @@ ${options.filter ?? ''}${options.extra ?? ''}
 
     it('picks up a late-committing transaction whose cursor is older than rows already pulled', async () => {
       const { id, connector } = await setup({ settle: 3 });
-      const late = partner.dialect === 'postgres' ? await openPgTransaction(partner.url) : await openMysqlTransaction(partner.url);
+      const late = await openAdminTransaction(partner);
       // The late row gets a cursor 1 s in the past and stays uncommitted across a pull.
       await late.run(`insert into t_${id} values (1, 1, 'late@x.io', 'Late', ${partner.nowMinus(1)})`);
       await partner.exec(`insert into t_${id} values (2, 1, 'early@x.io', 'Early', ${partner.nowMinus(10)})`);
@@ -189,31 +190,4 @@ streams:
       expect(await delivered(connector)).toEqual(await expected(id));
     });
   });
-}
-
-interface OpenTransaction {
-  run(sql: string): Promise<void>;
-  commit(): Promise<void>;
-}
-
-async function openPgTransaction(url: string): Promise<OpenTransaction> {
-  const pg = (await import('pg')).default;
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query('begin');
-  return {
-    run: async (sql) => void (await client.query(sql)),
-    commit: async () => { await client.query('commit'); await client.end(); },
-  };
-}
-
-async function openMysqlTransaction(url: string): Promise<OpenTransaction> {
-  const mysql = (await import('mysql2/promise')).default;
-  const conn = await mysql.createConnection({ uri: url });
-  await conn.query("set time_zone = '+00:00'");
-  await conn.query('start transaction');
-  return {
-    run: async (sql) => void (await conn.query(sql)),
-    commit: async () => { await conn.query('commit'); await conn.end(); },
-  };
 }

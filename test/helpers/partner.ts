@@ -12,6 +12,8 @@ export const TEST_DIALECTS: TestDialect[] = (process.env.TEST_DIALECTS?.split(',
 export const RO_USER = 'rp_ro';
 export const RO_PASSWORD = 'rp-ro-Secret-4711';
 process.env.RP_TEST_RO_PASSWORD = RO_PASSWORD;
+// The test servers are on loopback, which the network policy refuses unless allowed.
+process.env.REACH_PULLER_ALLOW_PRIVATE_NETWORKS ??= '127.0.0.0/8,::1/128';
 
 export interface Partner {
   dialect: TestDialect;

@@ -1,4 +1,4 @@
-import './los-angeles-time-zone.ts';
+import '../helpers/los-angeles-time-zone.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReadSpec, Source } from '../../src/sources/source.ts';
 import { openSource } from '../../src/sources/source-pools.ts';

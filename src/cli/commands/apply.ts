@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { loadConnectors } from '../../config/load-connectors.ts';
+import { ConfigError } from '../../errors.ts';
+import { connectorHostProblems, networkPolicy } from '../../security/network-policy.ts';
 import { registerConnectors } from '../../store/connector-registry.ts';
 import { withStore } from '../context.ts';
 import { printJson } from '../output.ts';
@@ -13,6 +15,10 @@ export function registerApply(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (paths: string[], opts: { dryRun?: boolean; json?: boolean }) => {
       const connectors = await loadConnectors(paths);
+      // A refused host fails the apply; one that does not resolve yet is checked at connect.
+      const hosts = await connectorHostProblems(connectors, networkPolicy());
+      if (hosts.problems.length > 0) throw new ConfigError(hosts.problems);
+      for (const warning of hosts.warnings) process.stderr.write(`warning: ${warning}\n`);
       if (opts.dryRun) {
         const ids = connectors.map((c) => c.id);
         if (opts.json) printJson({ valid: ids });

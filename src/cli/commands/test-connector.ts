@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { connectionSettings } from '../../engine/connector-runtime.ts';
+import { openConnectorSource, storeRuntime } from '../../engine/connector-runtime.ts';
 import { planStream } from '../../engine/stream-plan.ts';
 import { logger } from '../../log.ts';
-import { openSource } from '../../sources/source-pools.ts';
 import { getConnector } from '../../store/connector-registry.ts';
 import { loadSchemaCatalog } from '../../store/schema-registry.ts';
 import { describeError } from '../../store/run-records.ts';
@@ -28,7 +27,7 @@ export function registerTest(program: Command): void {
     .action(async (id: string, opts: { sample: string; json?: boolean }) => {
       const report = await withStore(async (store) => {
         const connector = await getConnector(store.db, id);
-        const source = openSource(await connectionSettings(connector.config));
+        const source = await openConnectorSource(connector.config, storeRuntime(store.db));
         try {
           const schemas = await loadSchemaCatalog(store.db);
           const privileges = await source.inspectPrivileges();

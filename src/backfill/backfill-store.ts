@@ -1,0 +1,195 @@
+/**
+ * Backfill state in the store (`backfills`, `backfill_chunks`): separate from the stream's
+ * watermark, which a backfill never touches. Chunk checkpoints are written inside the
+ * page's delivery transaction, so a checkpoint never claims rows the sink did not take.
+ */
+import { hostname } from 'node:os';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Position } from '../interfaces.ts';
+import { PullerError } from '../errors.ts';
+import { scrubSecrets } from '../secrets/secret-registry.ts';
+import { describeError, type RunCounts } from '../store/run-records.ts';
+import type { BackfillChunkStatus, BackfillStatus, StoreSchema } from '../store/schema.ts';
+import type { ChunkBounds } from './chunk-plan.ts';
+
+type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
+
+// The owner beats every second; this much silence means its process is gone.
+export const OWNER_SILENT_SECONDS = 30;
+
+export interface ChunkRecord extends ChunkBounds {
+  chunk: number;
+  /** Key paired with `lower` in the first read's position (see run-backfill). */
+  lowerKey?: string[];
+  status: BackfillChunkStatus;
+  checkpoint?: Position;
+  rowsRead: number;
+  rowsSent: number;
+  runId?: string;
+}
+
+export interface BackfillRecord {
+  id: string;
+  connectorId: string;
+  stream: string;
+  status: BackfillStatus;
+  from?: string;
+  to?: string;
+  checkpointRows: number;
+  maxRowsPerSecond?: number;
+  rowsEstimated: number;
+  owner?: string;
+  heartbeatAt?: Date;
+  attemptStartedAt?: Date;
+  attemptRowsBefore: number;
+  error?: string;
+  createdAt: Date;
+  finishedAt?: Date;
+  chunks: ChunkRecord[];
+}
+
+export interface NewBackfill {
+  connectorId: string;
+  stream: string;
+  from?: string;
+  to?: string;
+  checkpointRows: number;
+  maxRowsPerSecond?: number;
+  rowsEstimated: number;
+  chunks: (ChunkBounds & { lowerKey?: string[] })[];
+}
+
+/** This process as a backfill owner: `host:pid`. */
+export function ownerId(): string {
+  return `${hostname()}:${process.pid}`;
+}
+
+/** Whether the owner of a running backfill is still alive: its pid on this host, else its heartbeat. */
+export function ownerAlive(owner: string | undefined, heartbeatAt: Date | undefined, now = new Date()): boolean {
+  if (!owner || !heartbeatAt) return false;
+  const at = owner.lastIndexOf(':');
+  if (owner.slice(0, at) === hostname()) {
+    const pid = Number(owner.slice(at + 1));
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  }
+  return now.getTime() - heartbeatAt.getTime() < OWNER_SILENT_SECONDS * 1000;
+}
+
+/** Stores a new backfill and its chunks, owned by this process; returns its id. */
+export async function insertBackfill(db: Kysely<StoreSchema>, b: NewBackfill): Promise<string> {
+  return db.transaction().execute(async (trx) => {
+    const { id } = await trx.insertInto('backfills').values({
+      connector_id: b.connectorId, stream: b.stream, status: 'running', range_from: b.from ?? null, range_to: b.to ?? null,
+      checkpoint_rows: b.checkpointRows, max_rows_per_second: b.maxRowsPerSecond ?? null, rows_estimated: b.rowsEstimated,
+      owner: ownerId(), heartbeat_at: new Date(), attempt_started_at: new Date(),
+    }).returning('id').executeTakeFirstOrThrow();
+    await trx.insertInto('backfill_chunks').values(b.chunks.map((c, chunk) => ({
+      backfill_id: id, chunk, lower_cursor: c.lower ?? null, lower_key: c.lowerKey ? JSON.stringify(c.lowerKey) : null,
+      upper_cursor: c.upper ?? null, status: 'pending' as const,
+    }))).execute();
+    return id;
+  });
+}
+
+/** A backfill with its chunks, or RP_NOT_FOUND. */
+export async function loadBackfill(db: Db, id: string): Promise<BackfillRecord> {
+  if (!/^\d+$/.test(id)) throw new PullerError('RP_NOT_FOUND', `"${id}" is not a backfill id (a number, see \`reach-puller backfill list\`)`);
+  const [found] = await loadBackfills(db, id);
+  if (!found) throw new PullerError('RP_NOT_FOUND', `there is no backfill ${id}; \`reach-puller backfill list\` shows them`);
+  return found;
+}
+
+/** Every backfill (or one), newest first, with chunks. */
+export async function loadBackfills(db: Db, id?: string): Promise<BackfillRecord[]> {
+  let query = db.selectFrom('backfills').selectAll().orderBy('id', 'desc');
+  if (id) query = query.where('id', '=', id);
+  const rows = await query.execute();
+  if (rows.length === 0) return [];
+  const chunks = await db.selectFrom('backfill_chunks').selectAll()
+    .where('backfill_id', 'in', rows.map((r) => r.id)).orderBy('chunk').execute();
+  return rows.map((r) => ({
+    id: r.id, connectorId: r.connector_id, stream: r.stream, status: r.status,
+    from: r.range_from ?? undefined, to: r.range_to ?? undefined, checkpointRows: r.checkpoint_rows,
+    maxRowsPerSecond: r.max_rows_per_second ?? undefined, rowsEstimated: Number(r.rows_estimated),
+    owner: r.owner ?? undefined, heartbeatAt: r.heartbeat_at ?? undefined, attemptStartedAt: r.attempt_started_at ?? undefined,
+    attemptRowsBefore: Number(r.attempt_rows_before), error: r.error ?? undefined, createdAt: r.created_at,
+    finishedAt: r.finished_at ?? undefined,
+    chunks: chunks.filter((c) => c.backfill_id === r.id).map((c) => ({
+      chunk: c.chunk, lower: c.lower_cursor ?? undefined, lowerKey: c.lower_key ?? undefined, upper: c.upper_cursor ?? undefined,
+      status: c.status,
+      checkpoint: c.checkpoint_cursor !== null ? { cursor: c.checkpoint_cursor, key: c.checkpoint_key ?? [] } : undefined,
+      rowsRead: Number(c.rows_read), rowsSent: Number(c.rows_sent), runId: c.run_id ?? undefined,
+    })),
+  }));
+}
+
+/**
+ * Takes a backfill over for this process when nobody alive runs it: false when another
+ * process claimed it first. Runs left `running` by a dead owner are closed as abandoned.
+ */
+export async function claimBackfill(db: Kysely<StoreSchema>, b: BackfillRecord): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const rowsDone = b.chunks.reduce((n, c) => n + c.rowsRead, 0);
+    const r = await trx.updateTable('backfills')
+      .set({ status: 'running', owner: ownerId(), heartbeat_at: new Date(), attempt_started_at: new Date(),
+        attempt_rows_before: rowsDone, error: null, error_code: null, finished_at: null })
+      .where('id', '=', b.id).where('status', '=', b.status)
+      .where(sql<boolean>`owner is not distinct from ${b.owner ?? null}`)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) return false;
+    const orphans = b.chunks.filter((c) => c.status === 'running' && c.runId).map((c) => c.runId!);
+    if (orphans.length > 0) {
+      await trx.updateTable('runs')
+        .set({ status: 'failed', ended_at: new Date(), error_code: 'RP_RUN_ABANDONED', error: 'the process running it stopped' })
+        .where('id', 'in', orphans).where('status', '=', 'running').execute();
+    }
+    await trx.updateTable('backfill_chunks').set({ status: 'pending', updated_at: new Date() })
+      .where('backfill_id', '=', b.id).where('status', 'in', ['running', 'failed']).execute();
+    return true;
+  });
+}
+
+/** Beats for the owner; returns the status so the owner sees a cancel requested elsewhere. */
+export async function beat(db: Db, id: string): Promise<BackfillStatus | undefined> {
+  const row = await db.updateTable('backfills').set({ heartbeat_at: new Date() })
+    .where('id', '=', id).where('owner', '=', ownerId()).returning('status').executeTakeFirst();
+  return row?.status;
+}
+
+/** Marks a chunk as started by a run, or ended with a status. */
+export async function setChunkStatus(db: Db, id: string, chunk: number, status: BackfillChunkStatus, runId?: string, error?: unknown): Promise<void> {
+  await db.updateTable('backfill_chunks').set({
+    status, updated_at: new Date(), ...(runId ? { run_id: runId } : {}),
+    error: error ? scrubSecrets(describeError(error)) : null,
+  }).where('backfill_id', '=', id).where('chunk', '=', chunk).execute();
+}
+
+/** A chunk's checkpoint: its last delivered position and the page's counts, added. */
+export async function saveChunkCheckpoint(trx: Db, id: string, chunk: number, position: Position, page: Omit<RunCounts, 'rowsNullCursor' | 'pages'>): Promise<void> {
+  await trx.updateTable('backfill_chunks').set((eb) => ({
+    checkpoint_cursor: position.cursor, checkpoint_key: JSON.stringify(position.key), updated_at: new Date(),
+    rows_read: eb('rows_read', '+', page.rowsRead), rows_sent: eb('rows_sent', '+', page.rowsSent),
+    rows_unchanged: eb('rows_unchanged', '+', page.rowsUnchanged), rows_rejected: eb('rows_rejected', '+', page.rowsRejected),
+    rows_deleted: eb('rows_deleted', '+', page.rowsDeleted), pages: eb('pages', '+', 1),
+  })).where('backfill_id', '=', id).where('chunk', '=', chunk).execute();
+}
+
+/** Ends this process's run of a backfill. A cancel requested meanwhile stays a cancel. */
+export async function finishBackfill(db: Db, id: string, status: Exclude<BackfillStatus, 'running'>, error?: unknown): Promise<void> {
+  await db.updateTable('backfills').set({
+    status, finished_at: new Date(), heartbeat_at: new Date(),
+    error_code: error instanceof PullerError ? error.code : error ? 'RP_UNEXPECTED' : null,
+    error: error ? scrubSecrets(describeError(error)) : null,
+  }).where('id', '=', id).where('owner', '=', ownerId()).where('status', '=', 'running').execute();
+}
+
+/** Asks a backfill to stop: its owner sees it within a second and stops after the current page. */
+export async function requestCancel(db: Db, id: string): Promise<boolean> {
+  const r = await db.updateTable('backfills').set({ status: 'cancelled', finished_at: new Date() })
+    .where('id', '=', id).where('status', 'in', ['running', 'failed']).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}

@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { MASTER_KEY_ENV, parseMasterKeys } from '../../secrets/master-key.ts';
+import { listSecrets, removeSecret, rotateSecrets, setSecret } from '../../secrets/secret-store.ts';
+import { withStore } from '../context.ts';
+import { printJson, printTable } from '../output.ts';
+
+/** Reads all of stdin; one trailing newline (from `echo` or a file) is not part of the value. */
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('type the value, then Enter and Ctrl-D (better: pipe it in)\n');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/** `secret set|list|rm|rotate-key`: the encrypted store behind `${secret:NAME}`. */
+export function registerSecretCommands(program: Command): void {
+  const secret = program.command('secret').description(`Secrets for \${secret:NAME} references, encrypted with ${MASTER_KEY_ENV}`);
+  secret
+    .command('set')
+    .description('Store a secret; the value is read from stdin, never from the command line')
+    .argument('<name>', 'secret name (letters, digits, _ . -)')
+    .action(async (name: string) => {
+      const keys = parseMasterKeys(process.env[MASTER_KEY_ENV]);
+      const value = await readStdin();
+      const outcome = await withStore((store) => setSecret(store.db, keys, name, value));
+      process.stdout.write(`${outcome} secret ${name} (key ${keys.currentId})\n`);
+    });
+  secret
+    .command('list')
+    .description('List stored secrets: names, key ids, update times (never values)')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const rows = (await withStore((store) => listSecrets(store.db)))
+        .map((s) => ({ name: s.name, key_id: s.keyId, updated_at: s.updatedAt.toISOString() }));
+      if (opts.json) printJson(rows);
+      else printTable(rows, ['name', 'key_id', 'updated_at']);
+    });
+  secret
+    .command('rm')
+    .description('Delete a stored secret')
+    .argument('<name>')
+    .action(async (name: string) => {
+      await withStore((store) => removeSecret(store.db, name));
+      process.stdout.write(`removed secret ${name}\n`);
+    });
+  secret
+    .command('rotate-key')
+    .description(`Re-encrypt every secret with the first key of ${MASTER_KEY_ENV} (list the old key after it until this is done)`)
+    .action(async () => {
+      const keys = parseMasterKeys(process.env[MASTER_KEY_ENV]);
+      const result = await withStore((store) => rotateSecrets(store.db, keys));
+      process.stdout.write(`re-encrypted ${result.reencrypted.length} secret(s) with key ${keys.currentId}` +
+        `; ${result.alreadyCurrent} already used it\n`);
+      if (keys.keys.size > 1) process.stdout.write(`every secret now uses ${keys.currentId}: the other keys can be removed from ${MASTER_KEY_ENV}\n`);
+    });
+}

@@ -1,0 +1,25 @@
+/** Opens what a one-off stream command (preview, retry-rejects, reconcile) needs: the source and the stream's plan. */
+import type { RegisteredConnector } from '../store/connector-registry.ts';
+import { loadSchemaCatalog } from '../store/schema-registry.ts';
+import type { StateStore } from '../sinks/sink.ts';
+import type { Source } from '../sources/source.ts';
+import { openSource } from '../sources/source-pools.ts';
+import { connectionSettings, type RuntimeEnv } from './connector-runtime.ts';
+import { findStream, planStream, type StreamPlan } from './stream-plan.ts';
+
+/** Plans one stream of a connector against its view and runs `fn`; the source is closed afterwards. */
+export async function withPlannedStream<T>(
+  store: StateStore,
+  connector: RegisteredConnector,
+  streamName: string,
+  runtime: RuntimeEnv | undefined,
+  fn: (plan: StreamPlan, source: Source) => Promise<T>,
+): Promise<T> {
+  const stream = findStream(connector, streamName);
+  const source = openSource(await connectionSettings(connector.config, runtime));
+  try {
+    return await fn(await planStream(source, connector, stream, await loadSchemaCatalog(store)), source);
+  } finally {
+    await source.close();
+  }
+}

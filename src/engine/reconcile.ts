@@ -1,0 +1,125 @@
+/**
+ * `reconcile`: hard deletes. Compares the external ids the view holds now (within the
+ * tenant filter) with those delivered and not deleted, and deletes the missing ones in
+ * Reach. Refuses when more than a share of the delivered records would go (an emptied or
+ * broken view must not wipe a tenant) unless the operator allows it.
+ *
+ * Each delete carries the version last delivered for its record. The store sink's guard
+ * (`stored.version <= incoming.version`) lets an equal version win, so the delete replaces
+ * exactly the record this stream delivered; a newer upsert (the row came back, or another
+ * stream wrote a newer version) is not overwritten, and the row reappearing later with the
+ * same or a newer cursor is delivered again.
+ */
+import { PermanentError, RecordError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Delete, StateStore } from '../sinks/sink.ts';
+import type { RegisteredConnector } from '../store/connector-registry.ts';
+import { loadWatermark, recordDelivered, type StreamRef } from '../store/delivery-state.ts';
+import { finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
+import { createSink, reachTarget, type RuntimeEnv } from './connector-runtime.ts';
+import { withPlannedStream } from './planned-stream.ts';
+
+export const DEFAULT_MAX_DELETE_RATIO = 0.1;
+// Reach takes at most 1000 resources per batch request.
+const DELETE_PAGE = 1000;
+const SCAN_CHUNK = 5000;
+
+export interface ReconcileOptions {
+  store: StateStore;
+  connector: RegisteredConnector;
+  stream: string;
+  log: Logger;
+  /** Refuse when more than this share of delivered records would be deleted (default 0.1). */
+  maxDeleteRatio?: number;
+  allowMassDelete?: boolean;
+  /** Report what would be deleted; change nothing. */
+  dryRun?: boolean;
+  runtime?: RuntimeEnv;
+}
+
+export interface ReconcileSummary {
+  stream: string;
+  runId?: string;
+  /** Rows the view holds within the filter (with a cursor). */
+  viewRows: number;
+  /** Rows whose external id could not be mapped: they protect nothing. */
+  unmappedRows: number;
+  /** Rows the view holds with a NULL cursor: reconcile cannot see them, as a pull cannot. */
+  nullCursorRows: number;
+  /** Records delivered and not deleted before the reconcile. */
+  delivered: number;
+  /** External ids delivered but no longer in the view. */
+  missing: string[];
+  deleted: number;
+  dryRun: boolean;
+}
+
+/** Deletes in Reach what the view no longer holds; see the module comment for the guard. */
+export async function reconcileStream(options: ReconcileOptions): Promise<ReconcileSummary> {
+  const { store, connector } = options;
+  const ref: StreamRef = { connectorId: connector.id, stream: options.stream };
+  const dryRun = options.dryRun ?? false;
+  const watermark = await loadWatermark(store, ref);
+  // Holding the stream like a pull: no pull can deliver a row between the scan and the deletes.
+  const runId = dryRun ? undefined : await startRun(store, ref, 'reconcile', watermark);
+  let counts: RunCounts = { ...ZERO_COUNTS };
+  try {
+    const summary = await withPlannedStream(store, connector, options.stream, options.runtime, async (plan, source) => {
+      // Read before the scan: every id delivered by then must show up in the scan if its row exists.
+      const rows = await store.selectFrom('delivered').select(['external_id', 'version'])
+        .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).where('deleted', '=', false).execute();
+      const delivered = new Map(rows.map((r) => [r.external_id, r.version]));
+      const present = new Set<string>();
+      let viewRows = 0;
+      let unmappedRows = 0;
+      const spec = { ...plan.spec, columns: [...new Set([...plan.stream.primary_key, ...plan.mapper.idColumns])] };
+      const nullCursorRows = await source.withReadSession(async (session) => {
+        for await (const page of session.scan(spec, {}, { chunkSize: SCAN_CHUNK })) {
+          for (const row of page.rows) {
+            viewRows++;
+            try {
+              present.add(plan.mapper.externalId(row));
+            } catch (error) {
+              if (!(error instanceof RecordError)) throw error;
+              unmappedRows++;
+            }
+          }
+        }
+        return session.countNullCursor(spec);
+      });
+      const missing = [...delivered.keys()].filter((id) => !present.has(id)).sort();
+      const result: ReconcileSummary = {
+        stream: options.stream, runId, viewRows, unmappedRows, nullCursorRows, delivered: delivered.size, missing, deleted: 0, dryRun,
+      };
+      const maxRatio = options.maxDeleteRatio ?? DEFAULT_MAX_DELETE_RATIO;
+      if (missing.length > 0 && missing.length / delivered.size > maxRatio && !options.allowMassDelete) {
+        throw new PermanentError('RP_MASS_DELETE',
+          `stream ${connector.id}/${options.stream}: ${missing.length} of ${delivered.size} delivered records ` +
+            `(${((missing.length / delivered.size) * 100).toFixed(1)} %) are not in ${plan.stream.view}, which holds ${viewRows} row(s); ` +
+            `the limit is ${(maxRatio * 100).toFixed(1)} %. Nothing was deleted.`);
+      }
+      if (dryRun || missing.length === 0) return result;
+      const sink = createSink(store, await reachTarget(connector.config, options.runtime), options.log);
+      try {
+        for (let i = 0; i < missing.length; i += DELETE_PAGE) {
+          const deletes: Delete[] = missing.slice(i, i + DELETE_PAGE).map((externalId) => ({ externalId, version: delivered.get(externalId)! }));
+          const next = { ...counts, rowsDeleted: counts.rowsDeleted + deletes.length, pages: counts.pages + 1 };
+          await sink.deliverPage({ tenant: connector.tenant, schema: plan.definition.name, upserts: [], deletes }, async (trx) => {
+            await recordDelivered(trx, ref, deletes.map((d) => ({ externalId: d.externalId, contentHash: 'deleted', version: d.version, deleted: true })));
+            await recordProgress(trx, runId!, next, watermark);
+          });
+          counts = next;
+        }
+      } finally {
+        await sink.close();
+      }
+      return { ...result, deleted: counts.rowsDeleted };
+    });
+    if (runId) await finishRun(store, runId, 'succeeded', { ...counts, rowsRead: summary.viewRows });
+    options.log.info({ connector: connector.id, ...summary, missing: summary.missing.length }, 'reconciled');
+    return summary;
+  } catch (error) {
+    if (runId) await finishRun(store, runId, 'failed', counts, error);
+    throw error;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * `retry-rejects`: re-reads the quarantined rows of a stream by primary key (within the
+ * tenant filter) after the data or the mapping was fixed, and delivers them like a pull
+ * does: mapping, validation, change detection, sink and checkpoint all apply, except that
+ * the checkpoint never moves the watermark. Entries that now pass are resolved, those that
+ * still fail are updated, and those whose row left the view are resolved with a note.
+ */
+import type { Logger } from '../log.ts';
+import type { StateStore } from '../sinks/sink.ts';
+import type { RegisteredConnector } from '../store/connector-registry.ts';
+import { listRejections, loadWatermark, resolveQuarantined, type StreamRef } from '../store/delivery-state.ts';
+import { finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
+import { createSink, reachTarget, type RuntimeEnv } from './connector-runtime.ts';
+import { deliverRows } from './page-delivery.ts';
+import { withPlannedStream } from './planned-stream.ts';
+import { add } from './run-stream.ts';
+
+export interface RetryOptions {
+  store: StateStore;
+  connector: RegisteredConnector;
+  /** Only this stream; default every stream with open entries. */
+  stream?: string;
+  log: Logger;
+  runtime?: RuntimeEnv;
+}
+
+export interface RetrySummary {
+  stream: string;
+  runId: string;
+  /** Open entries before the retry. */
+  entries: number;
+  /** Entries resolved because their row now passes (sent or already up to date). */
+  resolved: number;
+  /** Entries whose row still fails (updated with the new reason). */
+  stillFailing: number;
+  /** Entries resolved because their row is no longer in the view. */
+  gone: number;
+  counts: RunCounts;
+}
+
+export const GONE_NOTE = 'the row is no longer in the view';
+
+// Key values are bound one parameter each; SQL Server allows 2100 per statement.
+const MAX_BOUND_KEY_VALUES = 1000;
+
+/** Retries every open quarantine entry of the connector (or of one stream). */
+export async function retryRejects(options: RetryOptions): Promise<RetrySummary[]> {
+  const { store, connector } = options;
+  const open = await listRejections(store, connector.id, { stream: options.stream });
+  const streams = options.stream ? [options.stream] : [...new Set(open.map((e) => e.stream))];
+  const sink = createSink(store, await reachTarget(connector.config, options.runtime), options.log);
+  try {
+    const out: RetrySummary[] = [];
+    for (const stream of streams) {
+      const keys = open.filter((e) => e.stream === stream).map((e) => e.sourceKey);
+      out.push(await retryStream(options, stream, keys, sink));
+    }
+    return out;
+  } finally {
+    await sink.close();
+  }
+}
+
+async function retryStream(options: RetryOptions, stream: string, keys: string[][], sink: ReturnType<typeof createSink>): Promise<RetrySummary> {
+  const { store, connector } = options;
+  const ref: StreamRef = { connectorId: connector.id, stream };
+  const watermark = await loadWatermark(store, ref);
+  // A retry holds the stream like a pull, so the two never deliver the same rows at once.
+  const runId = await startRun(store, ref, 'retry', watermark);
+  const log = options.log.child({ tenant: connector.tenant, connector: connector.id, stream, run: runId });
+  let counts: RunCounts = { ...ZERO_COUNTS };
+  let gone = 0;
+  try {
+    await withPlannedStream(store, connector, stream, options.runtime, async (plan, source) => {
+      const chunkSize = Math.max(1, Math.floor(MAX_BOUND_KEY_VALUES / plan.stream.primary_key.length));
+      for (let i = 0; i < keys.length; i += chunkSize) {
+        const chunk = keys.slice(i, i + chunkSize);
+        const page = await source.withReadSession((session) => session.readKeys(plan.spec, chunk));
+        const outcome = await deliverRows({ plan, store, sink, runId, hasOpenRejections: true }, page.rows, page.positions, {
+          // No reject-rate guard: these rows were rejected already, and the watermark does not move.
+          beforeCommit: (trx, o) => recordProgress(trx, runId, add(counts, o), watermark),
+        });
+        counts = add(counts, outcome);
+        const found = new Set(page.positions.map((p) => JSON.stringify(p.key)));
+        const missing = chunk.filter((k) => !found.has(JSON.stringify(k)));
+        await resolveQuarantined(store, ref, missing, GONE_NOTE);
+        gone += missing.length;
+      }
+    });
+    await finishRun(store, runId, 'succeeded', counts);
+  } catch (error) {
+    await finishRun(store, runId, 'failed', counts, error);
+    throw error;
+  }
+  const summary: RetrySummary = {
+    stream, runId, entries: keys.length, resolved: keys.length - gone - counts.rowsRejected,
+    stillFailing: counts.rowsRejected, gone, counts,
+  };
+  log.info(summary, 'quarantine retried');
+  return summary;
+}

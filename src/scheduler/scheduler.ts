@@ -1,0 +1,286 @@
+/**
+ * The scheduler behind `serve`: one node-cron task per scheduled connector, refreshed when
+ * connectors change; each due stream runs under a lease in the state store so that any
+ * number of replicas run it once; transient failures retry with backoff, permanent ones park
+ * the stream; a global and a per-source concurrency cap; a graceful stop.
+ */
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kysely } from 'kysely';
+import cron, { type ScheduledTask } from 'node-cron';
+import { pullConnector } from '../engine/pull-connector.ts';
+import type { RunSummary } from '../engine/run-stream.ts';
+import { isTransient, PermanentError, PullerError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { listConnectors, type RegisteredConnector } from '../store/connector-registry.ts';
+import type { StreamRef } from '../store/delivery-state.ts';
+import { abandonStaleRuns } from '../store/run-records.ts';
+import type { StoreSchema } from '../store/schema.ts';
+import type { PullerMetrics } from '../server/puller-metrics.ts';
+import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './retry-delay.ts';
+import { Semaphore } from './semaphore.ts';
+import { acquireLease, claimTick, releaseLease, renewLease } from './stream-leases.ts';
+import { parkedReason, parkStream } from './stream-parking.ts';
+import { streamStatuses } from './stream-status.ts';
+
+export interface SchedulerOptions {
+  db: Kysely<StoreSchema>;
+  log: Logger;
+  metrics?: PullerMetrics;
+  /** Runs in progress at once in this process, over every connector. */
+  concurrency?: number;
+  /** A lease not renewed for this long is free for another replica. */
+  leaseSeconds?: number;
+  /** How often connectors are re-read for changes (and lag objectives checked). */
+  refreshSeconds?: number;
+  retry?: RetryPolicy;
+}
+
+interface Scheduled {
+  connector: RegisteredConnector;
+  task?: ScheduledTask;
+}
+
+/** Why a stream was not started. */
+export type SkipReason = 'running' | 'parked' | 'leased' | 'stopping';
+
+export class Scheduler {
+  /** This replica's name in leases and tick claims. */
+  readonly holder = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly db: Kysely<StoreSchema>;
+  private readonly log: Logger;
+  private readonly leaseSeconds: number;
+  private readonly refreshSeconds: number;
+  private readonly retry: RetryPolicy;
+  private readonly global: Semaphore;
+  private readonly perSource = new Map<string, Semaphore>();
+  private readonly connectors = new Map<string, Scheduled>();
+  private readonly active = new Map<string, Promise<void>>();
+  private readonly breached = new Set<string>();
+  private readonly stopping = new AbortController();
+  private refreshTimer?: NodeJS.Timeout;
+  private refreshing: Promise<void> = Promise.resolve();
+  private fingerprint = '';
+
+  constructor(private readonly options: SchedulerOptions) {
+    this.db = options.db;
+    this.log = options.log.child({ holder: this.holder });
+    this.leaseSeconds = options.leaseSeconds ?? 60;
+    this.refreshSeconds = options.refreshSeconds ?? 10;
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.global = new Semaphore(options.concurrency ?? 4);
+  }
+
+  /** Loads connectors, schedules them and starts watching for changes. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.refreshTimer = setInterval(() => {
+      this.refresh().then(() => this.checkLagObjectives())
+        .catch((err: unknown) => this.log.error({ err }, 'refreshing connectors failed'));
+    }, this.refreshSeconds * 1000);
+  }
+
+  /** Re-reads connectors when any changed, and reschedules the changed ones. */
+  refresh(): Promise<void> {
+    // Serialised: a poll and an API register must not interleave their reschedules.
+    this.refreshing = this.refreshing.catch(() => undefined).then(() => this.reload());
+    return this.refreshing;
+  }
+
+  /** Starts the given streams (default all) of a connector now; returns what was dispatched. */
+  trigger(connectorId: string, stream?: string): { started: string[]; skipped: { stream: string; reason: SkipReason }[] } {
+    const entry = this.connectors.get(connectorId);
+    if (!entry) throw new PullerError('RP_NOT_FOUND', `No connector "${connectorId}" is registered`);
+    const names = entry.connector.config.streams.map((s) => s.name).filter((n) => stream === undefined || n === stream);
+    if (names.length === 0) throw new PullerError('RP_NOT_FOUND', `No stream "${stream}" in connector "${connectorId}"`);
+    const started: string[] = [];
+    const skipped: { stream: string; reason: SkipReason }[] = [];
+    for (const name of names) {
+      const reason = this.dispatch(entry.connector, name, 'trigger');
+      if (reason) skipped.push({ stream: name, reason });
+      else started.push(name);
+    }
+    return { started, skipped };
+  }
+
+  /** Streams running in this process, as `connector/stream`. */
+  running(): string[] {
+    return [...this.active.keys()];
+  }
+
+  /** Stops scheduling, cancels runs (each stops after its current page) and releases leases. */
+  async stop(): Promise<void> {
+    clearInterval(this.refreshTimer);
+    for (const entry of this.connectors.values()) await entry.task?.destroy();
+    this.stopping.abort();
+    await this.refreshing.catch(() => undefined);
+    await Promise.allSettled([...this.active.values()]);
+  }
+
+  private async reload(): Promise<void> {
+    if (this.stopping.signal.aborted) return;
+    const mark = await this.db.selectFrom('connectors')
+      .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.max('updated_at').as('latest')]).executeTakeFirstOrThrow();
+    const fingerprint = `${mark.n}:${mark.latest ? new Date(mark.latest).toISOString() : ''}`;
+    if (fingerprint === this.fingerprint) return;
+    const connectors = await listConnectors(this.db);
+    const seen = new Set<string>();
+    for (const connector of connectors) {
+      seen.add(connector.id);
+      const old = this.connectors.get(connector.id);
+      if (old && old.connector.hash === connector.hash && old.connector.enabled === connector.enabled) {
+        old.connector = connector;
+        continue;
+      }
+      await old?.task?.destroy();
+      this.connectors.set(connector.id, { connector, task: this.schedule(connector) });
+    }
+    for (const [id, entry] of this.connectors) {
+      if (seen.has(id)) continue;
+      await entry.task?.destroy();
+      this.connectors.delete(id);
+    }
+    this.fingerprint = fingerprint;
+    this.log.info({ connectors: connectors.length, scheduled: [...this.connectors.values()].filter((e) => e.task).length }, 'connectors loaded');
+  }
+
+  private schedule(connector: RegisteredConnector): ScheduledTask | undefined {
+    const { schedule, schedule_timezone: timezone } = connector.config;
+    if (!schedule || !connector.enabled) return undefined;
+    try {
+      return cron.schedule(schedule, (context) => this.onTick(connector.id, context.date), {
+        name: `connector:${connector.id}`, timezone, logger: this.cronLogger(),
+      });
+    } catch (err) {
+      this.log.error({ err, connector: connector.id, schedule, timezone }, 'cannot schedule connector');
+      return undefined;
+    }
+  }
+
+  private async onTick(connectorId: string, date: Date): Promise<void> {
+    const entry = this.connectors.get(connectorId);
+    if (!entry || this.stopping.signal.aborted) return;
+    // Replicas agree on a tick by its scheduled second, whatever their callback's delay.
+    const tick = new Date(Math.floor(date.getTime() / 1000) * 1000);
+    try {
+      if (!(await claimTick(this.db, connectorId, tick, this.holder))) return;
+      this.log.info({ connector: connectorId, tick: tick.toISOString() }, 'tick claimed');
+      for (const stream of entry.connector.config.streams) this.dispatch(entry.connector, stream.name, 'schedule');
+    } catch (err) {
+      this.log.error({ err, connector: connectorId }, 'tick failed');
+    }
+  }
+
+  /** Starts a stream's job unless it is already running here; the job checks the rest. */
+  private dispatch(connector: RegisteredConnector, stream: string, cause: 'schedule' | 'trigger'): SkipReason | undefined {
+    const key = `${connector.id}/${stream}`;
+    if (this.stopping.signal.aborted) return 'stopping';
+    if (this.active.has(key)) {
+      // An overlapping tick is dropped, not queued: the running pull reads the new rows too.
+      this.log.info({ connector: connector.id, stream, cause }, 'skipped: stream is still running');
+      return 'running';
+    }
+    const job = this.runJob(connector, { connectorId: connector.id, stream }, cause)
+      .catch((err: unknown) => this.log.error({ err, connector: connector.id, stream }, 'stream job failed'))
+      .finally(() => this.active.delete(key));
+    this.active.set(key, job);
+    return undefined;
+  }
+
+  private async runJob(connector: RegisteredConnector, ref: StreamRef, cause: string): Promise<void> {
+    const log = this.log.child({ tenant: connector.tenant, connector: ref.connectorId, stream: ref.stream });
+    const parked = await parkedReason(this.db, ref);
+    if (parked) {
+      log.debug({ parked }, 'skipped: stream is parked');
+      return;
+    }
+    if (!(await acquireLease(this.db, ref, this.holder, this.leaseSeconds))) {
+      log.debug('skipped: another replica holds the stream');
+      return;
+    }
+    const controller = new AbortController();
+    const onStop = () => controller.abort();
+    this.stopping.signal.addEventListener('abort', onStop);
+    const renew = setInterval(() => {
+      renewLease(this.db, ref, this.holder, this.leaseSeconds).then((held) => {
+        if (held) return;
+        log.error('lease lost to another replica; cancelling the run after its current page');
+        controller.abort();
+      }, (err: unknown) => log.warn({ err }, 'lease renewal failed'));
+    }, (this.leaseSeconds * 1000) / 3);
+    try {
+      // With the lease held, a running pull of this stream that stopped beating is a dead replica's.
+      await abandonStaleRuns(this.db, ref, this.leaseSeconds, true);
+      for (let attempt = 1; ; attempt++) {
+        const summary = await this.runOnce(connector, ref, controller.signal, log);
+        if (!summary || summary.status !== 'failed') return;
+        const error = summary.error!;
+        if (error instanceof PermanentError) {
+          await parkStream(this.db, ref, error);
+          log.error({ code: error.code, err: error }, 'stream parked: retrying cannot help until an operator acts');
+          return;
+        }
+        if (!isTransient(error) || attempt >= this.retry.attempts || controller.signal.aborted) return;
+        const delay = retryDelayMs(attempt, this.retry);
+        log.warn({ code: (error as PullerError).code, attempt, retryInMs: delay, cause }, 'transient failure; retrying');
+        await sleep(delay, undefined, { signal: controller.signal }).catch(() => undefined);
+        if (controller.signal.aborted) return;
+      }
+    } finally {
+      clearInterval(renew);
+      this.stopping.signal.removeEventListener('abort', onStop);
+      await releaseLease(this.db, ref, this.holder).catch((err: unknown) => log.warn({ err }, 'releasing the lease failed'));
+    }
+  }
+
+  /** One run under the global and per-source caps; undefined when it could not start. */
+  private async runOnce(connector: RegisteredConnector, ref: StreamRef, signal: AbortSignal, log: Logger): Promise<RunSummary | undefined> {
+    const source = connector.config.source;
+    let sourceCap = this.perSource.get(connector.sourceId);
+    if (!sourceCap) this.perSource.set(connector.sourceId, (sourceCap = new Semaphore(source.max_connections)));
+    const cap = sourceCap;
+    return this.global.use(() => cap.use(async () => {
+      if (signal.aborted) return undefined;
+      const started = performance.now();
+      try {
+        const [summary] = await pullConnector({ store: this.db, connector, stream: ref.stream, log: this.options.log, signal });
+        this.options.metrics?.recordRun(connector.tenant, summary!, (performance.now() - started) / 1000);
+        return summary;
+      } catch (err) {
+        if (err instanceof PullerError && err.code === 'RP_STREAM_BUSY') {
+          log.info('skipped: a run outside this scheduler holds the stream');
+          return undefined;
+        }
+        // Failed before a run was recorded (secret unresolved, bad TLS file...): log and count it.
+        this.options.metrics?.recordFailure(connector.tenant, ref.connectorId, ref.stream, err);
+        log.error({ err, code: (err as PullerError).code }, 'run could not start');
+        return undefined;
+      }
+    }));
+  }
+
+  /** Logs an error event when a stream's lag crosses its connector's objective, once per breach. */
+  async checkLagObjectives(): Promise<void> {
+    for (const s of await streamStatuses(this.db)) {
+      const key = `${s.connector}/${s.stream}`;
+      if (s.lagBreached && !this.breached.has(key)) {
+        this.breached.add(key);
+        this.log.error({ tenant: s.tenant, connector: s.connector, stream: s.stream, lagSeconds: s.lagSeconds, objectiveSeconds: s.lagObjectiveSeconds },
+          'lag objective breached');
+      } else if (!s.lagBreached && this.breached.delete(key)) {
+        this.log.info({ connector: s.connector, stream: s.stream, lagSeconds: s.lagSeconds }, 'lag objective met again');
+      }
+    }
+  }
+
+  private cronLogger() {
+    const log = this.log.child({ component: 'node-cron' });
+    return {
+      info: (m: string) => log.debug(m),
+      warn: (m: string) => log.warn(m),
+      error: (m: string | Error, err?: Error) => log.error({ err: err ?? m }, 'node-cron error'),
+      debug: (m: string | Error) => log.debug(String(m)),
+    };
+  }
+}
