@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when built (the Docker image), else the TypeScript sources via tsx.
+// Runs the TypeScript sources through tsx in a checkout, and the compiled CLI where only
+// dist/ ships (the Docker image), so a stale build never shadows the sources.
 import { existsSync } from 'node:fs';
 
-const compiled = new URL('../dist/cli/main.js', import.meta.url);
-if (existsSync(compiled)) {
-  await import(compiled.href);
-} else {
+const sources = new URL('../src/cli/main.ts', import.meta.url);
+if (existsSync(sources)) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(new URL('../src/cli/main.ts', import.meta.url).href);
+  await import(sources.href);
+} else {
+  await import(new URL('../dist/cli/main.js', import.meta.url).href);
 }

@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   RP_SINK_UNAVAILABLE: 'Reach did not accept the batch before the delivery deadline; it will be retried.',
   RP_RUN_CANCELLED: 'The run was cancelled; the watermark stays at the last confirmed page.',
   RP_STREAM_BUSY: 'Another run of this stream is in progress; wait for it or cancel it.',
+  RP_BACKFILL_BUSY: 'Another process runs this backfill; wait for it, or `reach-puller backfill --cancel <id>` first.',
   RP_STORE_LOCKED: 'The embedded store is single-process: stop the other `serve`, or set DATABASE_URL to a PostgreSQL store to run several replicas.',
   RP_OPS_TOKEN_MISSING: 'Set REACH_PULLER_OPS_TOKEN to a long random value, or start `serve --no-api`.',
 } as const;

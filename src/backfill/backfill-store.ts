@@ -170,12 +170,13 @@ export async function setChunkStatus(db: Db, id: string, chunk: number, status: 
 
 /** A chunk's checkpoint: its last delivered position and the page's counts, added. */
 export async function saveChunkCheckpoint(trx: Db, id: string, chunk: number, position: Position, page: Omit<RunCounts, 'rowsNullCursor' | 'pages'>): Promise<void> {
-  await trx.updateTable('backfill_chunks').set((eb) => ({
+  const plus = (column: string, n: number) => sql<string>`${sql.ref(column)} + ${n}`;
+  await trx.updateTable('backfill_chunks').set({
     checkpoint_cursor: position.cursor, checkpoint_key: JSON.stringify(position.key), updated_at: new Date(),
-    rows_read: eb('rows_read', '+', page.rowsRead), rows_sent: eb('rows_sent', '+', page.rowsSent),
-    rows_unchanged: eb('rows_unchanged', '+', page.rowsUnchanged), rows_rejected: eb('rows_rejected', '+', page.rowsRejected),
-    rows_deleted: eb('rows_deleted', '+', page.rowsDeleted), pages: eb('pages', '+', 1),
-  })).where('backfill_id', '=', id).where('chunk', '=', chunk).execute();
+    rows_read: plus('rows_read', page.rowsRead), rows_sent: plus('rows_sent', page.rowsSent),
+    rows_unchanged: plus('rows_unchanged', page.rowsUnchanged), rows_rejected: plus('rows_rejected', page.rowsRejected),
+    rows_deleted: plus('rows_deleted', page.rowsDeleted), pages: sql<number>`pages + 1`,
+  }).where('backfill_id', '=', id).where('chunk', '=', chunk).execute();
 }
 
 /** Ends this process's run of a backfill. A cancel requested meanwhile stays a cancel. */

@@ -4,11 +4,20 @@ import { registerMigrate } from './commands/migrate.ts';
 import { registerApply } from './commands/apply.ts';
 import { registerConnectorsCommands } from './commands/connectors.ts';
 import { registerPull } from './commands/pull.ts';
+import { registerBackfill } from './commands/backfill.ts';
 import { registerReset } from './commands/reset.ts';
 import { registerResources } from './commands/resources.ts';
 import { registerDev } from './commands/dev.ts';
 import { registerTest } from './commands/test-connector.ts';
 import { registerSecretCommands } from './commands/secret.ts';
+import { registerServe } from './commands/serve.ts';
+import { registerStatus } from './commands/status.ts';
+import { registerRuns } from './commands/runs.ts';
+import { registerUnpark } from './commands/unpark.ts';
+import { registerRejects } from './commands/rejects.ts';
+import { registerRetryRejects } from './commands/retry-rejects.ts';
+import { registerReconcile } from './commands/reconcile.ts';
+import { registerPreview } from './commands/preview.ts';
 import { EXIT, reportError } from './output.ts';
 
 /** Builds the program with every command. */
@@ -22,11 +31,20 @@ export function buildProgram(): Command {
   registerApply(program);
   registerConnectorsCommands(program);
   registerPull(program);
+  registerBackfill(program);
   registerReset(program);
   registerResources(program);
   registerTest(program);
   registerSecretCommands(program);
   registerDev(program);
+  registerServe(program);
+  registerStatus(program);
+  registerRuns(program);
+  registerUnpark(program);
+  registerRejects(program);
+  registerRetryRejects(program);
+  registerReconcile(program);
+  registerPreview(program);
   return program;
 }
 

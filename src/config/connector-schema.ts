@@ -59,6 +59,10 @@ export const streamSchema = z.strictObject({
   lookback_seconds: z.number().int().min(0).max(31 * 86400).optional().describe('Re-read this trailing window each run'),
   page_size: z.number().int().min(1).max(100000).optional().describe('Rows per page; default 5000'),
   reject_threshold: z.number().min(0).max(1).optional().describe('Fail the run when more than this share of records is rejected (default 0.05)'),
+  max_rows_per_run: z.number().int().min(1).optional()
+    .describe('Stop a run cleanly after the page that reaches this many rows read; the next run continues'),
+  max_bytes_per_run: z.number().int().min(1).optional()
+    .describe('Stop a run cleanly after the page that reaches this many bytes read (rows as JSON); the next run continues'),
   deleted: z.strictObject({
     column: identifier,
     boolean: z.boolean().optional().describe('true: the column is a flag; false/absent: non-NULL means deleted'),

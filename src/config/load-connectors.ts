@@ -5,7 +5,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, type Document } from 'yaml';
 import cron from 'node-cron';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { connectorSchema, SECRET_REFERENCE, type ConnectorConfig } from './connector-schema.ts';
@@ -197,4 +197,39 @@ function lineAt(doc: Document, keyPath: (string | number)[], lineOf: (o: number 
     if (isNode(node) && node.range) return lineOf(node.range[0]);
   }
   return undefined;
+}
+
+/**
+ * Finds lines in YAML (or JSON) text by problem path (`streams[0].fields.address.city`,
+ * `schema.properties.email`). Keys may contain dots, so the longest key that matches wins;
+ * a path that runs past the document points at the deepest key it reached.
+ */
+export function lineLocator(text: string): (path: string) => number | undefined {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const lineOf = (node: unknown) => (isNode(node) && node.range ? lineCounter.linePos(node.range[0]).line : undefined);
+  return (problemPath) => {
+    const tokens = problemPath.split(/\.|(?=\[)/).filter((t) => t !== '').map((t) => (/^\[\d+\]$/.test(t) ? Number(t.slice(1, -1)) : t));
+    let node: unknown = doc.contents;
+    let line = lineOf(node);
+    for (let i = 0; i < tokens.length;) {
+      const token = tokens[i]!;
+      if (isSeq(node) && typeof token === 'number' && node.items[token] !== undefined) {
+        node = node.items[token];
+        line = lineOf(node) ?? line;
+        i++;
+        continue;
+      }
+      if (!isMap(node)) break;
+      const items = node.items;
+      const match = tokens.slice(i).map((_, n) => tokens.slice(i, tokens.length - n).join('.'))
+        .map((key) => ({ key, pair: items.find((p) => (isScalar(p.key) ? String(p.key.value) : p.key) === key) }))
+        .find((m) => m.pair !== undefined);
+      if (!match) break;
+      line = lineOf(match.pair!.key) ?? line;
+      node = match.pair!.value;
+      i += match.key.split('.').length;
+    }
+    return line;
+  };
 }

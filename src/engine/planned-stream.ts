@@ -3,8 +3,7 @@ import type { RegisteredConnector } from '../store/connector-registry.ts';
 import { loadSchemaCatalog } from '../store/schema-registry.ts';
 import type { StateStore } from '../sinks/sink.ts';
 import type { Source } from '../sources/source.ts';
-import { openSource } from '../sources/source-pools.ts';
-import { connectionSettings, type RuntimeEnv } from './connector-runtime.ts';
+import { openConnectorSource, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
 import { findStream, planStream, type StreamPlan } from './stream-plan.ts';
 
 /** Plans one stream of a connector against its view and runs `fn`; the source is closed afterwards. */
@@ -16,7 +15,7 @@ export async function withPlannedStream<T>(
   fn: (plan: StreamPlan, source: Source) => Promise<T>,
 ): Promise<T> {
   const stream = findStream(connector, streamName);
-  const source = openSource(await connectionSettings(connector.config, runtime));
+  const source = await openConnectorSource(connector.config, storeRuntime(store, runtime));
   try {
     return await fn(await planStream(source, connector, stream, await loadSchemaCatalog(store)), source);
   } finally {

@@ -16,7 +16,7 @@ import type { Delete, StateStore } from '../sinks/sink.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
 import { loadWatermark, recordDelivered, type StreamRef } from '../store/delivery-state.ts';
 import { finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
-import { createSink, reachTarget, type RuntimeEnv } from './connector-runtime.ts';
+import { createSink, reachTarget, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
 import { withPlannedStream } from './planned-stream.ts';
 
 export const DEFAULT_MAX_DELETE_RATIO = 0.1;
@@ -99,7 +99,7 @@ export async function reconcileStream(options: ReconcileOptions): Promise<Reconc
             `the limit is ${(maxRatio * 100).toFixed(1)} %. Nothing was deleted.`);
       }
       if (dryRun || missing.length === 0) return result;
-      const sink = createSink(store, await reachTarget(connector.config, options.runtime), options.log);
+      const sink = createSink(store, await reachTarget(connector.config, storeRuntime(store, options.runtime)), options.log);
       try {
         for (let i = 0; i < missing.length; i += DELETE_PAGE) {
           const deletes: Delete[] = missing.slice(i, i + DELETE_PAGE).map((externalId) => ({ externalId, version: delivered.get(externalId)! }));

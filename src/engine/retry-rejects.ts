@@ -10,7 +10,7 @@ import type { StateStore } from '../sinks/sink.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
 import { listRejections, loadWatermark, resolveQuarantined, type StreamRef } from '../store/delivery-state.ts';
 import { finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
-import { createSink, reachTarget, type RuntimeEnv } from './connector-runtime.ts';
+import { createSink, reachTarget, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
 import { deliverRows } from './page-delivery.ts';
 import { withPlannedStream } from './planned-stream.ts';
 import { add } from './run-stream.ts';
@@ -48,7 +48,7 @@ export async function retryRejects(options: RetryOptions): Promise<RetrySummary[
   const { store, connector } = options;
   const open = await listRejections(store, connector.id, { stream: options.stream });
   const streams = options.stream ? [options.stream] : [...new Set(open.map((e) => e.stream))];
-  const sink = createSink(store, await reachTarget(connector.config, options.runtime), options.log);
+  const sink = createSink(store, await reachTarget(connector.config, storeRuntime(store, options.runtime)), options.log);
   try {
     const out: RetrySummary[] = [];
     for (const stream of streams) {

@@ -38,6 +38,8 @@ export interface RunSummary extends RunCounts {
   watermarkBefore?: Position;
   watermarkAfter?: Position;
   error?: PullerError | Error;
+  /** Set when a succeeded run stopped early at its per-run row or byte ceiling. */
+  warning?: string;
 }
 
 /** Runs one incremental pull; never throws for a failed run (the summary says why). */
@@ -51,9 +53,11 @@ export async function runStream(options: RunStreamOptions): Promise<RunSummary> 
   const runLog = log.child({ run: runId });
   const counts: RunCounts = { ...ZERO_COUNTS };
   let watermark = before;
+  let bytesRead = 0;
+  let warning: string | undefined;
   const summary = (status: RunSummary['status'], error?: Error): RunSummary => ({
     runId, connector: ref.connectorId, stream: ref.stream, status, ...counts,
-    watermarkBefore: before, watermarkAfter: watermark, error,
+    watermarkBefore: before, watermarkAfter: watermark, error, warning,
   });
 
   try {
@@ -99,6 +103,13 @@ export async function runStream(options: RunStreamOptions): Promise<RunSummary> 
       after = page.positions.at(-1);
       runLog.debug({ page: counts.pages, rows: outcome.read, sent: outcome.sent, watermark }, 'page confirmed');
       if (page.rows.length < plan.pageSize) break;
+      // Measured only when capped: serialising every page costs CPU.
+      if (plan.stream.max_bytes_per_run) bytesRead += Buffer.byteLength(JSON.stringify(page.rows));
+      warning = ceilingReached(plan.stream, counts.rowsRead, bytesRead);
+      if (warning) {
+        runLog.warn({ rows: counts.rowsRead, bytes: bytesRead, watermark }, warning);
+        break;
+      }
     }
     await finishRun(store, runId, 'succeeded', counts);
     runLog.info({ ...counts, watermark: watermark ?? null }, 'run succeeded');
@@ -110,6 +121,13 @@ export async function runStream(options: RunStreamOptions): Promise<RunSummary> 
     runLog.error({ err, code: (err as PullerError).code, ...counts }, `run ${status}`);
     return summary(status, err);
   }
+}
+
+/** Why a run stops at its per-run ceiling after this page, or undefined to go on. */
+function ceilingReached(stream: StreamConfig, rows: number, bytes: number): string | undefined {
+  const limit = stream.max_rows_per_run && rows >= stream.max_rows_per_run ? `max_rows_per_run (${stream.max_rows_per_run})`
+    : stream.max_bytes_per_run && bytes >= stream.max_bytes_per_run ? `max_bytes_per_run (${stream.max_bytes_per_run})` : undefined;
+  return limit && `run stopped at ${limit} after ${rows} row(s); the next run continues from the watermark`;
 }
 
 /** Run counts with one more page's outcome added. */

@@ -43,7 +43,7 @@ interface Scheduled {
 }
 
 /** Why a stream was not started. */
-export type SkipReason = 'running' | 'parked' | 'leased' | 'stopping';
+export type SkipReason = 'running' | 'disabled' | 'stopping';
 
 export class Scheduler {
   /** This replica's name in leases and tick claims. */
@@ -97,7 +97,8 @@ export class Scheduler {
     const started: string[] = [];
     const skipped: { stream: string; reason: SkipReason }[] = [];
     for (const name of names) {
-      const reason = this.dispatch(entry.connector, name, 'trigger');
+      // Parked streams and streams another replica holds are told apart in the log, not here.
+      const reason = entry.connector.enabled ? this.dispatch(entry.connector, name, 'trigger') : 'disabled';
       if (reason) skipped.push({ stream: name, reason });
       else started.push(name);
     }
@@ -111,9 +112,10 @@ export class Scheduler {
 
   /** Stops scheduling, cancels runs (each stops after its current page) and releases leases. */
   async stop(): Promise<void> {
+    // Abort first: a tick whose claim is in flight must not start anything after this.
+    this.stopping.abort();
     clearInterval(this.refreshTimer);
     for (const entry of this.connectors.values()) await entry.task?.destroy();
-    this.stopping.abort();
     await this.refreshing.catch(() => undefined);
     await Promise.allSettled([...this.active.values()]);
   }
@@ -164,7 +166,7 @@ export class Scheduler {
     // Replicas agree on a tick by its scheduled second, whatever their callback's delay.
     const tick = new Date(Math.floor(date.getTime() / 1000) * 1000);
     try {
-      if (!(await claimTick(this.db, connectorId, tick, this.holder))) return;
+      if (!(await claimTick(this.db, connectorId, tick, this.holder)) || this.stopping.signal.aborted) return;
       this.log.info({ connector: connectorId, tick: tick.toISOString() }, 'tick claimed');
       for (const stream of entry.connector.config.streams) this.dispatch(entry.connector, stream.name, 'schedule');
     } catch (err) {
@@ -196,7 +198,7 @@ export class Scheduler {
       return;
     }
     if (!(await acquireLease(this.db, ref, this.holder, this.leaseSeconds))) {
-      log.debug('skipped: another replica holds the stream');
+      log.info('skipped: another replica holds the stream');
       return;
     }
     const controller = new AbortController();
@@ -241,7 +243,10 @@ export class Scheduler {
     if (!sourceCap) this.perSource.set(connector.sourceId, (sourceCap = new Semaphore(source.max_connections)));
     const cap = sourceCap;
     return this.global.use(() => cap.use(async () => {
-      if (signal.aborted) return undefined;
+      if (signal.aborted) {
+        log.info('skipped: stopping');
+        return undefined;
+      }
       const started = performance.now();
       try {
         const [summary] = await pullConnector({ store: this.db, connector, stream: ref.stream, log: this.options.log, signal });

@@ -2,7 +2,7 @@
  * Registered connectors: `apply` writes them all-or-nothing in one transaction; the rest
  * of the puller reads them back as validated configuration.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { LoadedConnector } from '../config/load-connectors.ts';
 import type { ConnectorConfig } from '../config/connector-schema.ts';
 import { DEFAULT_PORTS, sourceIdentity } from '../config/source-identity.ts';
@@ -27,10 +27,18 @@ export interface ApplyResult {
   unchanged: string[];
 }
 
-/** Registers or updates every connector in one transaction. */
-export async function registerConnectors(db: Kysely<StoreSchema>, connectors: LoadedConnector[]): Promise<ApplyResult> {
+/**
+ * Registers or updates every connector in one transaction. `before` runs first in that
+ * transaction (apply registers schema definitions there); if it throws, nothing is written.
+ */
+export async function registerConnectors(
+  db: Kysely<StoreSchema>,
+  connectors: LoadedConnector[],
+  before?: (trx: Transaction<StoreSchema>) => Promise<void>,
+): Promise<ApplyResult> {
   const result: ApplyResult = { created: [], updated: [], unchanged: [] };
   await db.transaction().execute(async (trx) => {
+    await before?.(trx);
     for (const c of connectors) {
       const s = c.config.source;
       const sourceId = sourceIdentity(s);

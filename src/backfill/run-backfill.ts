@@ -1,0 +1,353 @@
+/**
+ * Backfills: start, resume, cancel, list, progress. The functions the CLI and the ops API call.
+ *
+ * A backfill splits a stream's cursor range into chunks (chunk-plan.ts). Each chunk is one
+ * ordered, streamed query inside one read-only transaction (`ReadSession.scan`), so a view
+ * without an index is read once per chunk, not once per page. Pages go through the same
+ * delivery as pulls (mapping, quarantine, change detection, sink), and each page's
+ * commit stores the chunk's checkpoint; a resumed chunk reads strictly after it.
+ * The stream's watermark is never touched: scheduled pulls keep running, and the version
+ * guard plus change detection keep the newest values whichever arrives last.
+ */
+import type { StreamConfig } from '../config/connector-schema.ts';
+import { ConfigError, PullerError } from '../errors.ts';
+import type { Position } from '../interfaces.ts';
+import type { Logger } from '../log.ts';
+import { connectionSettings, createSink, reachTarget, type RuntimeEnv } from '../engine/connector-runtime.ts';
+import { deliverRows, rejectRateGuard, type PageOutcome } from '../engine/page-delivery.ts';
+import { DEFAULT_PAGE_SIZE, findStream, planStream, type StreamPlan } from '../engine/stream-plan.ts';
+import { compareCursor } from '../engine/watermark.ts';
+import type { StateStore, Sink } from '../sinks/sink.ts';
+import { canonicalCursor } from '../sources/canonical-values.ts';
+import type { ReadSession, Source } from '../sources/source.ts';
+import { openSource } from '../sources/source-pools.ts';
+import { getConnector, type RegisteredConnector } from '../store/connector-registry.ts';
+import { countOpenRejections } from '../store/delivery-state.ts';
+import { finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
+import { loadSchemaCatalog } from '../store/schema-registry.ts';
+import { progressOf, rateAndEta, type BackfillProgress } from './backfill-progress.ts';
+import {
+  beat, claimBackfill, finishBackfill, insertBackfill, loadBackfill, loadBackfills, ownerAlive, requestCancel,
+  saveChunkCheckpoint, setChunkStatus, type BackfillRecord, type ChunkRecord,
+} from './backfill-store.ts';
+import { parseBound, planChunks, rangeShare, type CursorRange } from './chunk-plan.ts';
+import { RateLimiter } from './rate-limiter.ts';
+
+export interface BackfillDeps {
+  store: StateStore;
+  log: Logger;
+  /** Aborting stops every chunk after its current page; the backfill ends `cancelled`. */
+  signal?: AbortSignal;
+  runtime?: RuntimeEnv;
+  /** Called after every confirmed page with the backfill's live progress. */
+  onProgress?: (progress: LiveProgress) => void;
+}
+
+export interface BackfillRequest {
+  connector: string;
+  /** Required when the connector has several streams. */
+  stream?: string;
+  /** Inclusive cursor bounds as text (`2024-01-01`, `2024-01-01T10:00:00Z`, `1200`). */
+  from?: string;
+  to?: string;
+  /** How many ranges to split into (default: the parallelism the source allows). */
+  chunks?: number;
+  maxRowsPerSecond?: number;
+  /** Rows per scan page, and so per checkpoint (default 5000). */
+  checkpointRows?: number;
+}
+
+export interface LiveProgress {
+  id: string;
+  rowsDone: number;
+  rowsEstimated: number;
+  rowsPerSecond: number;
+  etaSeconds?: number;
+}
+
+/** A started backfill: its id at once, its outcome when every chunk has ended. */
+export interface BackfillHandle {
+  id: string;
+  done: Promise<BackfillProgress>;
+}
+
+// The owner beats (and looks for a cancel) this often; see OWNER_SILENT_SECONDS.
+const HEARTBEAT_MS = 1000;
+
+/** Plans a new backfill (range, chunks, estimate), stores it and starts it. */
+export async function startBackfill(deps: BackfillDeps, request: BackfillRequest): Promise<BackfillHandle> {
+  const connector = await getConnector(deps.store, request.connector);
+  const stream = pickStream(connector, request.stream);
+  const checkpointRows = request.checkpointRows ?? DEFAULT_PAGE_SIZE;
+  for (const [name, value] of [['--chunks', request.chunks], ['--max-rows-per-second', request.maxRowsPerSecond], ['--checkpoint-rows', checkpointRows]] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+      throw new ConfigError([{ path: name, message: `must be a positive integer, got ${value}` }]);
+    }
+  }
+  const runtime = await openRuntime(deps, connector, stream);
+  let id: string;
+  try {
+    const { plan, source } = runtime;
+    const kind = plan.cursorKind;
+    const found = await source.withReadSession(async (session) => {
+      // Canonical values of this database carry its fraction digits; the clock shows how many.
+      const digits = /\.(\d+)Z$/.exec(await session.clockUtc())?.[1]?.length ?? 6;
+      const range: CursorRange = {
+        from: request.from === undefined ? undefined : parseBound(kind, '--from', request.from, digits),
+        to: request.to === undefined ? undefined : parseBound(kind, '--to', request.to, digits),
+      };
+      const first = await session.readPage(plan.spec, { limit: 1 });
+      const stats = await cursorStats(session, plan, digits);
+      return { range: { ...range, min: first.positions[0]?.cursor, max: stats.max }, rows: stats.rows, firstKey: first.positions[0]?.key };
+    });
+    const { range } = found;
+    if (range.from !== undefined && range.to !== undefined && compareCursor(kind, range.from, range.to) > 0) {
+      throw new ConfigError([{ path: '--from', message: `${range.from} is after --to ${range.to}` }]);
+    }
+    const chunks = planChunks(kind, range, request.chunks ?? parallelism(connector));
+    id = await insertBackfill(deps.store, {
+      connectorId: connector.id, stream: stream.name, from: range.from, to: range.to, checkpointRows,
+      maxRowsPerSecond: request.maxRowsPerSecond,
+      rowsEstimated: Math.round(found.rows * (range.from === undefined && range.to === undefined ? 1 : rangeShare(kind, range))),
+      chunks: chunks.map((c) => ({ ...c, lowerKey: c.lower !== undefined ? found.firstKey : undefined })),
+    });
+    deps.log.info({ backfill: id, connector: connector.id, stream: stream.name, chunks: chunks.length, ...range }, 'backfill planned');
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+  return { id, done: execute(deps, await loadBackfill(deps.store, id), runtime) };
+}
+
+/**
+ * Continues a backfill after a crash, a cancel or a failure, each chunk strictly after its
+ * checkpoint. Refused (RP_BACKFILL_BUSY) while a live process runs it.
+ */
+export async function resumeBackfill(deps: BackfillDeps, id: string): Promise<BackfillHandle> {
+  const b = await loadBackfill(deps.store, id);
+  if (b.status === 'succeeded') throw new PullerError('RP_NOT_FOUND', `backfill ${id} already succeeded; there is nothing to resume`);
+  if (b.status === 'running' && ownerAlive(b.owner, b.heartbeatAt)) {
+    throw new PullerError('RP_BACKFILL_BUSY', `backfill ${id} is running in process ${b.owner}`);
+  }
+  if (!(await claimBackfill(deps.store, b))) throw new PullerError('RP_BACKFILL_BUSY', `backfill ${id} was just taken over by another process`);
+  const connector = await getConnector(deps.store, b.connectorId);
+  const runtime = await openRuntime(deps, connector, findStream(connector, b.stream));
+  deps.log.info({ backfill: id, left: b.chunks.filter((c) => c.status !== 'succeeded').length }, 'backfill resumed');
+  return { id, done: execute(deps, await loadBackfill(deps.store, id), runtime) };
+}
+
+/** Ids of backfills `--resume` without an id continues: interrupted or failed (cancelled ones need their id). */
+export async function resumableBackfills(store: StateStore): Promise<string[]> {
+  return (await listBackfills(store)).filter((p) => p.state === 'interrupted' || p.state === 'failed').map((p) => p.id);
+}
+
+/** Asks a running (or failed) backfill to stop; its owner stops every chunk after the current page. */
+export async function cancelBackfill(store: StateStore, id: string): Promise<BackfillProgress> {
+  const b = await loadBackfill(store, id);
+  if (!(await requestCancel(store, id))) {
+    throw new PullerError('RP_NOT_FOUND', `backfill ${id} is ${b.status}; only a running or failed backfill can be cancelled`);
+  }
+  return backfillProgress(store, id);
+}
+
+/** Every backfill with its progress, newest first. */
+export async function listBackfills(store: StateStore): Promise<BackfillProgress[]> {
+  const now = new Date();
+  return (await loadBackfills(store)).map((b) => progressOf(b, now));
+}
+
+/** One backfill's progress: rows done, estimate, rate, ETA, chunks. */
+export async function backfillProgress(store: StateStore, id: string): Promise<BackfillProgress> {
+  return progressOf(await loadBackfill(store, id));
+}
+
+function pickStream(connector: RegisteredConnector, name: string | undefined): StreamConfig {
+  if (name) return findStream(connector, name);
+  if (connector.config.streams.length === 1) return connector.config.streams[0]!;
+  throw new ConfigError([{ path: '--stream', message: `connector ${connector.id} has several streams (${connector.config.streams.map((s) => s.name).join(', ')}); name one` }]);
+}
+
+/**
+ * Chunks read at once: the source's max_connections, less one kept for scheduled pulls when
+ * the connector has a schedule (a pull would otherwise wait for a chunk to end).
+ */
+function parallelism(connector: RegisteredConnector): number {
+  const max = connector.config.source.max_connections;
+  return connector.config.schedule && max > 1 ? max - 1 : max;
+}
+
+interface Runtime {
+  connector: RegisteredConnector;
+  source: Source;
+  sink: Sink;
+  plan: StreamPlan;
+  close(): Promise<void>;
+}
+
+async function openRuntime(deps: BackfillDeps, connector: RegisteredConnector, stream: StreamConfig): Promise<Runtime> {
+  const source = openSource(await connectionSettings(connector.config, deps.runtime));
+  let sink: Sink | undefined;
+  const close = async () => {
+    await sink?.close();
+    await source.close();
+  };
+  try {
+    sink = createSink(deps.store, await reachTarget(connector.config, deps.runtime), deps.log);
+    const plan = await planStream(source, connector, stream, await loadSchemaCatalog(deps.store));
+    return { connector, source, sink, plan, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** Rows of the stream within its filter and the largest cursor, for the split and the estimate. */
+async function cursorStats(session: ReadSession, plan: StreamPlan, digits: number): Promise<{ rows: number; max?: string }> {
+  const { spec } = plan;
+  const cursor = spec.cursorFallback ? 'coalesce(??, ??)' : '??';
+  const cursorIds = spec.cursorFallback ? [spec.cursor, spec.cursorFallback] : [spec.cursor];
+  const filters = Object.entries(spec.filter);
+  const where = filters.length > 0 ? ` where ${filters.map(() => '?? = ?').join(' and ')}` : '';
+  const [row] = await session.raw(
+    `select count(${cursor}) as n, max(${cursor}) as hi from ??${where}`,
+    [...cursorIds, ...cursorIds, spec.view, ...filters.flat()],
+  );
+  const hi = row?.hi;
+  return { rows: Number(row?.n ?? 0), max: hi === null || hi === undefined ? undefined : canonicalCursor(plan.cursorKind, hi, digits) };
+}
+
+/** Runs a claimed backfill's unfinished chunks, at most `parallelism` at once, and records the outcome. */
+async function execute(deps: BackfillDeps, b: BackfillRecord, runtime: Runtime): Promise<BackfillProgress> {
+  const { store } = deps;
+  const log = deps.log.child({ backfill: b.id, connector: b.connectorId, stream: b.stream });
+  const controller = new AbortController();
+  const stop = () => controller.abort(deps.signal?.reason);
+  deps.signal?.addEventListener('abort', stop, { once: true });
+  if (deps.signal?.aborted) stop();
+  // The heartbeat also carries a cancel requested by another process (`backfill --cancel`).
+  const heartbeat = setInterval(() => {
+    beat(store, b.id).then((status) => {
+      if (status !== 'running') controller.abort(new PullerError('RP_RUN_CANCELLED', `backfill ${b.id} was cancelled`));
+    }, (error: unknown) => log.warn({ err: error }, 'backfill heartbeat failed'));
+  }, HEARTBEAT_MS);
+  const live = liveTracker(b, deps.onProgress);
+  const limiter = b.maxRowsPerSecond ? new RateLimiter(b.maxRowsPerSecond) : undefined;
+  const pending = b.chunks.filter((c) => c.status !== 'succeeded');
+  const outcomes: ChunkOutcome[] = [];
+  try {
+    const width = Math.min(pending.length, parallelism(runtime.connector));
+    let next = 0;
+    await Promise.all(Array.from({ length: width }, async () => {
+      while (next < pending.length && !controller.signal.aborted) {
+        const chunk = pending[next++]!;
+        outcomes.push(await runChunk({ deps, b, runtime, chunk, signal: controller.signal, limiter, live, log }));
+      }
+    }));
+  } finally {
+    clearInterval(heartbeat);
+    deps.signal?.removeEventListener('abort', stop);
+    await runtime.close();
+  }
+  const failed = outcomes.find((o) => o.status === 'failed');
+  const status = controller.signal.aborted ? 'cancelled' : failed ? 'failed' : 'succeeded';
+  await finishBackfill(store, b.id, status, failed?.error);
+  const progress = await backfillProgress(store, b.id);
+  log.info({ state: progress.state, rows: progress.rowsDone, rowsPerSecond: progress.rowsPerSecond }, `backfill ${progress.state}`);
+  return progress;
+}
+
+interface ChunkOutcome {
+  status: 'succeeded' | 'failed' | 'cancelled';
+  error?: unknown;
+}
+
+interface ChunkJob {
+  deps: BackfillDeps;
+  b: BackfillRecord;
+  runtime: Runtime;
+  chunk: ChunkRecord;
+  signal: AbortSignal;
+  limiter?: RateLimiter;
+  live: (rows: number) => void;
+  log: Logger;
+}
+
+/** One chunk: one streamed scan after its checkpoint, each page delivered and checkpointed; recorded as a run. */
+async function runChunk(job: ChunkJob): Promise<ChunkOutcome> {
+  const { deps: { store }, b, runtime: { plan, source, sink }, chunk, signal } = job;
+  const ref = { connectorId: b.connectorId, stream: b.stream };
+  // The first read starts after (lower, a key of the stream): rows tied at `lower` with a
+  // larger key come back too and are dropped below, so the range stays lower < cursor.
+  const start: Position | undefined = chunk.checkpoint
+    ?? (chunk.lower !== undefined && chunk.lowerKey ? { cursor: chunk.lower, key: chunk.lowerKey } : undefined);
+  const runId = await startRun(store, ref, 'backfill', start);
+  await setChunkStatus(store, b.id, chunk.chunk, 'running', runId);
+  const log = job.log.child({ chunk: chunk.chunk, run: runId });
+  const counts: RunCounts = { ...ZERO_COUNTS };
+  const hasOpenRejections = (await countOpenRejections(store, ref)) > 0;
+  try {
+    await source.withReadSession(async (session) => {
+      const pages = session.scan(plan.spec, { after: start, upTo: chunk.upper }, { chunkSize: b.checkpointRows, signal });
+      for await (const page of pages) {
+        const keep = page.positions.map((p) => chunk.lower === undefined || compareCursor(plan.cursorKind, p.cursor, chunk.lower) > 0);
+        const rows = page.rows.filter((_, i) => keep[i]);
+        const positions = page.positions.filter((_, i) => keep[i]);
+        if (rows.length === 0) continue;
+        await job.limiter?.take(rows.length, signal);
+        const last = positions.at(-1)!;
+        const outcome = await deliverRows({ plan, store, sink, runId, hasOpenRejections }, rows, positions, {
+          assertRejectRate: rejectRateGuard(plan, { read: counts.rowsRead, rejected: counts.rowsRejected }),
+          beforeCommit: async (trx, o) => {
+            const page = asCounts(o);
+            await saveChunkCheckpoint(trx, b.id, chunk.chunk, last, page);
+            await recordProgress(trx, runId, add(counts, page), last);
+          },
+        });
+        Object.assign(counts, add(counts, asCounts(outcome)));
+        job.live(outcome.read);
+      }
+    });
+    await finishRun(store, runId, 'succeeded', counts);
+    await setChunkStatus(store, b.id, chunk.chunk, 'succeeded');
+    log.debug({ ...counts }, 'backfill chunk succeeded');
+    return { status: 'succeeded' };
+  } catch (error) {
+    const cancelled = error instanceof PullerError && error.code === 'RP_RUN_CANCELLED';
+    await finishRun(store, runId, cancelled ? 'cancelled' : 'failed', counts, error);
+    // A cancelled chunk is simply not finished: resume continues it from its checkpoint.
+    await setChunkStatus(store, b.id, chunk.chunk, cancelled ? 'pending' : 'failed', undefined, cancelled ? undefined : error);
+    if (!cancelled) log.error({ err: error, ...counts }, 'backfill chunk failed');
+    return { status: cancelled ? 'cancelled' : 'failed', error };
+  }
+}
+
+function asCounts(o: PageOutcome): RunCounts {
+  return {
+    rowsRead: o.read, rowsSent: o.sent, rowsDeleted: o.deleted, rowsUnchanged: o.unchanged, rowsRejected: o.rejected,
+    rowsNullCursor: 0, pages: 1,
+  };
+}
+
+function add(a: RunCounts, b: RunCounts): RunCounts {
+  return {
+    rowsRead: a.rowsRead + b.rowsRead, rowsSent: a.rowsSent + b.rowsSent, rowsDeleted: a.rowsDeleted + b.rowsDeleted,
+    rowsUnchanged: a.rowsUnchanged + b.rowsUnchanged, rowsRejected: a.rowsRejected + b.rowsRejected,
+    rowsNullCursor: a.rowsNullCursor + b.rowsNullCursor, pages: a.pages + b.pages,
+  };
+}
+
+/** Counts confirmed rows in memory and reports live progress (rate of this process's run). */
+function liveTracker(b: BackfillRecord, onProgress: BackfillDeps['onProgress']): (rows: number) => void {
+  const before = b.chunks.reduce((n, c) => n + c.rowsRead, 0);
+  const started = performance.now();
+  let done = before;
+  const report = () => {
+    const rowsEstimated = Math.max(b.rowsEstimated, done);
+    onProgress?.({ id: b.id, rowsDone: done, rowsEstimated, ...rateAndEta(done, before, rowsEstimated, (performance.now() - started) / 1000) });
+  };
+  report();
+  return (rows) => {
+    done += rows;
+    report();
+  };
+}

@@ -1,0 +1,29 @@
+import type { Command } from 'commander';
+import { PullerError } from '../../errors.ts';
+import { listRuns } from '../../scheduler/run-history.ts';
+import { getConnector } from '../../store/connector-registry.ts';
+import { withStore } from '../context.ts';
+import { printJson, printTable } from '../output.ts';
+
+export function registerRuns(program: Command): void {
+  program
+    .command('runs')
+    .description('Run history of a connector, newest first')
+    .argument('<connector>', 'connector id')
+    .option('--stream <name>', 'only this stream')
+    .option('--limit <n>', 'how many runs', '20')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, opts: { stream?: string; limit: string; json?: boolean }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new PullerError('RP_CONFIG_INVALID', `--limit must be a positive integer, not "${opts.limit}"`);
+      const runs = await withStore(async (store) => {
+        await getConnector(store.db, id);
+        return listRuns(store.db, id, { stream: opts.stream, limit });
+      });
+      if (opts.json) printJson(runs);
+      else {
+        printTable(runs.map(({ watermarkAfter, ...r }) => ({ ...r, startedAt: r.startedAt.slice(0, 19), endedAt: r.endedAt?.slice(11, 19) })),
+          ['id', 'stream', 'kind', 'status', 'startedAt', 'endedAt', 'read', 'sent', 'unchanged', 'rejected', 'pages', 'error']);
+      }
+    });
+}

@@ -1,0 +1,78 @@
+import { Option, type Command } from 'commander';
+import { PullerError } from '../../errors.ts';
+import { logger } from '../../log.ts';
+import { DEFAULT_RETRY } from '../../scheduler/retry-delay.ts';
+import { Scheduler } from '../../scheduler/scheduler.ts';
+import { acquireServeLock } from '../../scheduler/serve-lock.ts';
+import { buildOpsApi } from '../../server/ops-api.ts';
+import { PullerMetrics } from '../../server/puller-metrics.ts';
+import { openStore, storeOptionsFromEnv } from '../../store/open-store.ts';
+
+interface ServeOptions {
+  host: string;
+  port: string;
+  api: boolean;
+  concurrency: string;
+  leaseSeconds: string;
+  refreshSeconds: string;
+  retryAttempts: string;
+  retryBaseMs: string;
+}
+
+const positive = (name: string, text: string) => {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new PullerError('RP_CONFIG_INVALID', `--${name} must be a positive number, not "${text}"`);
+  return n;
+};
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('Run scheduled pulls and the ops HTTP API until SIGTERM')
+    .addOption(new Option('--host <host>', 'ops API address').env('REACH_PULLER_OPS_HOST').default('127.0.0.1'))
+    .addOption(new Option('--port <port>', 'ops API port (0: any free port)').env('REACH_PULLER_OPS_PORT').default('8080'))
+    .option('--no-api', 'run the scheduler without the ops API')
+    .addOption(new Option('--concurrency <n>', 'runs at once in this process').env('REACH_PULLER_CONCURRENCY').default('4'))
+    .addOption(new Option('--lease-seconds <s>', 'a replica that stops renewing for this long loses its streams').env('REACH_PULLER_LEASE_SECONDS').default('60'))
+    .addOption(new Option('--refresh-seconds <s>', 'how often connector changes are picked up').env('REACH_PULLER_REFRESH_SECONDS').default('10'))
+    .addOption(new Option('--retry-attempts <n>', 'attempts of a run that fails transiently').env('REACH_PULLER_RETRY_ATTEMPTS').default(String(DEFAULT_RETRY.attempts)))
+    .addOption(new Option('--retry-base-ms <ms>', 'first retry delay; doubles each attempt, with jitter').env('REACH_PULLER_RETRY_BASE_MS').default(String(DEFAULT_RETRY.baseMs)))
+    .action(async (opts: ServeOptions) => {
+      const log = logger();
+      const token = process.env.REACH_PULLER_OPS_TOKEN;
+      if (opts.api && !token) throw new PullerError('RP_OPS_TOKEN_MISSING', 'the ops API needs REACH_PULLER_OPS_TOKEN');
+      const storeOptions = storeOptionsFromEnv();
+      // Before opening PGlite: two processes on one data directory would corrupt it.
+      const unlock = storeOptions.databaseUrl ? undefined : await acquireServeLock(storeOptions.home ?? './.reach-puller');
+      try {
+        const store = await openStore(storeOptions);
+        const metrics = new PullerMetrics();
+        const scheduler = new Scheduler({
+          db: store.db, log, metrics,
+          concurrency: positive('concurrency', opts.concurrency),
+          leaseSeconds: positive('lease-seconds', opts.leaseSeconds),
+          refreshSeconds: positive('refresh-seconds', opts.refreshSeconds),
+          retry: { ...DEFAULT_RETRY, attempts: positive('retry-attempts', opts.retryAttempts), baseMs: positive('retry-base-ms', opts.retryBaseMs) },
+        });
+        const api = opts.api ? buildOpsApi({ db: store.db, scheduler, metrics, token: token!, log }) : undefined;
+        const stopped = new Promise<string>((resolve) => {
+          process.once('SIGTERM', () => resolve('SIGTERM'));
+          process.once('SIGINT', () => resolve('SIGINT'));
+        });
+        try {
+          await scheduler.start();
+          const address = await api?.listen({ host: opts.host, port: Number(opts.port) });
+          log.info({ store: store.location, holder: scheduler.holder, api: address ?? null }, 'serving');
+          const signal = await stopped;
+          log.info({ signal, running: scheduler.running() }, 'shutting down: running streams stop after their current page');
+        } finally {
+          await api?.close();
+          await scheduler.stop();
+          await store.close();
+        }
+        log.info('stopped');
+      } finally {
+        await unlock?.();
+      }
+    });
+}

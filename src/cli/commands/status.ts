@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { streamStatuses, type StreamStatus } from '../../scheduler/stream-status.ts';
+import { withStore } from '../context.ts';
+import { printJson, printTable } from '../output.ts';
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('One row per stream: state, last run, lag, next run, last error')
+    .option('--connector <id>', 'only this connector')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { connector?: string; json?: boolean }) => {
+      const rows = await withStore((store) => streamStatuses(store.db, { connector: opts.connector }));
+      if (opts.json) printJson(rows);
+      else printTable(rows.map(tableRow), ['tenant', 'connector', 'stream', 'state', 'last_run', 'read', 'sent', 'unchanged', 'rejected', 'lag', 'next_run', 'last_error']);
+    });
+}
+
+function tableRow(s: StreamStatus) {
+  const run = s.lastRun;
+  return {
+    tenant: s.tenant, connector: s.connector, stream: s.stream, state: s.state,
+    last_run: run ? `${run.status} ${run.startedAt.slice(0, 19)}Z` : null,
+    read: run?.read, sent: run?.sent, unchanged: run?.unchanged, rejected: run?.rejected,
+    lag: s.lagSeconds === null ? null : `${duration(s.lagSeconds)}${s.lagBreached ? ` > ${duration(s.lagObjectiveSeconds!)}!` : ''}`,
+    next_run: s.nextRun ? `${s.nextRun.slice(0, 19)}Z` : null,
+    last_error: s.lastError && s.lastError.length > 80 ? `${s.lastError.slice(0, 77)}...` : s.lastError,
+  };
+}
+
+/** 75 -> 1m15s; 7300 -> 2h1m. */
+function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${seconds % 60}s`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h${Math.floor((seconds % 3600) / 60)}m`;
+  return `${Math.floor(seconds / 86400)}d${Math.floor((seconds % 86400) / 3600)}h`;
+}

@@ -1,0 +1,15 @@
+import type { Command } from 'commander';
+import { unparkStreams } from '../../scheduler/stream-parking.ts';
+import { withStore } from '../context.ts';
+
+export function registerUnpark(program: Command): void {
+  program
+    .command('unpark')
+    .description('Let parked streams run again once the cause is fixed')
+    .argument('<connector>', 'connector id')
+    .option('--stream <name>', 'only this stream (default: every parked stream)')
+    .action(async (id: string, opts: { stream?: string }) => {
+      const names = await withStore((store) => unparkStreams(store.db, id, opts.stream));
+      process.stdout.write(names.length ? `unparked ${names.map((n) => `${id}/${n}`).join(', ')}\n` : 'nothing was parked\n');
+    });
+}

@@ -1,0 +1,95 @@
+/** The ops API's OpenAPI 3.1 document, served at /openapi.json. Kept beside the routes in ops-api.ts. */
+
+const error = { $ref: '#/components/schemas/Error' };
+const connectorId = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,127}$' } };
+const json = (schema: object, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
+const errors = { 400: json(error, 'Invalid request'), 401: json(error, 'Missing or wrong bearer token'), 404: json(error, 'Unknown connector or stream') };
+
+export const OPENAPI_DOCUMENT = {
+  openapi: '3.1.0',
+  info: {
+    title: 'reach-puller ops API',
+    version: '0.1.0',
+    description: 'Operate a reach-puller `serve` process. Every route except /healthz and /readyz needs `Authorization: Bearer $REACH_PULLER_OPS_TOKEN`.',
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Error: {
+        type: 'object', required: ['error', 'message'],
+        properties: {
+          error: { type: 'string', description: 'Stable error code (RP_...)' },
+          message: { type: 'string' },
+          advice: { type: 'string' },
+          problems: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, line: { type: 'integer' }, message: { type: 'string' } } } },
+        },
+      },
+      StreamStatus: {
+        type: 'object',
+        properties: {
+          tenant: { type: 'string' }, connector: { type: 'string' }, stream: { type: 'string' },
+          state: { enum: ['ok', 'running', 'backfilling', 'failing', 'parked', 'disabled'] },
+          lastRun: { type: ['object', 'null'] }, watermark: { type: ['object', 'null'] },
+          lagSeconds: { type: ['integer', 'null'] }, lagObjectiveSeconds: { type: ['integer', 'null'] }, lagBreached: { type: 'boolean' },
+          nextRun: { type: ['string', 'null'], format: 'date-time' }, lastError: { type: ['string', 'null'] }, parkedReason: { type: ['string', 'null'] },
+        },
+      },
+      Run: { type: 'object', description: 'One run: id, stream, kind, status, startedAt, endedAt, counts, watermarkAfter, error' },
+      Rejection: { type: 'object', description: 'A quarantined record: stream, externalId, sourceKey, fields, reason' },
+    },
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/healthz': { get: { summary: 'The process is up', security: [], responses: { 200: json({ type: 'object' }) } } },
+    '/readyz': { get: { summary: 'The state store answers', security: [], responses: { 200: json({ type: 'object' }), 503: json(error, 'Store unreachable') } } },
+    '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text/plain exposition format' }, 401: errors[401] } } },
+    '/openapi.json': { get: { summary: 'This document', responses: { 200: json({ type: 'object' }) } } },
+    '/status': {
+      get: {
+        summary: 'One row per stream', parameters: [{ name: 'connector', in: 'query', schema: { type: 'string' } }],
+        responses: { 200: json({ type: 'array', items: { $ref: '#/components/schemas/StreamStatus' } }), 401: errors[401] },
+      },
+    },
+    '/connectors/{id}': {
+      put: {
+        summary: 'Register or update a connector (validated like `apply`)',
+        parameters: [connectorId],
+        requestBody: {
+          required: true,
+          content: { 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'object' } } },
+        },
+        responses: { 200: json({ type: 'object', properties: { created: { type: 'array' }, updated: { type: 'array' }, unchanged: { type: 'array' } } }), ...errors },
+      },
+    },
+    '/connectors/{id}/enable': { post: { summary: 'Enable scheduled pulls and unpark every stream', parameters: [connectorId], responses: { 200: json({ type: 'object' }), ...errors } } },
+    '/connectors/{id}/disable': { post: { summary: 'Disable scheduled and triggered pulls', parameters: [connectorId], responses: { 200: json({ type: 'object' }), ...errors } } },
+    '/connectors/{id}/pull': {
+      post: {
+        summary: 'Start a pull now (every stream, or one)', parameters: [connectorId],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { stream: { type: 'string' } } } } } },
+        responses: { 202: json({ type: 'object', properties: { started: { type: 'array' }, skipped: { type: 'array' } } }), ...errors },
+      },
+    },
+    '/connectors/{id}/streams/{stream}/unpark': {
+      post: {
+        summary: 'Unpark a stream parked by a permanent error',
+        parameters: [connectorId, { name: 'stream', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { 200: json({ type: 'object' }), ...errors },
+      },
+    },
+    '/connectors/{id}/runs': {
+      get: {
+        summary: 'Run history, newest first',
+        parameters: [connectorId, { name: 'stream', in: 'query', schema: { type: 'string' } }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 20 } }],
+        responses: { 200: json({ type: 'array', items: { $ref: '#/components/schemas/Run' } }), ...errors },
+      },
+    },
+    '/connectors/{id}/rejects': {
+      get: {
+        summary: 'Quarantined records (open ones unless all=true)',
+        parameters: [connectorId, { name: 'stream', in: 'query', schema: { type: 'string' } }, { name: 'all', in: 'query', schema: { type: 'boolean' } }],
+        responses: { 200: json({ type: 'array', items: { $ref: '#/components/schemas/Rejection' } }), ...errors },
+      },
+    },
+  },
+} as const;

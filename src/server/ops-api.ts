@@ -1,0 +1,160 @@
+/**
+ * The ops HTTP API (fastify): register, enable/disable, trigger, unpark, status, runs,
+ * rejects, /metrics, /healthz, /readyz and /openapi.json. Every route but the two health
+ * checks needs the bearer token. Answers carry no secrets: connector configs hold secret
+ * references only, and error text is scrubbed.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { sql, type Kysely } from 'kysely';
+import { parseConnector } from '../config/load-connectors.ts';
+import { ConfigError, PullerError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
+import { streamStatuses } from '../scheduler/stream-status.ts';
+import { listRuns } from '../scheduler/run-history.ts';
+import { unparkStreams } from '../scheduler/stream-parking.ts';
+import { scrubSecrets } from '../secrets/secret-registry.ts';
+import { getConnector, registerConnectors, setConnectorEnabled } from '../store/connector-registry.ts';
+import { listRejections } from '../store/delivery-state.ts';
+import type { StoreSchema } from '../store/schema.ts';
+import { OPENAPI_DOCUMENT } from './openapi.ts';
+import type { PullerMetrics } from './puller-metrics.ts';
+
+export interface OpsApiOptions {
+  db: Kysely<StoreSchema>;
+  scheduler: Scheduler;
+  metrics: PullerMetrics;
+  token: string;
+  log: Logger;
+}
+
+// A connector file is a few KB (the loader's own limit is 256 KB).
+const BODY_LIMIT = 256 * 1024;
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz']);
+const ID = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,127}$' } as const;
+const STREAM = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_$]{0,62}$' } as const;
+
+/** Builds the API (not listening yet). */
+export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
+  const { db, scheduler, metrics, log } = options;
+  const app = Fastify({ bodyLimit: BODY_LIMIT, logger: false });
+  const expected = digest(`Bearer ${options.token}`);
+
+  app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' },
+    (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.routeOptions.url !== undefined && PUBLIC_ROUTES.has(req.routeOptions.url)) return;
+    // Compared as fixed-length digests so the time taken says nothing about the token.
+    if (!timingSafeEqual(digest(req.headers.authorization ?? ''), expected)) {
+      await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'RP_UNAUTHORIZED', message: 'a valid bearer token is required' });
+    }
+  });
+
+  app.setErrorHandler(async (error, _req, reply) => {
+    if (error instanceof ConfigError) {
+      return reply.code(400).send({ error: error.code, message: 'the connector is invalid', advice: error.advice, problems: error.problems.map((p) => ({ ...p, message: scrubSecrets(p.message) })) });
+    }
+    if (error instanceof PullerError) {
+      const status = error.code === 'RP_NOT_FOUND' ? 404 : error.code === 'RP_STREAM_BUSY' ? 409 : error.code === 'RP_CONFIG_INVALID' ? 400 : 500;
+      return reply.code(status).send({ error: error.code, message: scrubSecrets(error.message), advice: error.advice });
+    }
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      return reply.code(status).send({ error: 'RP_BAD_REQUEST', message: scrubSecrets((error as Error).message) });
+    }
+    log.error({ err: error }, 'ops API request failed');
+    return reply.code(500).send({ error: 'RP_UNEXPECTED', message: 'internal error; see the server log' });
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await sql`select 1`.execute(db);
+      return { ok: true };
+    } catch {
+      return reply.code(503).send({ error: 'RP_STORE_UNREACHABLE', message: 'the state store does not answer' });
+    }
+  });
+  app.get('/openapi.json', async () => OPENAPI_DOCUMENT);
+  app.get('/metrics', async (_req, reply) => {
+    metrics.setStreamGauges(await streamStatuses(db));
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.get<{ Querystring: { connector?: string } }>('/status', {
+    schema: { querystring: { type: 'object', properties: { connector: ID }, additionalProperties: false } },
+  }, async (req) => streamStatuses(db, { connector: req.query.connector }));
+
+  app.put<{ Params: { id: string }; Body: unknown }>('/connectors/:id', {
+    schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] } },
+  }, async (req) => {
+    const { id } = req.params;
+    // JSON is YAML: one validation path for both bodies, exactly the one `apply` uses.
+    const text = typeof req.body === 'string' ? req.body : JSON.stringify(req.body ?? null);
+    const { connector, problems } = parseConnector(`${id}.yaml`, text);
+    if (!connector) throw new ConfigError(problems);
+    if (connector.id !== id) throw new ConfigError([{ path: 'id', message: `"${connector.id}" differs from the id in the URL ("${id}")` }]);
+    const result = await registerConnectors(db, [connector]);
+    await scheduler.refresh();
+    return result;
+  });
+
+  app.post<{ Params: { id: string } }>('/connectors/:id/enable', idRoute(), async (req) => {
+    await setConnectorEnabled(db, req.params.id, true);
+    const unparked = await unparkStreams(db, req.params.id);
+    await scheduler.refresh();
+    return { connector: req.params.id, enabled: true, unparked };
+  });
+  app.post<{ Params: { id: string } }>('/connectors/:id/disable', idRoute(), async (req) => {
+    await setConnectorEnabled(db, req.params.id, false);
+    await scheduler.refresh();
+    return { connector: req.params.id, enabled: false };
+  });
+
+  app.post<{ Params: { id: string }; Body: { stream?: string } | undefined }>('/connectors/:id/pull', {
+    schema: {
+      params: { type: 'object', properties: { id: ID }, required: ['id'] },
+      body: { type: ['object', 'null'], properties: { stream: STREAM }, additionalProperties: false },
+    },
+  }, async (req, reply) => {
+    await scheduler.refresh();
+    return reply.code(202).send(scheduler.trigger(req.params.id, req.body?.stream));
+  });
+
+  app.post<{ Params: { id: string; stream: string } }>('/connectors/:id/streams/:stream/unpark', {
+    schema: { params: { type: 'object', properties: { id: ID, stream: STREAM }, required: ['id', 'stream'] } },
+  }, async (req) => ({ connector: req.params.id, unparked: await unparkStreams(db, req.params.id, req.params.stream) }));
+
+  app.get<{ Params: { id: string }; Querystring: { stream?: string; limit?: number } }>('/connectors/:id/runs', {
+    schema: {
+      params: { type: 'object', properties: { id: ID }, required: ['id'] },
+      querystring: { type: 'object', properties: { stream: STREAM, limit: { type: 'integer', minimum: 1, maximum: 1000 } }, additionalProperties: false },
+    },
+  }, async (req) => {
+    await getConnector(db, req.params.id);
+    return listRuns(db, req.params.id, req.query);
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { stream?: string; all?: boolean } }>('/connectors/:id/rejects', {
+    schema: {
+      params: { type: 'object', properties: { id: ID }, required: ['id'] },
+      querystring: { type: 'object', properties: { stream: STREAM, all: { type: 'boolean' } }, additionalProperties: false },
+    },
+  }, async (req) => {
+    await getConnector(db, req.params.id);
+    return listRejections(db, req.params.id, req.query);
+  });
+
+  // Backfill routes join here once src/backfill/ lands (start / cancel / list / progress).
+  return app;
+}
+
+function idRoute() {
+  return { schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] } } };
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}

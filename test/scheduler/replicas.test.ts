@@ -1,0 +1,142 @@
+/**
+ * `reach-puller serve` as real processes on one PostgreSQL store: three replicas run each
+ * due stream once per tick, a killed replica's stream moves to another after its lease
+ * expires, and SIGTERM mid-run stops at a page boundary with a consistent watermark.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadWatermark } from '../../src/store/delivery-state.ts';
+import type { Store } from '../../src/store/open-store.ts';
+import { freshPartner, type Partner } from '../helpers/partner.ts';
+import { readResources } from '../helpers/resources.ts';
+import { freshStore, registerYaml } from '../helpers/store.ts';
+import { customersConnector, customersView, waitFor, type LogEvent } from './ops-fixtures.ts';
+
+interface Replica {
+  process: ChildProcess;
+  events: LogEvent[];
+  exited: Promise<number | null>;
+}
+
+const SKIPS = ['skipped: stream is still running', 'skipped: another replica holds the stream', 'skipped: stopping',
+  'skipped: a run outside this scheduler holds the stream'];
+
+describe('serve replicas', () => {
+  let partner: Partner;
+  const stores: Store[] = [];
+  const replicas: Replica[] = [];
+
+  beforeAll(async () => {
+    partner = await freshPartner('postgres', 'rp_ops_repl');
+  });
+  afterAll(async () => {
+    for (const r of replicas) r.process.kill('SIGKILL');
+    for (const s of stores) await s.close();
+  });
+
+  async function store(name: string) {
+    const s = await freshStore(`rp_ops_repl_${name}`);
+    stores.push(s);
+    return { store: s, url: partner.url.replace(/rp_ops_repl$/, `rp_ops_repl_${name}`) };
+  }
+
+  function serve(databaseUrl: string): Replica {
+    const child = spawn('node', ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--no-api', '--lease-seconds', '2', '--refresh-seconds', '1'], {
+      env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const events: LogEvent[] = [];
+    let rest = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const lines = (rest + chunk.toString()).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) if (line.startsWith('{')) events.push(JSON.parse(line) as LogEvent);
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const replica = { process: child, events, exited };
+    replicas.push(replica);
+    return replica;
+  }
+
+  const runsOf = (s: Store, connector: string) =>
+    s.db.selectFrom('runs').selectAll().where('connector_id', '=', connector).orderBy('id').execute();
+
+  it('three replicas run each due stream exactly once per tick', async () => {
+    const { store: s, url } = await store('once');
+    const ids = ['once1', 'once2', 'once3'];
+    for (const id of ids) {
+      await customersView(partner, id, 5);
+      await registerYaml(s, id, customersConnector(partner, id, { schedule: '* * * * * *' }));
+    }
+    const three = [serve(url), serve(url), serve(url)];
+    await waitFor('four runs of every connector', async () => {
+      for (const id of ids) if ((await runsOf(s, id)).length < 4) return false;
+      return true;
+    }, 60_000);
+    for (const r of three) r.process.kill('SIGTERM');
+    expect(await Promise.all(three.map((r) => r.exited))).toEqual([0, 0, 0]);
+
+    const events = three.flatMap((r) => r.events);
+    for (const id of ids) {
+      const claims = events.filter((e) => e.msg === 'tick claimed' && e.connector === id).map((e) => e.tick);
+      expect(new Set(claims).size, `ticks of ${id} claimed twice`).toBe(claims.length);
+      const skipped = events.filter((e) => SKIPS.includes(e.msg) && e.connector === id).length;
+      const runs = await runsOf(s, id);
+      // Each claimed tick started exactly one run, or was skipped and said so.
+      expect(runs.length).toBe(claims.length - skipped);
+      for (let i = 1; i < runs.length; i++) expect(runs[i]!.started_at.getTime()).toBeGreaterThanOrEqual(runs[i - 1]!.ended_at!.getTime());
+      expect(runs.every((r) => r.status === 'succeeded' || r.status === 'cancelled')).toBe(true);
+    }
+    expect(await s.db.selectFrom('stream_leases').selectAll().execute()).toEqual([]);
+  });
+
+  it('moves a killed replica\'s stream to another replica', async () => {
+    const { store: s, url } = await store('kill');
+    await customersView(partner, 'kill', 24, 0.3);
+    const connector = await registerYaml(s, 'kill', customersConnector(partner, 'kill', { schedule: '* * * * * *', pageSize: 3 }));
+    const three = [serve(url), serve(url), serve(url)];
+    let holder = '';
+    await waitFor('a run past its first page', async () => {
+      const lease = await s.db.selectFrom('stream_leases').select('holder').executeTakeFirst();
+      const running = (await runsOf(s, 'kill')).find((r) => r.status === 'running' && r.pages >= 1);
+      holder = lease?.holder ?? '';
+      return Boolean(lease && running);
+    }, 60_000);
+    const pid = Number(holder.split(':')[1]);
+    const victim = three.find((r) => r.process.pid === pid)!;
+    victim.process.kill('SIGKILL');
+    const killedAt = new Date();
+    const survivors = three.filter((r) => r !== victim);
+    await waitFor('a survivor to finish the stream', async () =>
+      (await runsOf(s, 'kill')).some((r) => r.status === 'succeeded' && r.started_at > killedAt), 60_000);
+    const runs = await runsOf(s, 'kill');
+    expect(runs.find((r) => r.started_at < killedAt && r.error_code === 'RP_RUN_ABANDONED')).toBeDefined();
+    expect(survivors.flatMap((r) => r.events).some((e) => e.msg === 'run succeeded' && e.connector === 'kill')).toBe(true);
+    const expected = (await partner.query<{ id: string; email: string }>('select id::text, email from t_kill order by updated_at'));
+    expect(await readResources(s.db, connector.tenant, 'contacts')).toEqual(expected.map((r) => ({ id: r.id, email: r.email })));
+    for (const r of survivors) r.process.kill('SIGTERM');
+    expect(await Promise.all(survivors.map((r) => r.exited))).toEqual([0, 0]);
+  });
+
+  it('stops on SIGTERM after the current page with a consistent watermark', async () => {
+    const { store: s, url } = await store('term');
+    await customersView(partner, 'term', 30, 0.3);
+    const connector = await registerYaml(s, 'term', customersConnector(partner, 'term', { schedule: '* * * * * *', pageSize: 3 }));
+    const one = serve(url);
+    await waitFor('a run past its second page', async () =>
+      (await runsOf(s, 'term')).some((r) => r.status === 'running' && r.pages >= 2), 60_000);
+    one.process.kill('SIGTERM');
+    expect(await one.exited).toBe(0);
+    const [run] = await runsOf(s, 'term');
+    expect(run!.status).toBe('cancelled');
+    const watermark = await loadWatermark(s.db, { connectorId: 'term', stream: 'customers' });
+    const last = Number(watermark!.key[0]);
+    // A page boundary: pages are 3 rows in id order, and the run did not finish.
+    expect(last % 3).toBe(0);
+    expect(last).toBeLessThan(30);
+    expect(run!.rows_read).toBe(String(last));
+    const delivered = await readResources(s.db, connector.tenant, 'contacts');
+    expect(delivered.map((r) => r.id)).toEqual(Array.from({ length: last }, (_, i) => String(i + 1)));
+    expect(await s.db.selectFrom('stream_leases').selectAll().execute()).toEqual([]);
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * The scheduler in process, against real PostgreSQL: cron ticks pull, an overlapping tick
+ * is skipped, a transient failure retries until it succeeds, a permanent one parks.
+ */
+import net from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { unparkStreams } from '../../src/scheduler/stream-parking.ts';
+import type { Store } from '../../src/store/open-store.ts';
+import { freshPartner, type Partner } from '../helpers/partner.ts';
+import { readResources } from '../helpers/resources.ts';
+import { freshStore, registerYaml } from '../helpers/store.ts';
+import { capturedLog, customersConnector, customersView, waitFor } from './ops-fixtures.ts';
+
+const RETRY = { attempts: 8, baseMs: 200, maxMs: 1000 };
+
+describe('scheduler', () => {
+  let partner: Partner;
+  const open: { store?: Store; scheduler?: Scheduler }[] = [];
+
+  beforeAll(async () => {
+    partner = await freshPartner('postgres', 'rp_ops_sched');
+  });
+  afterEach(async () => {
+    for (const o of open.splice(0)) {
+      await o.scheduler?.stop();
+      await o.store?.close();
+    }
+  });
+  afterAll(async () => undefined);
+
+  async function setup(name: string, yaml: string, level = 'info') {
+    const store = await freshStore(`rp_ops_sched_${name}`);
+    const connector = await registerYaml(store, name, yaml);
+    const { log, events } = capturedLog(level);
+    const scheduler = new Scheduler({ db: store.db, log, leaseSeconds: 5, refreshSeconds: 1, retry: RETRY });
+    open.push({ store, scheduler });
+    return { store, connector, scheduler, events };
+  }
+
+  async function expected(view: string) {
+    const rows = await partner.query<{ id: string; email: string }>(`select id::text, email from t_${view} order by updated_at`);
+    return rows.map((r) => ({ id: r.id, email: r.email }));
+  }
+
+  const runs = (store: Store) => store.db.selectFrom('runs').selectAll().orderBy('id').execute();
+
+  it('fires a cron schedule and pulls every row', async () => {
+    await customersView(partner, 'cron', 30);
+    const { store, connector, scheduler, events } = await setup('cron', customersConnector(partner, 'cron', { schedule: '* * * * * *', pageSize: 7 }));
+    await scheduler.start();
+    await waitFor('a successful run', async () => (await runs(store)).some((r) => r.status === 'succeeded'));
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await expected('cron'));
+    expect(events.some((e) => e.msg === 'tick claimed' && e.connector === 'cron')).toBe(true);
+  });
+
+  it('skips a tick that overlaps a running pull instead of queueing it', async () => {
+    await customersView(partner, 'overlap', 12, 0.4);
+    const { store, scheduler, events } = await setup('overlap', customersConnector(partner, 'overlap', { schedule: '* * * * * *', pageSize: 3 }));
+    await scheduler.start();
+    const skipped = () => events.filter((e) => e.msg === 'skipped: stream is still running').length;
+    await waitFor('two runs and a skipped tick', async () => (await runs(store)).filter((r) => r.status === 'succeeded').length >= 2 && skipped() >= 1, 40_000);
+    await waitFor('the running pull to end', () => scheduler.running().length === 0, 20_000);
+    await scheduler.stop();
+    const all = await runs(store);
+    // Every claimed tick either started a run or was skipped: none was queued for later.
+    const claimed = events.filter((e) => e.msg === 'tick claimed').length;
+    expect(all.length + skipped()).toBe(claimed);
+    for (let i = 1; i < all.length; i++) {
+      expect(all[i]!.started_at.getTime()).toBeGreaterThanOrEqual(all[i - 1]!.ended_at!.getTime());
+    }
+  });
+
+  it('retries a transient failure with backoff until it succeeds', async () => {
+    await customersView(partner, 'transient', 20);
+    // A port where nothing listens yet: connection refused is transient.
+    const port = await freePort();
+    const { store, connector, scheduler, events } = await setup('transient', customersConnector(partner, 'transient', { port }));
+    await scheduler.start();
+    expect(scheduler.trigger('transient').started).toEqual(['customers']);
+    await waitFor('a refused attempt', async () => (await runs(store)).some((r) => r.error_code === 'RP_SOURCE_UNREACHABLE'));
+    // The partner comes back: a plain TCP relay to the real PostgreSQL on that port.
+    const relay = net.createServer((client) => {
+      const upstream = net.connect(5432, '127.0.0.1');
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(port, '127.0.0.1', resolve));
+    try {
+      await waitFor('a successful retry', async () => (await runs(store)).some((r) => r.status === 'succeeded'), 30_000);
+      await waitFor('the job to end', () => scheduler.running().length === 0);
+      const all = await runs(store);
+      expect(all.at(-1)!.status).toBe('succeeded');
+      expect(all.slice(0, -1).every((r) => r.status === 'failed' && r.error_code === 'RP_SOURCE_UNREACHABLE')).toBe(true);
+      expect(events.filter((e) => e.msg === 'transient failure; retrying').length).toBe(all.length - 1);
+      expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await expected('transient'));
+    } finally {
+      await scheduler.stop();
+      await new Promise((resolve) => relay.close(resolve));
+    }
+  });
+
+  it('parks a stream on a permanent error and leaves it alone until unparked', async () => {
+    const { store, connector, scheduler, events } = await setup('parked', customersConnector(partner, 'parked', { schedule: '* * * * * *' }));
+    await scheduler.start();
+    const parked = async () => (await store.db.selectFrom('streams').select('parked_reason').executeTakeFirstOrThrow()).parked_reason;
+    await waitFor('the stream to park', async () => (await parked()) !== null);
+    expect(await parked()).toMatch(/^RP_VIEW_MISSING: /);
+    const ticksAtPark = events.filter((e) => e.msg === 'tick claimed').length;
+    await waitFor('three more ticks', () => events.filter((e) => e.msg === 'tick claimed').length >= ticksAtPark + 3);
+    // No retry and no run while parked: the partner is not hammered.
+    expect((await runs(store)).map((r) => r.error_code)).toEqual(['RP_VIEW_MISSING']);
+    expect(events.some((e) => e.msg === 'transient failure; retrying')).toBe(false);
+
+    await customersView(partner, 'parked', 10);
+    expect(await unparkStreams(store.db, 'parked')).toEqual(['customers']);
+    await waitFor('a run after unparking', async () => (await runs(store)).some((r) => r.status === 'succeeded'));
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await expected('parked'));
+  });
+});
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

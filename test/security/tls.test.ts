@@ -1,0 +1,123 @@
+/**
+ * TLS to a partner PostgreSQL, proved through a TLS-terminating proxy with a CA made at
+ * test time (the local server has no TLS and is not reconfigured): verify-full connects
+ * only with the right CA and host name, require encrypts without checking, disable is
+ * refused by a server that requires TLS.
+ * MariaDB is not covered here: the local server reports have_ssl=DISABLED, and MySQL
+ * negotiates TLS inside its own handshake (capability flags, then an SSL request packet
+ * with sequence numbers a proxy would have to rewrite), so a proxy is not simple.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pullConnector } from '../../src/engine/pull-connector.ts';
+import { PullerError } from '../../src/errors.ts';
+import type { TlsSettings } from '../../src/sources/connection-settings.ts';
+import { openSource } from '../../src/sources/source-pools.ts';
+import type { Store } from '../../src/store/open-store.ts';
+import { freshPartner, RO_PASSWORD, RO_USER, type Partner } from '../helpers/partner.ts';
+import { testLog } from '../helpers/quiet-log.ts';
+import { readResources } from '../helpers/resources.ts';
+import { freshStore, registerYaml } from '../helpers/store.ts';
+import { createTestCa, startPgTlsProxy, type TestCa, type TlsProxy } from '../helpers/tls-proxy.ts';
+import { settingsFor } from '../sources/source-fixtures.ts';
+import { readFileSync } from 'node:fs';
+
+describe('TLS to PostgreSQL (through a TLS-terminating proxy)', () => {
+  let partner: Partner;
+  let store: Store;
+  let ca: TestCa;
+  let otherCa: TestCa;
+  let proxy: TlsProxy;
+  let otherHostProxy: TlsProxy;
+  const target = { host: '127.0.0.1', port: 5432 };
+
+  beforeAll(async () => {
+    partner = await freshPartner('postgres', 'rp_sec_tls');
+    store = await freshStore('rp_sec_tls_store');
+    await partner.exec(
+      'create table t (id bigint primary key, email text, updated_at timestamptz)',
+      "insert into t values (1, 'a@example.com', '2024-01-01T00:00:00Z'), (2, 'b@example.com', '2024-01-02T00:00:00Z')",
+      'create view v as select id, email, updated_at from t',
+    );
+    await partner.grantReadOnly();
+    ca = createTestCa('right');
+    otherCa = createTestCa('wrong');
+    proxy = await startPgTlsProxy({ ...ca.issue('localhost', ['DNS:localhost', 'IP:127.0.0.1']), target });
+    otherHostProxy = await startPgTlsProxy({ ...ca.issue('other', ['DNS:other.example']), target });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await otherHostProxy?.close();
+    await store?.close();
+  });
+
+  /** Connects through a proxy with these TLS settings and reads one value. */
+  async function readThrough(port: number, host: string, ssl: TlsSettings): Promise<unknown> {
+    const source = openSource(settingsFor('postgres', `postgres://${RO_USER}:${RO_PASSWORD}@${host}:${port}/${partner.database}`, { ssl }));
+    try {
+      const rows = await source.withReadSession((s) => s.raw('select count(*)::int as n from v'));
+      return rows[0]!.n;
+    } finally {
+      await source.close();
+    }
+  }
+
+  async function failure(promise: Promise<unknown>): Promise<PullerError> {
+    const error = await promise.then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(PullerError);
+    return error as PullerError;
+  }
+
+  it('verify-full with the right CA and host name pulls a connector (CA read from the file in the config)', async () => {
+    const connector = await registerYaml(store, 'tls_ok', `
+tenant: tenant-tls
+source:
+  dialect: postgres
+  host: localhost
+  port: ${proxy.port}
+  database: ${partner.database}
+  user: ${RO_USER}
+  password: \${env:RP_TEST_RO_PASSWORD}
+  ssl: { mode: verify-full, ca: ${ca.caFile} }
+  settle_seconds: 0
+streams:
+  - name: customers
+    view: v
+    schema: contacts
+    primary_key: [id]
+    cursor: updated_at
+    fields: { id: id, email: email }
+`);
+    const sessions = proxy.tlsSessions;
+    const [summary] = await pullConnector({ store: store.db, connector, log: testLog });
+    expect(summary!.error).toBeUndefined();
+    expect(proxy.tlsSessions).toBeGreaterThan(sessions);
+    const rows = await partner.query<{ id: string; email: string }>('select id, email from v order by id');
+    expect(await readResources(store.db, 'tenant-tls', 'contacts')).toEqual(rows.map((r) => ({ id: String(r.id), email: r.email })));
+  });
+
+  it('verify-full accepts the IP address when the certificate names it', async () => {
+    expect(await readThrough(proxy.port, '127.0.0.1', { mode: 'verify-full', ca: readFileSync(ca.caFile, 'utf8') })).toBe(2);
+  });
+
+  it('verify-full refuses a certificate from an unknown CA', async () => {
+    const error = await failure(readThrough(proxy.port, 'localhost', { mode: 'verify-full', ca: readFileSync(otherCa.caFile, 'utf8') }));
+    expect(error.message).toMatch(/certificate/i);
+  });
+
+  it('verify-full refuses a certificate for another host name', async () => {
+    const error = await failure(readThrough(otherHostProxy.port, 'localhost', { mode: 'verify-full', ca: readFileSync(ca.caFile, 'utf8') }));
+    expect(error.message).toMatch(/other\.example|altnames|host/i);
+  });
+
+  it('require encrypts without checking the certificate', async () => {
+    const sessions = otherHostProxy.tlsSessions;
+    expect(await readThrough(otherHostProxy.port, 'localhost', { mode: 'require' })).toBe(2);
+    expect(otherHostProxy.tlsSessions).toBeGreaterThan(sessions);
+  });
+
+  it('disable fails against a server that requires TLS', async () => {
+    const refused = proxy.plaintextRefused;
+    await failure(readThrough(proxy.port, '127.0.0.1', { mode: 'disable' }));
+    expect(proxy.plaintextRefused).toBeGreaterThan(refused);
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * The ops API over real HTTP on a real store: the token guards every route but health,
+ * registration validates like `apply`, a triggered pull shows in runs, status, metrics
+ * (lag) and the `status` / `runs` commands; no answer carries a secret.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { buildOpsApi } from '../../src/server/ops-api.ts';
+import { PullerMetrics } from '../../src/server/puller-metrics.ts';
+import type { Store } from '../../src/store/open-store.ts';
+import { freshPartner, RO_PASSWORD, type Partner } from '../helpers/partner.ts';
+import { freshStore } from '../helpers/store.ts';
+import { capturedLog, customersConnector, customersView, waitFor, type LogEvent } from '../scheduler/ops-fixtures.ts';
+
+const TOKEN = 'ops-token-for-tests-5b1f';
+const run = promisify(execFile);
+
+describe('ops API', () => {
+  let partner: Partner;
+  let store: Store;
+  let storeUrl: string;
+  let scheduler: Scheduler;
+  let app: FastifyInstance;
+  let base: string;
+  let events: LogEvent[];
+  const bodies: string[] = [];
+
+  beforeAll(async () => {
+    partner = await freshPartner('postgres', 'rp_ops_api');
+    await customersView(partner, 'api', 10);
+    store = await freshStore('rp_ops_api_store');
+    storeUrl = partner.url.replace(/rp_ops_api$/, 'rp_ops_api_store');
+    const captured = capturedLog();
+    events = captured.events;
+    const metrics = new PullerMetrics();
+    scheduler = new Scheduler({ db: store.db, log: captured.log, metrics, leaseSeconds: 5, refreshSeconds: 1 });
+    await scheduler.start();
+    app = buildOpsApi({ db: store.db, scheduler, metrics, token: TOKEN, log: captured.log });
+    base = await app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await scheduler?.stop();
+    await store?.close();
+  });
+
+  async function call(method: string, path: string, options: { token?: string | null; body?: string; type?: string } = {}) {
+    const headers: Record<string, string> = {};
+    const token = options.token === undefined ? TOKEN : options.token;
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    if (options.body !== undefined) headers['content-type'] = options.type ?? 'application/json';
+    const res = await fetch(`${base}${path}`, { method, headers, body: options.body });
+    const text = await res.text();
+    bodies.push(text);
+    return { status: res.status, text, json: () => JSON.parse(text) as any };
+  }
+
+  it('answers 401 without the token on every route but health', async () => {
+    for (const [method, path] of [['GET', '/status'], ['GET', '/metrics'], ['GET', '/openapi.json'], ['PUT', '/connectors/api'],
+      ['POST', '/connectors/api/pull'], ['GET', '/connectors/api/runs'], ['GET', '/no-such-route']] as const) {
+      expect((await call(method, path, { token: null })).status, `${method} ${path}`).toBe(401);
+      expect((await call(method, path, { token: 'wrong' })).status, `${method} ${path}`).toBe(401);
+    }
+    expect((await call('GET', '/healthz', { token: null })).status).toBe(200);
+    expect((await call('GET', '/readyz', { token: null })).json()).toEqual({ ok: true });
+    expect((await call('GET', '/openapi.json')).json().openapi).toBe('3.1.0');
+  });
+
+  it('registers a connector with the validation `apply` uses', async () => {
+    const yaml = customersConnector(partner, 'api', { settle: 3600, extra: 'lag_objective_seconds: 600' });
+    const bad = await call('PUT', '/connectors/api', { body: yaml.replace('${env:RP_TEST_RO_PASSWORD}', RO_PASSWORD), type: 'application/yaml' });
+    expect(bad.status).toBe(400);
+    expect(bad.json().problems[0]).toMatchObject({ path: 'source.password' });
+    const created = await call('PUT', '/connectors/api', { body: yaml, type: 'application/yaml' });
+    expect(created.json()).toEqual({ created: ['api'], updated: [], unchanged: [] });
+    const mismatch = await call('PUT', '/connectors/other', { body: yaml.replace('tenant:', 'id: api\ntenant:'), type: 'text/yaml' });
+    expect(mismatch.status).toBe(400);
+    expect((await call('PUT', '/connectors/api', { body: 'x'.repeat(300 * 1024), type: 'text/yaml' })).status).toBe(413);
+  });
+
+  it('triggers a pull and shows it in runs, status (with lag) and metrics', async () => {
+    const started = await call('POST', '/connectors/api/pull', { body: JSON.stringify({ stream: 'customers' }) });
+    expect(started.status).toBe(202);
+    expect(started.json()).toEqual({ started: ['customers'], skipped: [] });
+    await waitFor('the triggered run', async () => (await call('GET', '/connectors/api/runs')).json()[0]?.status === 'succeeded');
+    expect((await call('GET', '/connectors/api/runs?limit=5')).json()).toMatchObject([{ stream: 'customers', status: 'succeeded', read: 10, sent: 10 }]);
+
+    // Rows are years old but the settle window is an hour: the data is fresh to about an hour.
+    const [status] = (await call('GET', '/status')).json();
+    expect(status).toMatchObject({ tenant: 'tenant-api', connector: 'api', stream: 'customers', state: 'ok', lagObjectiveSeconds: 600, lagBreached: true });
+    expect(status.lagSeconds).toBeGreaterThanOrEqual(3600);
+    expect(status.lagSeconds).toBeLessThan(3600 + 120);
+
+    const metrics = (await call('GET', '/metrics')).text;
+    const labels = '{tenant="tenant-api",connector="api",stream="customers"}';
+    expect(metrics).toContain(`reach_puller_rows_read_total${labels} 10`);
+    expect(metrics).toContain(`reach_puller_lag_objective_breached${labels} 1`);
+    const lag = Number(new RegExp(`reach_puller_lag_seconds${labels.replace(/[{}]/g, '\\$&')} (\\d+)`).exec(metrics)?.[1]);
+    expect(lag).toBeGreaterThanOrEqual(3600);
+
+    await scheduler.checkLagObjectives();
+    expect(events.filter((e) => e.msg === 'lag objective breached')).toMatchObject([{ connector: 'api', stream: 'customers', objectiveSeconds: 600 }]);
+    expect((await call('GET', '/connectors/api/rejects')).json()).toEqual([]);
+  });
+
+  it('shows the same in `reach-puller status` and `runs`', async () => {
+    const env = { ...process.env, DATABASE_URL: storeUrl, LOG_LEVEL: 'silent' };
+    const cli = (...args: string[]) => run('node', ['--import', 'tsx', 'src/cli/main.ts', ...args], { env });
+    const [row] = JSON.parse((await cli('status', '--json')).stdout);
+    expect(row).toMatchObject({ connector: 'api', state: 'ok', lagBreached: true });
+    expect(row.lagSeconds).toBeGreaterThanOrEqual(3600);
+    const table = (await cli('status')).stdout;
+    expect(table).toMatch(/^TENANT\s+CONNECTOR\s+STREAM\s+STATE/);
+    expect(table).toMatch(/tenant-api\s+api\s+customers\s+ok\s+succeeded .* 1h\dm > 10m0s!/);
+    const runs = JSON.parse((await cli('runs', 'api', '--stream', 'customers', '--json')).stdout);
+    expect(runs).toMatchObject([{ status: 'succeeded', read: 10 }]);
+  });
+
+  it('disables and enables a connector', async () => {
+    expect((await call('POST', '/connectors/api/disable')).json()).toEqual({ connector: 'api', enabled: false });
+    expect((await call('GET', '/status')).json()[0].state).toBe('disabled');
+    expect((await call('POST', '/connectors/api/pull')).json()).toEqual({ started: [], skipped: [{ stream: 'customers', reason: 'disabled' }] });
+    expect((await call('POST', '/connectors/api/enable')).json()).toEqual({ connector: 'api', enabled: true, unparked: [] });
+    expect((await call('POST', '/connectors/nope/enable')).status).toBe(404);
+  });
+
+  it('never answers with a secret', () => {
+    expect(bodies.length).toBeGreaterThan(20);
+    for (const body of bodies) expect(body).not.toContain(RO_PASSWORD);
+  });
+});
