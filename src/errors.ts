@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   RP_BACKFILL_BUSY: 'Another process runs this backfill; wait for it, or `reach-puller backfill --cancel <id>` first.',
   RP_STORE_LOCKED: 'The embedded store is single-process: stop the other `serve`, or set DATABASE_URL to a PostgreSQL store to run several replicas.',
   RP_OPS_TOKEN_MISSING: 'Set REACH_PULLER_OPS_TOKEN to a long random value, or start `serve --no-api`.',
+  RP_DEMO_STEP_FAILED: 'A demo step failed: the lines above say which and why; run `npm run demo` again, or report it.',
+  RP_DEMO_PORT_BUSY: 'Stop the other `reach-puller demo` (or whatever listens on 127.0.0.1:55432) and run the demo again.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

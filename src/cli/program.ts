@@ -18,6 +18,7 @@ import { registerRejects } from './commands/rejects.ts';
 import { registerRetryRejects } from './commands/retry-rejects.ts';
 import { registerReconcile } from './commands/reconcile.ts';
 import { registerPreview } from './commands/preview.ts';
+import { registerDemo } from './commands/demo.ts';
 import { EXIT, reportError } from './output.ts';
 
 /** Builds the program with every command. */
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerRetryRejects(program);
   registerReconcile(program);
   registerPreview(program);
+  registerDemo(program);
   return program;
 }
 
@@ -52,7 +54,8 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
-    return EXIT.ok;
+    // A command that completed but found failures (a failed stream) sets the exit code itself.
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;

@@ -76,7 +76,17 @@ export function judgeRow(plan: StreamPlan, row: SourceRow, position: Position): 
     } };
   } catch (error) {
     if (!(error instanceof RecordError)) throw error;
-    return { externalId, error };
+    return { externalId: externalId ?? idIfMappable(plan, row), error };
+  }
+}
+
+/** The row's external id when it maps on its own, so a rejection still names the record. */
+function idIfMappable(plan: StreamPlan, row: SourceRow): string | null {
+  try {
+    return plan.mapper.externalId(row);
+  } catch (error) {
+    if (error instanceof RecordError) return null;
+    throw error;
   }
 }
 

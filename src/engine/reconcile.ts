@@ -52,6 +52,8 @@ export interface ReconcileSummary {
   missing: string[];
   deleted: number;
   dryRun: boolean;
+  /** More than the allowed share would be deleted (a run refuses; a dry run only reports it). */
+  guardTripped?: boolean;
 }
 
 /** Deletes in Reach what the view no longer holds; see the module comment for the guard. */
@@ -92,7 +94,9 @@ export async function reconcileStream(options: ReconcileOptions): Promise<Reconc
         stream: options.stream, runId, viewRows, unmappedRows, nullCursorRows, delivered: delivered.size, missing, deleted: 0, dryRun,
       };
       const maxRatio = options.maxDeleteRatio ?? DEFAULT_MAX_DELETE_RATIO;
-      if (missing.length > 0 && missing.length / delivered.size > maxRatio && !options.allowMassDelete) {
+      result.guardTripped = missing.length > 0 && missing.length / delivered.size > maxRatio && !options.allowMassDelete;
+      // A dry run shows what the guard would refuse, so the operator can judge the list.
+      if (result.guardTripped && !dryRun) {
         throw new PermanentError('RP_MASS_DELETE',
           `stream ${connector.id}/${options.stream}: ${missing.length} of ${delivered.size} delivered records ` +
             `(${((missing.length / delivered.size) * 100).toFixed(1)} %) are not in ${plan.stream.view}, which holds ${viewRows} row(s); ` +

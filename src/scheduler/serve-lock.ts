@@ -48,3 +48,13 @@ function isAlive(pid: number): boolean {
     return (error as { code?: string }).code === 'EPERM';
   }
 }
+
+/** Refuses to open the embedded store while `serve` holds it; the ops API answers instead. */
+export async function refuseWhileServing(options: { databaseUrl?: string; home?: string }, instead: string): Promise<void> {
+  if (options.databaseUrl) return;
+  const home = options.home ?? './.reach-puller';
+  const pid = await serveLockHolder(home);
+  if (pid !== undefined) {
+    throw new PullerError('RP_STORE_LOCKED', `reach-puller serve (pid ${pid}) holds the embedded store in ${path.resolve(home)}; ask its ops API instead: ${instead}`);
+  }
+}

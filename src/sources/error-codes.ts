@@ -27,6 +27,12 @@ export const NETWORK_CODES: Record<string, Outcome> = {
   EAI_AGAIN: transient('RP_SOURCE_UNREACHABLE'),
   ETIMEDOUT: transient('RP_SOURCE_TIMEOUT'),
   PROTOCOL_CONNECTION_LOST: transient('RP_SOURCE_UNREACHABLE'),
+  // TLS verification failures: retrying cannot help until the CA or host name is fixed.
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: permanent('RP_SOURCE_UNREACHABLE'),
+  SELF_SIGNED_CERT_IN_CHAIN: permanent('RP_SOURCE_UNREACHABLE'),
+  DEPTH_ZERO_SELF_SIGNED_CERT: permanent('RP_SOURCE_UNREACHABLE'),
+  CERT_HAS_EXPIRED: permanent('RP_SOURCE_UNREACHABLE'),
+  ERR_TLS_CERT_ALTNAME_INVALID: permanent('RP_SOURCE_UNREACHABLE'),
 };
 
 /** PostgreSQL SQLSTATE (`error.code`). */

@@ -27,11 +27,16 @@ function whereFilter(query: Knex.QueryBuilder, spec: ReadSpec): Knex.QueryBuilde
  * lexicographic "after" on (cursor, key...). NULL cursors fail every comparison.
  */
 function whereAfter(knex: Knex, dialect: SourceDialect, query: Knex.QueryBuilder, spec: ReadSpec, after: Position): void {
+  const cursor = cursorExpression(knex, spec);
+  const bound = dialect.bindCursor(knex, after.cursor, spec);
+  // No key (a lookback start, a reset `--to`): before every key at that cursor, so the cursor value itself is read.
+  if (after.key.length === 0) {
+    query.where(cursor, '>=', bound);
+    return;
+  }
   if (after.key.length !== spec.primaryKey.length) {
     throw new Error(`A position has ${after.key.length} key values; the stream's primary key has ${spec.primaryKey.length} columns.`);
   }
-  const cursor = cursorExpression(knex, spec);
-  const bound = dialect.bindCursor(knex, after.cursor, spec);
   query.where((outer) => {
     outer.where(cursor, '>', bound);
     spec.primaryKey.forEach((column, i) => {

@@ -47,7 +47,7 @@ streams:
     colour: blue
 `;
 
-describe('reach-puller apply', () => {
+describe('reach-puller apply', { timeout: 180_000 }, () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'rp-apply-'));
@@ -89,6 +89,10 @@ describe('reach-puller apply', () => {
     const show = await runCli(['connectors', 'show', 'glow'], { env });
     expect(JSON.parse(show.stdout).config.source.password).toBe('${env:GLOW_DB_PASSWORD}');
     expect((await runCli(['apply', path.join(dir, 'good')], { env })).stdout).toContain('unchanged 1');
+    // The partner database does not exist here: the pull fails, and says so with exit 1.
+    const pull = await runCli(['pull', 'glow'], { env: { ...env, GLOW_DB_PASSWORD: 'unused-with-trust' } });
+    expect(pull.code).toBe(1);
+    expect(pull.stdout).toMatch(/customers\s+failed/);
   });
 
   it('works on the embedded store in a fresh directory with no DATABASE_URL', async () => {

@@ -1,7 +1,7 @@
 /**
  * Real databases for tests. Each test file creates its own PostgreSQL database or MariaDB
  * schema, dropped before use and left in place after a failure for inspection.
- * PG_URL / MYSQL_URL point at the servers (defaults: the local ones); MSSQL_URL enables
+ * PG_URL / MYSQL_URL point at the servers (defaults: the local ones); MSSQL_URL (see mssql-server.ts) enables
  * live SQL Server tests.
  */
 import pg from 'pg';
@@ -9,7 +9,6 @@ import mysql from 'mysql2/promise';
 
 export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
-export const MSSQL_URL = process.env.MSSQL_URL;
 
 function withDatabase(url: string, database: string): string {
   const u = new URL(url);

@@ -136,7 +136,7 @@ streams:
       const [entry, ...more] = await listRejections(store.db, id);
       expect(more).toEqual([]);
       expect(entry).toMatchObject({ stream: 'customers', externalId: '17', sourceKey: ['17'], fields: ['phone'], runId: s.runId, tenant: connector.tenant });
-      expect(entry!.reason).toMatch(/^phone: .*call me maybe/);
+      expect(entry!.reason).toMatch(/^phone: not a valid phone number/);
 
       // The partner fixes the phone without touching updated_at: only a retry can pick it up.
       await partner.exec(`update t_${id} set phone = '(212) 555-1017' where id = 17`);
@@ -150,7 +150,7 @@ streams:
     });
 
     it('retry-rejects updates entries that still fail and resolves those whose row is gone, with a note', async () => {
-      const { id, connector } = await customers();
+      const { id, connector } = await customers('    reject_threshold: 0.2\n');
       await partner.exec(`insert into t_${id} values ${rows(30, 1, (i) => (i === 5 || i === 6 ? 'nope' : `(212) 555-${1000 + i}`))}`);
       const first = await pull(connector);
       expect(first.rowsRejected).toBe(2);
@@ -159,7 +159,6 @@ streams:
       expect(retry).toMatchObject({ entries: 2, resolved: 0, stillFailing: 1, gone: 1 });
       const open = await listRejections(store.db, id);
       expect(open.map((e) => [e.externalId, e.runId])).toEqual([['6', retry!.runId]]);
-      expect(open[0]!.reason).toContain('still nope');
       const all = await listRejections(store.db, id, { all: true });
       expect(all.find((e) => e.externalId === '5')!.reason).toContain(GONE_NOTE);
       expect(all.find((e) => e.externalId === '5')!.resolvedAt).not.toBeNull();
@@ -185,6 +184,7 @@ streams:
       expect((await pull(connector)).rowsSent).toBe(10);
       await partner.exec(`update t_${id} set name = 'Changed', updated_at = ${partner.nowMinus(1)} where id = 3`);
       const lookback = await pull(connector);
+      expect(lookback.error).toBeUndefined();
       expect([lookback.rowsRead, lookback.rowsSent, lookback.rowsUnchanged]).toEqual([10, 1, 9]);
       await saveWatermark(store.db, ref, undefined);
       const again = await pull(connector);
@@ -225,7 +225,7 @@ streams:
       await partner.exec(`delete from t_${id} where id between 11 and 15`);
       await expect(reconcile()).rejects.toMatchObject({ code: 'RP_MASS_DELETE', message: expect.stringContaining('5 of 19') });
       expect(await ids(connector)).toHaveLength(19);
-      expect(await reconcile({ dryRun: true, maxDeleteRatio: 0.5 })).toMatchObject({ missing: ['11', '12', '13', '14', '15'], deleted: 0, dryRun: true });
+      expect(await reconcile({ dryRun: true })).toMatchObject({ missing: ['11', '12', '13', '14', '15'], deleted: 0, dryRun: true, guardTripped: true });
       expect(await ids(connector)).toHaveLength(19);
       expect(await reconcile({ allowMassDelete: true })).toMatchObject({ deleted: 5 });
       const expected = (await partner.query<{ id: string | number }>(`select id from v_${id} where business_id = 1 order by id`)).map((r) => String(r.id));
@@ -237,7 +237,7 @@ streams:
       expect(await ids(connector)).toEqual(expected);
 
       // A row that comes back is delivered again: the delete carried its last version, not a later one.
-      await partner.exec(`insert into t_${id} values ${rows(1, 7)}`);
+      await partner.exec(`insert into t_${id} values ${rows(1, 7)}`, `update t_${id} set updated_at = ${partner.nowMinus(1)} where id = 7`);
       await pull(connector);
       expect(await ids(connector)).toContain('7');
     });
@@ -278,7 +278,7 @@ streams:
     });
 
     it('previews mapped records and validation results without sending or moving anything', async () => {
-      const { id, connector, ref } = await customers();
+      const { id, connector, ref } = await customers('    reject_threshold: 0.5\n');
       await partner.exec(`insert into t_${id} values ${rows(6, 1, (i) => (i === 2 ? 'x' : `(212) 555-${1000 + i}`))}`);
       const first = await previewStream({ store: store.db, connector, stream: 'customers', limit: 3 });
       expect(first.rows.map((r) => [r.externalId, r.action, r.change ?? r.fields])).toEqual([['1', 'upsert', 'new'], ['2', 'rejected', ['phone']], ['3', 'upsert', 'new']]);

@@ -18,6 +18,9 @@ interface Replica {
   exited: Promise<number | null>;
 }
 
+// Child processes start slowly on a loaded two-core machine: generous per-test timeouts.
+const SLOW = { timeout: 150_000 };
+
 const SKIPS = ['skipped: stream is still running', 'skipped: another replica holds the stream', 'skipped: stopping',
   'skipped: a run outside this scheduler holds the stream'];
 
@@ -61,7 +64,7 @@ describe('serve replicas', () => {
   const runsOf = (s: Store, connector: string) =>
     s.db.selectFrom('runs').selectAll().where('connector_id', '=', connector).orderBy('id').execute();
 
-  it('three replicas run each due stream exactly once per tick', async () => {
+  it('three replicas run each due stream exactly once per tick', SLOW, async () => {
     const { store: s, url } = await store('once');
     const ids = ['once1', 'once2', 'once3'];
     for (const id of ids) {
@@ -90,7 +93,7 @@ describe('serve replicas', () => {
     expect(await s.db.selectFrom('stream_leases').selectAll().execute()).toEqual([]);
   });
 
-  it('moves a killed replica\'s stream to another replica', async () => {
+  it('moves a killed replica\'s stream to another replica', SLOW, async () => {
     const { store: s, url } = await store('kill');
     await customersView(partner, 'kill', 24, 0.3);
     const connector = await registerYaml(s, 'kill', customersConnector(partner, 'kill', { schedule: '* * * * * *', pageSize: 3 }));
@@ -118,7 +121,7 @@ describe('serve replicas', () => {
     expect(await Promise.all(survivors.map((r) => r.exited))).toEqual([0, 0]);
   });
 
-  it('stops on SIGTERM after the current page with a consistent watermark', async () => {
+  it('stops on SIGTERM after the current page with a consistent watermark', SLOW, async () => {
     const { store: s, url } = await store('term');
     await customersView(partner, 'term', 30, 0.3);
     const connector = await registerYaml(s, 'term', customersConnector(partner, 'term', { schedule: '* * * * * *', pageSize: 3 }));

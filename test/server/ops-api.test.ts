@@ -106,7 +106,7 @@ describe('ops API', () => {
     expect((await call('GET', '/connectors/api/rejects')).json()).toEqual([]);
   });
 
-  it('shows the same in `reach-puller status` and `runs`', async () => {
+  it('shows the same in `reach-puller status` and `runs`', { timeout: 150_000 }, async () => {
     const env = { ...process.env, DATABASE_URL: storeUrl, LOG_LEVEL: 'silent' };
     const cli = (...args: string[]) => run('node', ['--import', 'tsx', 'src/cli/main.ts', ...args], { env });
     const [row] = JSON.parse((await cli('status', '--json')).stdout);

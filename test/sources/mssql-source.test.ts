@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { MSSQL_URL } from '../helpers/databases.ts';
+import { resolveMssqlServer } from '../helpers/mssql-server.ts';
 import type { ReadSpec } from '../../src/sources/source.ts';
 import { openSource } from '../../src/sources/source-pools.ts';
 import { settingsFor } from './source-fixtures.ts';
@@ -72,9 +72,14 @@ describe('mssql compiled SQL', () => {
   });
 });
 
-describe.skipIf(!MSSQL_URL)('mssql live (skipped: set MSSQL_URL to run)', () => {
-  const live = MSSQL_URL ? openSource(settingsFor('mssql', MSSQL_URL)) : offline;
-  afterAll(() => (live === offline ? undefined : live.close()));
+const server = await resolveMssqlServer();
+
+describe.skipIf(!server.url)(`mssql live (${server.url ? `on ${server.reason}` : `skipped: ${server.reason}; set MSSQL_URL to run`})`, () => {
+  const live = server.url ? openSource(settingsFor('mssql', server.url)) : offline;
+  afterAll(async () => {
+    if (live !== offline) await live.close();
+    await server.stop();
+  });
 
   it('reads the clock with 7 digits and reports a missing view', async () => {
     expect(await live.withReadSession((s) => s.clockUtc())).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z$/);

@@ -35,6 +35,7 @@ export function registerReconcile(program: Command): void {
       if (summary.unmappedRows > 0) out.write(`  ${summary.unmappedRows} row(s) have an external id that cannot be mapped\n`);
       for (const externalId of summary.missing.slice(0, 20)) out.write(`  - ${externalId}\n`);
       if (summary.missing.length > 20) out.write(`  ... and ${summary.missing.length - 20} more (--json lists all)\n`);
+      if (summary.guardTripped) out.write('  more than --max-delete-ratio: a real run would refuse without --allow-mass-delete\n');
       out.write(summary.dryRun ? 'dry run: nothing deleted\n' : `deleted ${summary.deleted}\n`);
     });
 }

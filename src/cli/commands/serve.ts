@@ -41,6 +41,11 @@ export function registerServe(program: Command): void {
       const log = logger();
       const token = process.env.REACH_PULLER_OPS_TOKEN;
       if (opts.api && !token) throw new PullerError('RP_OPS_TOKEN_MISSING', 'the ops API needs REACH_PULLER_OPS_TOKEN');
+      // Listening from the start: a SIGTERM while the store opens still shuts down cleanly.
+      const stopped = new Promise<string>((resolve) => {
+        process.once('SIGTERM', () => resolve('SIGTERM'));
+        process.once('SIGINT', () => resolve('SIGINT'));
+      });
       const storeOptions = storeOptionsFromEnv();
       // Before opening PGlite: two processes on one data directory would corrupt it.
       const unlock = storeOptions.databaseUrl ? undefined : await acquireServeLock(storeOptions.home ?? './.reach-puller');
@@ -55,10 +60,6 @@ export function registerServe(program: Command): void {
           retry: { ...DEFAULT_RETRY, attempts: positive('retry-attempts', opts.retryAttempts), baseMs: positive('retry-base-ms', opts.retryBaseMs) },
         });
         const api = opts.api ? buildOpsApi({ db: store.db, scheduler, metrics, token: token!, log }) : undefined;
-        const stopped = new Promise<string>((resolve) => {
-          process.once('SIGTERM', () => resolve('SIGTERM'));
-          process.once('SIGINT', () => resolve('SIGINT'));
-        });
         try {
           await scheduler.start();
           const address = await api?.listen({ host: opts.host, port: Number(opts.port) });

@@ -1,0 +1,325 @@
+/**
+ * `npm run bench [-- --rows N --big-rows N --api-rows N --connectors N --only 1,3]`: the six
+ * figures of issue 9, each measured in the same run as its reference, printed as a table
+ * and as JSON (also written to bench/results/latest.json). Needs the local PostgreSQL and
+ * MariaDB (see docs/readme/benchmarks.md). Databases are named rp_bench_*.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { startReachApiServer } from '../src/dev/reach-api-server.ts';
+import { pullConnector } from '../src/engine/pull-connector.ts';
+import { planStream } from '../src/engine/stream-plan.ts';
+import { createLogger } from '../src/log.ts';
+import { Scheduler } from '../src/scheduler/scheduler.ts';
+import { openSource } from '../src/sources/source-pools.ts';
+import { connectionSettings } from '../src/engine/connector-runtime.ts';
+import { getConnector } from '../src/store/connector-registry.ts';
+import { saveWatermark } from '../src/store/delivery-state.ts';
+import { loadSchemaCatalog } from '../src/store/schema-registry.ts';
+import {
+  benchStore, mysqlPartner, pgExec, pgPartner, pipeline, psql, registerBench, SELECT_COLUMNS,
+} from './bench-setup.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    'big-rows': { type: 'string', default: '5000000' },
+    'api-rows': { type: 'string', default: '100000' },
+    connectors: { type: 'string', default: '2000' },
+    only: { type: 'string', default: '1,2,3,4,5,6' },
+  },
+});
+const ROWS = Number(flags.rows);
+const BIG = Number(flags['big-rows']);
+const API_ROWS = Number(flags['api-rows']);
+const CONNECTORS = Number(flags.connectors);
+const ONLY = new Set(flags.only!.split(',').map(Number));
+const log = createLogger({ level: 'warn', pretty: false });
+
+interface Figure {
+  figure: string;
+  measured: string;
+  reference: string;
+  ratio: number | null;
+  target: string;
+  met: boolean | null;
+  detail: Record<string, unknown>;
+}
+const figures: Figure[] = [];
+const rate = (rows: number, s: number) => Math.round(rows / s);
+const say = (text: string) => process.stderr.write(`${text}\n`);
+
+/** Runs a backfill in a child process; returns its rows/s and peak RSS (VmHWM). */
+async function childBackfill(storeUrl: string, connector: string): Promise<{ rows: number; seconds: number; peakMb: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/backfill-child.ts', storeUrl, connector], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  // Sampled from outside too, so a crash still leaves a figure in the log.
+  let sampledKb = 0;
+  const timer = setInterval(() => {
+    readFile(`/proc/${child.pid}/status`, 'utf8').then((s) => {
+      sampledKb = Math.max(sampledKb, Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0));
+    }, () => undefined);
+  }, 250);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  clearInterval(timer);
+  if (code !== 0) throw new Error(`backfill child exited with ${code}`);
+  const r = JSON.parse(out) as { rows: number; seconds: number; vmHwmKb: number };
+  return { rows: r.rows, seconds: r.seconds, peakMb: Math.round(Math.max(r.vmHwmKb, sampledKb) / 1024) };
+}
+
+const rssPoints: { rows: number; peakMb: number }[] = [];
+
+async function figureBackfill(dialect: 'postgres' | 'mysql'): Promise<void> {
+  const name = dialect === 'postgres' ? 'pg' : 'my';
+  say(`[${dialect}] seeding ${ROWS} rows...`);
+  const partnerUrl = dialect === 'postgres' ? await pgPartner(`rp_bench_${name}`, ROWS) : await mysqlPartner(`rp_bench_${name}`, ROWS);
+  const { store, url } = await benchStore(`rp_bench_store_${name}`);
+  await registerBench(store, `bench-${name}`, { dialect, url: partnerUrl });
+  await store.close();
+  const query = `SELECT ${SELECT_COLUMNS} FROM tx_v ORDER BY updated_at, id`;
+  const producer = dialect === 'postgres'
+    ? psql(partnerUrl, `COPY (${query}) TO STDOUT`)
+    : ['mariadb', '--batch', '--raw', '--skip-column-names', '-h', '127.0.0.1', '-u', 'root', '-D', `rp_bench_${name}`, '-e', query];
+  say(`[${dialect}] COPY pipeline...`);
+  const copySeconds = await pipeline(producer, psql(url, 'COPY copy_target FROM STDIN'));
+  say(`[${dialect}] engine backfill...`);
+  const engine = await childBackfill(url, `bench-${name}`);
+  const ratio = engine.seconds > 0 ? copySeconds / engine.seconds : 0;
+  if (dialect === 'postgres') rssPoints.push({ rows: engine.rows, peakMb: engine.peakMb });
+  figures.push({
+    figure: `${dialect === 'postgres' ? 1 : 2}. backfill ${dialect === 'postgres' ? 'PostgreSQL' : 'MariaDB'} view -> store`,
+    measured: `${rate(engine.rows, engine.seconds)} rows/s`,
+    reference: `${rate(ROWS, copySeconds)} rows/s (${dialect === 'postgres' ? 'COPY TO | COPY FROM' : 'mariadb --batch | COPY FROM'})`,
+    ratio: round(ratio), target: '>= 0.5', met: ratio >= 0.5,
+    detail: { rows: engine.rows, engineSeconds: round(engine.seconds), copySeconds: round(copySeconds), peakRssMb: engine.peakMb },
+  });
+}
+
+/** Pulls `changed` rows changed after the watermark from a view of `rows` rows; time and rows examined per row returned. */
+async function incremental(partnerUrl: string, rows: number, id: string): Promise<{ seconds: number; examinedPerRow: number }> {
+  const { store } = await benchStore(`rp_bench_store_${id}`);
+  try {
+    await registerBench(store, id, { dialect: 'postgres', url: partnerUrl });
+    const connector = await getConnector(store.db, id);
+    const ref = { connectorId: id, stream: 'transactions' };
+    const times: number[] = [];
+    let examinedPerRow = 0;
+    for (let round = 0; round < 3; round++) {
+      const [[max]] = (await pgExec(partnerUrl, `select to_char(max(updated_at) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as c,
+        (select id from tx order by updated_at desc, id desc limit 1)::text as k from tx`)).map((r) => r.rows as { c: string; k: string }[]);
+      const watermark = { cursor: max!.c, key: [max!.k] };
+      await saveWatermark(store.db, ref, watermark);
+      const step = Math.floor(rows / 1000);
+      await pgExec(partnerUrl, `update tx set updated_at = clock_timestamp(), amount = amount + 1
+        where id in (select g * ${step} - ${round} from generate_series(1, 1000) g)`, 'analyze tx');
+      if (round === 0) examinedPerRow = await examined(store, connector, watermark);
+      const started = performance.now();
+      const [run] = await pullConnector({ store: store.db, connector, log });
+      times.push((performance.now() - started) / 1000);
+      if (run?.rowsRead !== 1000) throw new Error(`incremental pull read ${run?.rowsRead} rows, expected 1000 (${run?.error?.message ?? ''})`);
+    }
+    return { seconds: times.sort((a, b) => a - b)[1]!, examinedPerRow };
+  } finally {
+    await store.close();
+  }
+}
+
+/** EXPLAIN ANALYZE of the page query the Source compiles: rows the scans touched per row returned. */
+async function examined(store: Awaited<ReturnType<typeof benchStore>>['store'], connector: Awaited<ReturnType<typeof getConnector>>, after: { cursor: string; key: string[] }): Promise<number> {
+  const source = openSource(await connectionSettings(connector.config));
+  try {
+    const plan = await planStream(source, connector, connector.config.streams[0]!, await loadSchemaCatalog(store.db));
+    const { sql, bindings } = source.compilePage(plan.spec, { after, upTo: '2100-01-01T00:00:00.000000Z', limit: plan.pageSize });
+    const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:5432/${connector.config.source.database}` });
+    await client.connect();
+    try {
+      const [{ 'QUERY PLAN': [top] }] = (await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, bindings)).rows as { 'QUERY PLAN': [{ Plan: PlanNode }] }[];
+      let touched = 0;
+      const walk = (n: PlanNode) => {
+        if (/Scan$/.test(n['Node Type'])) {
+          touched += n['Actual Rows'] * n['Actual Loops'] + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Index Recheck'] ?? 0);
+        }
+        n.Plans?.forEach(walk);
+      };
+      walk(top.Plan);
+      return round(touched / Math.max(1, top.Plan['Actual Rows']));
+    } finally {
+      await client.end();
+    }
+  } finally {
+    await source.close();
+  }
+}
+
+interface PlanNode {
+  'Node Type': string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
+  Plans?: PlanNode[];
+}
+
+let bigUrl: string | undefined;
+async function bigPartner(): Promise<string> {
+  if (!bigUrl) {
+    say(`seeding the big view (${BIG} rows)...`);
+    bigUrl = await pgPartner('rp_bench_big', BIG);
+  }
+  return bigUrl;
+}
+
+async function figureIncremental(): Promise<void> {
+  say('incremental pulls...');
+  const small = await incremental(await pgPartner('rp_bench_small', 100_000), 100_000, 'bench-inc-small');
+  const big = await incremental(await bigPartner(), BIG, 'bench-inc-big');
+  const ratio = big.seconds / small.seconds;
+  figures.push({
+    figure: `3. pull 1,000 changed rows: ${BIG} vs 100k rows`,
+    measured: `${round(big.seconds)} s`, reference: `${round(small.seconds)} s`, ratio: round(ratio), target: '<= 1.5', met: ratio <= 1.5,
+    detail: { examinedPerReturnedSmall: small.examinedPerRow, examinedPerReturnedBig: big.examinedPerRow, examinedTarget: '<= 1.2' },
+  });
+  const worst = Math.max(small.examinedPerRow, big.examinedPerRow);
+  figures.push({
+    figure: '3b. rows examined per row returned (EXPLAIN ANALYZE)', measured: String(worst), reference: '1 (ideal)', ratio: worst,
+    target: '<= 1.2', met: worst <= 1.2, detail: { small: small.examinedPerRow, big: big.examinedPerRow },
+  });
+}
+
+async function figureRss(): Promise<void> {
+  const url = await bigPartner();
+  const { store, url: storeUrl } = await benchStore('rp_bench_store_big');
+  await registerBench(store, 'bench-big', { dialect: 'postgres', url });
+  await store.close();
+  say(`backfill of ${BIG} rows in a child process...`);
+  const big = await childBackfill(storeUrl, 'bench-big');
+  rssPoints.push({ rows: big.rows, peakMb: big.peakMb });
+  const peak = Math.max(...rssPoints.map((p) => p.peakMb));
+  figures.push({
+    figure: '4. peak RSS of a backfill', measured: rssPoints.map((p) => `${p.peakMb} MB @ ${p.rows} rows`).join(', '),
+    reference: '256 MB', ratio: round(peak / 256), target: '< 256 MB, flat', met: peak < 256,
+    detail: { points: rssPoints, bigRowsPerSecond: rate(big.rows, big.seconds) },
+  });
+}
+
+async function figureReachApi(): Promise<void> {
+  const token = 'bench-token';
+  const partnerUrl = await pgPartner('rp_bench_api', API_ROWS);
+  say(`Reach API sink (${API_ROWS} rows)...`);
+  let api = await startReachApiServer({ token, processingDelayMs: 0 });
+  const { store } = await benchStore('rp_bench_store_api');
+  let engineSeconds: number;
+  try {
+    process.env.RP_BENCH_TOKEN = token;
+    await registerBench(store, 'bench-api', { dialect: 'postgres', url: partnerUrl }, `reach: { api_url: "${api.url}", token: "\${env:RP_BENCH_TOKEN}" }`);
+    const started = performance.now();
+    const [run] = await pullConnector({ store: store.db, connector: await getConnector(store.db, 'bench-api'), log });
+    await api.settled();
+    engineSeconds = (performance.now() - started) / 1000;
+    if (run?.rowsSent !== API_ROWS) throw new Error(`sent ${run?.rowsSent} of ${API_ROWS}: ${run?.error?.message ?? ''}`);
+  } finally {
+    await store.close();
+    await api.close();
+  }
+  // The same server's intake, fed pre-built 1000-record batches at the client's per-tenant concurrency (4).
+  api = await startReachApiServer({ token, processingDelayMs: 0 });
+  let loopSeconds: number;
+  try {
+    const batches = Array.from({ length: Math.ceil(API_ROWS / 1000) }, (_, b) => JSON.stringify({
+      resources: Array.from({ length: 1000 }, (_, i) => {
+        const id = b * 1000 + i + 1;
+        return { id: String(id), customer_id: String(id % 50000), amount: 5 + (id % 100000) / 100, currency: 'USD', status: 'paid', created_at: '2024-01-01T00:00:00.000000Z' };
+      }),
+    }));
+    const started = performance.now();
+    let next = 0;
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      while (next < batches.length) {
+        const body = batches[next++]!;
+        const r = await fetch(`${api.url}/api/resources/transactions/batch`, {
+          method: 'POST', body, headers: { authorization: `Bearer ${token}`, 'x-tenant-id': 'bench-loop', 'content-type': 'application/json' },
+        });
+        if (r.status !== 202) throw new Error(`intake answered ${r.status}`);
+        await r.arrayBuffer();
+      }
+    }));
+    await api.settled();
+    loopSeconds = (performance.now() - started) / 1000;
+  } finally {
+    await api.close();
+  }
+  const ratio = loopSeconds / engineSeconds;
+  figures.push({
+    figure: '5. Reach API sink', measured: `${rate(API_ROWS, engineSeconds)} records/s`,
+    reference: `${rate(API_ROWS, loopSeconds)} records/s (fetch loop, 1000-record batches, 4 in flight)`,
+    ratio: round(ratio), target: '>= 0.8', met: ratio >= 0.8, detail: { records: API_ROWS, engineSeconds: round(engineSeconds), loopSeconds: round(loopSeconds) },
+  });
+}
+
+async function figureScheduler(): Promise<void> {
+  say(`scheduler with ${CONNECTORS} connectors...`);
+  const partnerUrl = await pgPartner('rp_bench_sched', 10);
+  const { store } = await benchStore('rp_bench_store_sched');
+  const cap = 2;
+  try {
+    for (let i = 0; i < CONNECTORS; i += 200) {
+      await Promise.all(Array.from({ length: Math.min(200, CONNECTORS - i) }, (_, j) =>
+        registerBench(store, `sched-${String(i + j).padStart(5, '0')}`, { dialect: 'postgres', url: partnerUrl }, 'schedule: "0 0 1 1 *"')));
+    }
+    const scheduler = new Scheduler({ db: store.db, log, concurrency: 8 });
+    const t0 = performance.now();
+    await scheduler.start();
+    const startMs = performance.now() - t0;
+    let maxConnections = 0;
+    const sampler = new pg.Client({ connectionString: partnerUrl });
+    await sampler.connect();
+    const t1 = performance.now();
+    const ids = Array.from({ length: CONNECTORS }, (_, i) => `sched-${String(i).padStart(5, '0')}`);
+    for (const id of ids) scheduler.trigger(id);
+    const dispatchMs = performance.now() - t1;
+    while (scheduler.running().length > 0) {
+      const r = await sampler.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'reach-puller'`);
+      maxConnections = Math.max(maxConnections, r.rows[0].n as number);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const runSeconds = (performance.now() - t1) / 1000;
+    await sampler.end();
+    await scheduler.stop();
+    figures.push({
+      figure: `6. scheduler, ${CONNECTORS} connectors`,
+      measured: `start ${Math.round(startMs)} ms, dispatch ${Math.round(dispatchMs)} ms (${round((dispatchMs * 1000) / CONNECTORS)} µs/stream)`,
+      reference: `max_connections ${cap}`, ratio: maxConnections / cap, target: `partner connections <= ${cap}`, met: maxConnections <= cap,
+      detail: { maxPartnerConnections: maxConnections, pullsPerSecond: round(CONNECTORS / runSeconds), runSeconds: round(runSeconds) },
+    });
+  } finally {
+    await store.close();
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+const started = performance.now();
+if (ONLY.has(1)) await figureBackfill('postgres');
+if (ONLY.has(2)) await figureBackfill('mysql');
+if (ONLY.has(3)) await figureIncremental();
+if (ONLY.has(4)) await figureRss();
+if (ONLY.has(5)) await figureReachApi();
+if (ONLY.has(6)) await figureScheduler();
+
+const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, load: os.loadavg().map(round) };
+const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+const header = ['figure', 'measured', 'reference', 'ratio', 'target', 'met'];
+const widths = header.map((h) => Math.max(h.length, ...figures.map((f) => String(f[h as keyof Figure] ?? '-').length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+process.stdout.write(`${line(header)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);
+for (const f of figures) process.stdout.write(`${line(header.map((h) => String(f[h as keyof Figure] ?? '-')))}\n`);
+const result = { command, machine, seconds: round((performance.now() - started) / 1000), at: new Date().toISOString(), figures };
+process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+await mkdir('bench/results', { recursive: true });
+await writeFile('bench/results/latest.json', `${JSON.stringify(result, null, 2)}\n`);

@@ -1,0 +1,64 @@
+/**
+ * The demo, end to end once: an embedded partner, apply, preview, backfill, changes with a
+ * late commit, pulls, status. The records in the store must equal the partner views' valid
+ * rows at the end. The state store is a fresh PostgreSQL database (DATABASE_URL) so this
+ * test opens one PGlite instance, the partner's.
+ */
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runDemo, type DemoResult } from '../../src/demo/run-demo.ts';
+import { DEMO_BUSINESSES } from '../../src/demo/demo-partner.ts';
+import { openPoolCount } from '../../src/sources/source-pools.ts';
+import { freshPgDatabase } from '../helpers/databases.ts';
+
+const STATUS: Record<string, string> = { completed: 'paid', open: 'unpaid', void: 'cancelled' };
+
+/** A phone the demo's mapping accepts: absent, blank, or ten digits once formatting is gone. */
+function dialable(phone: unknown): boolean {
+  if (phone === null || String(phone).trim() === '') return true;
+  return /^1?\d{10}$/.test(String(phone).replace(/[\s().+-]/g, ''));
+}
+
+describe('reach-puller demo', () => {
+  let result: DemoResult;
+  let printed = '';
+  const saved = process.env.DATABASE_URL;
+
+  beforeAll(async () => {
+    process.env.DATABASE_URL = await freshPgDatabase('rp_demo_store');
+    const out = new Writable({ write(chunk, _enc, done) { printed += String(chunk); done(); } });
+    result = await runDemo({ out });
+  }, 120_000);
+  afterAll(() => {
+    if (saved === undefined) delete process.env.DATABASE_URL;
+    else process.env.DATABASE_URL = saved;
+  });
+
+  it('delivers exactly the valid rows of each tenant, at their newest values', () => {
+    for (const { businessId, tenant } of DEMO_BUSINESSES) {
+      const customers = result.partnerRows.customers.filter((r) => r.business_id === businessId && dialable(r.phone));
+      const stored = result.records.get(`${tenant}/customers`)!;
+      expect([...stored.keys()].sort()).toEqual(customers.map((r) => String(r.customer_id)).sort());
+      for (const c of customers) {
+        const email = c.email === null ? undefined : String(c.email).trim().toLowerCase() || undefined;
+        expect(stored.get(String(c.customer_id))?.email).toBe(email);
+      }
+      const sales = result.partnerRows.transactions.filter((r) => r.business_id === businessId && STATUS[String(r.status)]);
+      const delivered = result.records.get(`${tenant}/transactions`)!;
+      expect(new Map([...delivered].map(([id, r]) => [id, { customer_id: r.customer_id, amount: r.amount, status: r.status }])))
+        .toEqual(new Map(sales.map((r) => [String(r.transaction_id), {
+          customer_id: String(r.customer_id), amount: Number(r.amount), status: STATUS[String(r.status)],
+        }])));
+    }
+  });
+
+  it('shows the cancellation and the late commit, quarantines the rest, and leaves no pool open', () => {
+    expect(result.records.get('bella-hair-studio/transactions')!.get('3')).toMatchObject({ status: 'cancelled' });
+    expect(result.records.get('bella-hair-studio/transactions')!.has('2404')).toBe(true);
+    expect(result.tenants.reduce((n, t) => n + t.quarantined, 0)).toBe(11);
+    for (const heading of ['1. Start', '2. Register', '3. Preview', '4. Backfill', '6. Incremental pull', '8. Where the records went']) {
+      expect(printed).toContain(heading);
+    }
+    expect(openPoolCount()).toBe(0);
+  });
+});

@@ -1,0 +1,145 @@
+/**
+ * The encrypted secret store: AES-256-GCM with a per-row key id and the name bound as
+ * associated data; rotation re-encrypts all or nothing; `${secret:NAME}` in a connector
+ * resolves through it (proved on MariaDB, which checks the password).
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pullConnector } from '../../src/engine/pull-connector.ts';
+import { PullerError } from '../../src/errors.ts';
+import { parseMasterKeys } from '../../src/secrets/master-key.ts';
+import { openSecret, sealSecret } from '../../src/secrets/secret-cipher.ts';
+import { getSecret, listSecrets, removeSecret, rotateSecrets, setSecret } from '../../src/secrets/secret-store.ts';
+import type { Store } from '../../src/store/open-store.ts';
+import { freshPartner, RO_PASSWORD, TEST_DIALECTS } from '../helpers/partner.ts';
+import { testLog } from '../helpers/quiet-log.ts';
+import { freshStore, registerYaml } from '../helpers/store.ts';
+
+const key = () => randomBytes(32).toString('base64');
+const codeOf = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (error) {
+    return (error as PullerError).code;
+  }
+  return undefined;
+};
+
+describe('master keys', () => {
+  it('reads one bare key (fingerprint id) or id:key pairs, the first encrypting', () => {
+    const one = parseMasterKeys(key());
+    expect(one.currentId).toMatch(/^k[0-9a-f]{8}$/);
+    const two = parseMasterKeys(`new:${key()}, old:${key()}`);
+    expect([two.currentId, [...two.keys.keys()]]).toEqual(['new', ['new', 'old']]);
+  });
+
+  it('refuses a missing, short, non-base64 or duplicated key without echoing it', () => {
+    expect(codeOf(() => parseMasterKeys(undefined))).toBe('RP_SECRET_KEY');
+    expect(codeOf(() => parseMasterKeys(randomBytes(16).toString('base64')))).toBe('RP_SECRET_KEY');
+    expect(codeOf(() => parseMasterKeys(`a:${key()},a:${key()}`))).toBe('RP_SECRET_KEY');
+    const bad = `${key().slice(0, 40)}!!!!`;
+    try {
+      parseMasterKeys(bad);
+    } catch (error) {
+      expect((error as Error).message).not.toContain(bad.slice(0, 20));
+    }
+  });
+});
+
+describe('secret cipher', () => {
+  const keys = parseMasterKeys(`k1:${key()}`);
+
+  it('round-trips, with a fresh nonce every time and no plaintext in the sealed bytes', () => {
+    const a = sealSecret(keys, 'DB_PW', 'hunter2-long-secret');
+    const b = sealSecret(keys, 'DB_PW', 'hunter2-long-secret');
+    expect(Buffer.from(a.nonce).equals(Buffer.from(b.nonce))).toBe(false);
+    expect(Buffer.from(a.ciphertext).toString('utf8')).not.toContain('hunter2');
+    expect(openSecret(keys, 'DB_PW', a)).toBe('hunter2-long-secret');
+  });
+
+  it('refuses a sealed value moved to another name, a flipped bit and an unknown key id', () => {
+    const sealed = sealSecret(keys, 'DB_PW', 'hunter2-long-secret');
+    expect(codeOf(() => openSecret(keys, 'OTHER', sealed))).toBe('RP_SECRET_CORRUPT');
+    const flipped = Buffer.from(sealed.ciphertext);
+    flipped[0]! ^= 1;
+    expect(codeOf(() => openSecret(keys, 'DB_PW', { ...sealed, ciphertext: flipped }))).toBe('RP_SECRET_CORRUPT');
+    expect(codeOf(() => openSecret(parseMasterKeys(`k2:${key()}`), 'DB_PW', sealed))).toBe('RP_SECRET_KEY');
+  });
+});
+
+describe('secret store', () => {
+  let store: Store;
+  beforeAll(async () => {
+    store = await freshStore('rp_sec_secrets_store');
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it('sets, lists (never values), replaces and removes', async () => {
+    const keys = parseMasterKeys(`k1:${key()}`);
+    expect(await setSecret(store.db, keys, 'A', 'value-a-1')).toBe('created');
+    expect(await setSecret(store.db, keys, 'A', 'value-a-2')).toBe('updated');
+    expect(await getSecret(store.db, keys, 'A')).toBe('value-a-2');
+    const list = await listSecrets(store.db);
+    expect(list.map((s) => [s.name, s.keyId])).toEqual([['A', 'k1']]);
+    expect(JSON.stringify(list)).not.toContain('value-a');
+    await removeSecret(store.db, 'A');
+    expect(await getSecret(store.db, keys, 'A')).toBeUndefined();
+    await expect(removeSecret(store.db, 'A')).rejects.toMatchObject({ code: 'RP_NOT_FOUND' });
+  });
+
+  it('rotates every secret to the new key; without the old key nothing changes', async () => {
+    const oldKey = key();
+    const old = parseMasterKeys(oldKey);
+    await setSecret(store.db, old, 'R1', 'rotate-me-1');
+    await setSecret(store.db, old, 'R2', 'rotate-me-2');
+    const newOnly = parseMasterKeys(`k2027:${key()}`);
+    await expect(rotateSecrets(store.db, newOnly)).rejects.toMatchObject({ code: 'RP_SECRET_KEY' });
+    expect((await listSecrets(store.db)).map((s) => s.keyId)).toEqual([old.currentId, old.currentId]);
+
+    const both = parseMasterKeys(`${[...newOnly.keys.entries()].map(([id, k]) => `${id}:${k.toString('base64')}`)[0]},${oldKey}`);
+    expect(await rotateSecrets(store.db, both)).toEqual({ reencrypted: ['R1', 'R2'], alreadyCurrent: 0 });
+    expect(await rotateSecrets(store.db, both)).toEqual({ reencrypted: [], alreadyCurrent: 2 });
+    // The old key can go: the new one alone opens every secret.
+    expect(await getSecret(store.db, newOnly, 'R1')).toBe('rotate-me-1');
+    expect(await getSecret(store.db, newOnly, 'R2')).toBe('rotate-me-2');
+  });
+});
+
+describe.runIf(TEST_DIALECTS.includes('mysql'))('${secret:NAME} in a connector', () => {
+  let store: Store;
+  beforeAll(async () => {
+    store = await freshStore('rp_sec_secrets_pull_store');
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it('resolves from the store when a pull connects (MariaDB checks the password)', async () => {
+    const partner = await freshPartner('mysql', 'rp_sec_secrets_pull');
+    await partner.exec('create table t (id integer primary key, email varchar(50), updated_at datetime(6))',
+      "insert into t values (1, 'a@example.com', '2024-01-01 00:00:00')", 'create view v as select * from t');
+    await partner.grantReadOnly();
+    const masterKey = key();
+    const env = { ...process.env, REACH_PULLER_MASTER_KEY: masterKey };
+    await setSecret(store.db, parseMasterKeys(masterKey), 'PARTNER_DB_PW', RO_PASSWORD);
+    const connector = await registerYaml(store, 'from_store', `tenant: t-store
+${partner.sourceYaml('  settle_seconds: 0\n').replace('${env:RP_TEST_RO_PASSWORD}', '${secret:PARTNER_DB_PW}')}streams:
+  - name: s
+    view: v
+    schema: contacts
+    primary_key: [id]
+    cursor: updated_at
+    fields: { id: id, email: email }
+`);
+    const [ok] = await pullConnector({ store: store.db, connector, log: testLog, runtime: { env } });
+    expect(ok!.error).toBeUndefined();
+    expect(ok!.rowsSent).toBe(1);
+
+    // A wrong stored value is the partner's "access denied", not a silent fallback.
+    await setSecret(store.db, parseMasterKeys(masterKey), 'PARTNER_DB_PW', 'not-the-password');
+    const [denied] = await pullConnector({ store: store.db, connector, log: testLog, runtime: { env } });
+    expect((denied!.error as PullerError).code).toBe('RP_SOURCE_AUTH');
+  });
+});
