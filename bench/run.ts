@@ -54,7 +54,9 @@ const say = (text: string) => process.stderr.write(`${text}\n`);
 
 /** Runs a backfill in a child process; returns its rows/s and peak RSS (VmHWM). */
 async function childBackfill(storeUrl: string, connector: string): Promise<{ rows: number; seconds: number; peakMb: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/backfill-child.ts', storeUrl, connector], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_CPU_PROF=1 writes a .cpuprofile of each backfill to bench/results/profiles (open it in Chrome DevTools).
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', 'bench/results/profiles'] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'bench/backfill-child.ts', storeUrl, connector], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   // Sampled from outside too, so a crash still leaves a figure in the log.
@@ -93,7 +95,7 @@ async function figureBackfill(dialect: 'postgres' | 'mysql'): Promise<void> {
   figures.push({
     figure: `${dialect === 'postgres' ? 1 : 2}. backfill ${dialect === 'postgres' ? 'PostgreSQL' : 'MariaDB'} view -> store`,
     measured: `${rate(engine.rows, engine.seconds)} rows/s`,
-    reference: `${rate(ROWS, copySeconds)} rows/s (${dialect === 'postgres' ? 'COPY TO | COPY FROM' : 'mariadb --batch | COPY FROM'})`,
+    reference: `${rate(ROWS, copySeconds)} rows/s (${dialect === 'postgres' ? 'COPY TO piped to COPY FROM' : 'mariadb --batch piped to COPY FROM'})`,
     ratio: round(ratio), target: '>= 0.5', met: ratio >= 0.5,
     detail: { rows: engine.rows, engineSeconds: round(engine.seconds), copySeconds: round(copySeconds), peakRssMb: engine.peakMb },
   });

@@ -152,7 +152,8 @@ streams:
     it('stops on --cancel after the current pages and resumes from the checkpoints', async () => {
       const { id, connector } = await setup(3_000);
       const deps = { store: store.db, log: testLog };
-      const handle = await startBackfill(deps, { connector: connector.id, chunks: 2, checkpointRows: 100, maxRowsPerSecond: 3000 });
+      const handle = await startBackfill(deps, { connector: connector.id, chunks: 2, checkpointRows: 100, maxRowsPerSecond: 1000 });
+      // ~3 s at this rate: the owner sees the cancel on its next heartbeat (1 s), well before the end.
       await new Promise((r) => setTimeout(r, 300));
       expect(await cancelBackfill(store.db, handle.id)).toMatchObject({ state: 'cancelled' });
       const stopped = await handle.done;

@@ -2,8 +2,6 @@ import type { Command } from 'commander';
 import { PullerError } from '../../errors.ts';
 import { listRuns } from '../../scheduler/run-history.ts';
 import { getConnector } from '../../store/connector-registry.ts';
-import { refuseWhileServing } from '../../scheduler/serve-lock.ts';
-import { storeOptionsFromEnv } from '../../store/open-store.ts';
 import { withStore } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
 
@@ -18,11 +16,10 @@ export function registerRuns(program: Command): void {
     .action(async (id: string, opts: { stream?: string; limit: string; json?: boolean }) => {
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new PullerError('RP_CONFIG_INVALID', `--limit must be a positive integer, not "${opts.limit}"`);
-      await refuseWhileServing(storeOptionsFromEnv(), `GET /connectors/${id}/runs`);
       const runs = await withStore(async (store) => {
         await getConnector(store.db, id);
         return listRuns(store.db, id, { stream: opts.stream, limit });
-      });
+      }, `GET /connectors/${id}/runs`);
       if (opts.json) printJson(runs);
       else {
         printTable(runs.map(({ watermarkAfter, ...r }) => ({ ...r, startedAt: r.startedAt.slice(0, 19), endedAt: r.endedAt?.slice(11, 19) })),

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { streamStatuses, type StreamStatus } from '../../scheduler/stream-status.ts';
-import { refuseWhileServing } from '../../scheduler/serve-lock.ts';
-import { storeOptionsFromEnv } from '../../store/open-store.ts';
 import { withStore } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
 
@@ -12,8 +10,7 @@ export function registerStatus(program: Command): void {
     .option('--connector <id>', 'only this connector')
     .option('--json', 'print as JSON')
     .action(async (opts: { connector?: string; json?: boolean }) => {
-      await refuseWhileServing(storeOptionsFromEnv(), `GET /status`);
-      const rows = await withStore((store) => streamStatuses(store.db, { connector: opts.connector }));
+      const rows = await withStore((store) => streamStatuses(store.db, { connector: opts.connector }), 'GET /status');
       if (opts.json) printJson(rows);
       else printTable(rows.map(tableRow), ['tenant', 'connector', 'stream', 'state', 'last_run', 'read', 'sent', 'unchanged', 'rejected', 'lag', 'next_run', 'last_error']);
     });

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { unparkStreams } from '../../scheduler/stream-parking.ts';
-import { refuseWhileServing } from '../../scheduler/serve-lock.ts';
-import { storeOptionsFromEnv } from '../../store/open-store.ts';
 import { withStore } from '../context.ts';
 
 export function registerUnpark(program: Command): void {
@@ -11,8 +9,7 @@ export function registerUnpark(program: Command): void {
     .argument('<connector>', 'connector id')
     .option('--stream <name>', 'only this stream (default: every parked stream)')
     .action(async (id: string, opts: { stream?: string }) => {
-      await refuseWhileServing(storeOptionsFromEnv(), `POST /connectors/${id}/streams/<stream>/unpark`);
-      const names = await withStore((store) => unparkStreams(store.db, id, opts.stream));
+      const names = await withStore((store) => unparkStreams(store.db, id, opts.stream), `POST /connectors/${id}/streams/<stream>/unpark`);
       process.stdout.write(names.length ? `unparked ${names.map((n) => `${id}/${n}`).join(', ')}\n` : 'nothing was parked\n');
     });
 }
