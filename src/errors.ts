@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   RP_MASS_DELETE: 'Reconcile would delete more than the allowed share; check the view and its filter, then pass --allow-mass-delete if it is right.',
   RP_SINK_REJECTED: 'Reach refused the request; see the API message. The watermark did not move.',
   RP_SINK_UNAVAILABLE: 'Reach did not accept the batch before the delivery deadline; it will be retried.',
+  RP_RUN_ABANDONED: 'The process running it died; the next run continues from the last checkpoint.',
   RP_RUN_CANCELLED: 'The run was cancelled; the watermark stays at the last confirmed page.',
   RP_STREAM_BUSY: 'Another run of this stream is in progress; wait for it or cancel it.',
   RP_BACKFILL_BUSY: 'Another process runs this backfill; wait for it, or `reach-puller backfill --cancel <id>` first.',

@@ -8,7 +8,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Position } from '../interfaces.ts';
 import { PullerError } from '../errors.ts';
 import { scrubSecrets } from '../secrets/secret-registry.ts';
-import { describeError, type RunCounts } from '../store/run-records.ts';
+import { abandoned, describeError, type RunCounts } from '../store/run-records.ts';
 import type { BackfillChunkStatus, BackfillStatus, StoreSchema } from '../store/schema.ts';
 import type { ChunkBounds } from './chunk-plan.ts';
 
@@ -144,7 +144,7 @@ export async function claimBackfill(db: Kysely<StoreSchema>, b: BackfillRecord):
     const orphans = b.chunks.filter((c) => c.status === 'running' && c.runId).map((c) => c.runId!);
     if (orphans.length > 0) {
       await trx.updateTable('runs')
-        .set({ status: 'failed', ended_at: new Date(), error_code: 'RP_RUN_ABANDONED', error: 'the process running it stopped' })
+        .set(abandoned())
         .where('id', 'in', orphans).where('status', '=', 'running').execute();
     }
     await trx.updateTable('backfill_chunks').set({ status: 'pending', updated_at: new Date() })

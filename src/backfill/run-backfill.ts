@@ -13,17 +13,16 @@ import type { StreamConfig } from '../config/connector-schema.ts';
 import { ConfigError, PullerError } from '../errors.ts';
 import type { Position } from '../interfaces.ts';
 import type { Logger } from '../log.ts';
-import { connectionSettings, createSink, reachTarget, type RuntimeEnv } from '../engine/connector-runtime.ts';
-import { deliverRows, rejectRateGuard, type PageOutcome } from '../engine/page-delivery.ts';
+import { createSink, openConnectorSource, reachTarget, storeRuntime, type RuntimeEnv } from '../engine/connector-runtime.ts';
+import { deliverRows, rejectRateGuard } from '../engine/page-delivery.ts';
 import { DEFAULT_PAGE_SIZE, findStream, planStream, type StreamPlan } from '../engine/stream-plan.ts';
 import { compareCursor } from '../engine/watermark.ts';
 import type { StateStore, Sink } from '../sinks/sink.ts';
 import { canonicalCursor } from '../sources/canonical-values.ts';
 import type { ReadSession, Source } from '../sources/source.ts';
-import { openSource } from '../sources/source-pools.ts';
 import { getConnector, type RegisteredConnector } from '../store/connector-registry.ts';
 import { countOpenRejections } from '../store/delivery-state.ts';
-import { finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
+import { addPage, finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
 import { loadSchemaCatalog } from '../store/schema-registry.ts';
 import { progressOf, rateAndEta, type BackfillProgress } from './backfill-progress.ts';
 import {
@@ -185,14 +184,17 @@ interface Runtime {
 }
 
 async function openRuntime(deps: BackfillDeps, connector: RegisteredConnector, stream: StreamConfig): Promise<Runtime> {
-  const source = openSource(await connectionSettings(connector.config, deps.runtime));
+  const runtime = storeRuntime(deps.store, deps.runtime);
+  // The target first: if it cannot be resolved, no source pool is left open.
+  const target = await reachTarget(connector.config, runtime);
+  const source = await openConnectorSource(connector.config, runtime);
   let sink: Sink | undefined;
   const close = async () => {
     await sink?.close();
     await source.close();
   };
   try {
-    sink = createSink(deps.store, await reachTarget(connector.config, deps.runtime), deps.log);
+    sink = createSink(deps.store, target, deps.log);
     const plan = await planStream(source, connector, stream, await loadSchemaCatalog(deps.store));
     return { connector, source, sink, plan, close };
   } catch (error) {
@@ -298,12 +300,11 @@ async function runChunk(job: ChunkJob): Promise<ChunkOutcome> {
         const outcome = await deliverRows({ plan, store, sink, runId, hasOpenRejections }, rows, positions, {
           assertRejectRate: rejectRateGuard(plan, { read: counts.rowsRead, rejected: counts.rowsRejected }),
           beforeCommit: async (trx, o) => {
-            const page = asCounts(o);
-            await saveChunkCheckpoint(trx, b.id, chunk.chunk, last, page);
-            await recordProgress(trx, runId, add(counts, page), last);
+            await saveChunkCheckpoint(trx, b.id, chunk.chunk, last, addPage(ZERO_COUNTS, o));
+            await recordProgress(trx, runId, addPage(counts, o), last);
           },
         });
-        Object.assign(counts, add(counts, asCounts(outcome)));
+        Object.assign(counts, addPage(counts, outcome));
         job.live(outcome.read);
       }
     });
@@ -319,21 +320,6 @@ async function runChunk(job: ChunkJob): Promise<ChunkOutcome> {
     if (!cancelled) log.error({ err: error, ...counts }, 'backfill chunk failed');
     return { status: cancelled ? 'cancelled' : 'failed', error };
   }
-}
-
-function asCounts(o: PageOutcome): RunCounts {
-  return {
-    rowsRead: o.read, rowsSent: o.sent, rowsDeleted: o.deleted, rowsUnchanged: o.unchanged, rowsRejected: o.rejected,
-    rowsNullCursor: 0, pages: 1,
-  };
-}
-
-function add(a: RunCounts, b: RunCounts): RunCounts {
-  return {
-    rowsRead: a.rowsRead + b.rowsRead, rowsSent: a.rowsSent + b.rowsSent, rowsDeleted: a.rowsDeleted + b.rowsDeleted,
-    rowsUnchanged: a.rowsUnchanged + b.rowsUnchanged, rowsRejected: a.rowsRejected + b.rowsRejected,
-    rowsNullCursor: a.rowsNullCursor + b.rowsNullCursor, pages: a.pages + b.pages,
-  };
 }
 
 /** Counts confirmed rows in memory and reports live progress (rate of this process's run). */

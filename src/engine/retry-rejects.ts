@@ -9,11 +9,10 @@ import type { Logger } from '../log.ts';
 import type { StateStore } from '../sinks/sink.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
 import { listRejections, loadWatermark, resolveQuarantined, type StreamRef } from '../store/delivery-state.ts';
-import { finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
+import { addPage, finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
 import { createSink, reachTarget, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
 import { deliverRows } from './page-delivery.ts';
 import { withPlannedStream } from './planned-stream.ts';
-import { add } from './run-stream.ts';
 
 export interface RetryOptions {
   store: StateStore;
@@ -78,9 +77,9 @@ async function retryStream(options: RetryOptions, stream: string, keys: string[]
         const page = await source.withReadSession((session) => session.readKeys(plan.spec, chunk));
         const outcome = await deliverRows({ plan, store, sink, runId, hasOpenRejections: true }, page.rows, page.positions, {
           // No reject-rate guard: these rows were rejected already, and the watermark does not move.
-          beforeCommit: (trx, o) => recordProgress(trx, runId, add(counts, o), watermark),
+          beforeCommit: (trx, o) => recordProgress(trx, runId, addPage(counts, o), watermark),
         });
-        counts = add(counts, outcome);
+        counts = addPage(counts, outcome);
         const found = new Set(page.positions.map((p) => JSON.stringify(p.key)));
         const missing = chunk.filter((k) => !found.has(JSON.stringify(k)));
         await resolveQuarantined(store, ref, missing, GONE_NOTE);

@@ -9,7 +9,7 @@ import type { Position } from '../interfaces.ts';
 import type { Sink, StateStore } from '../sinks/sink.ts';
 import type { Source } from '../sources/source.ts';
 import { countOpenRejections, loadWatermark, saveWatermark, type StreamRef } from '../store/delivery-state.ts';
-import { finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
+import { addPage, finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
 import type { RunKind } from '../store/schema.ts';
 import { deliverRows, rejectRateGuard } from './page-delivery.ts';
 import { planStream } from './stream-plan.ts';
@@ -94,11 +94,11 @@ export async function runStream(options: RunStreamOptions): Promise<RunSummary> 
           assertRejectRate: rejectRateGuard(plan, { read: counts.rowsRead, rejected: counts.rowsRejected }),
           beforeCommit: async (trx, o) => {
             await saveWatermark(trx, ref, next);
-            await recordProgress(trx, runId, add(counts, o), next);
+            await recordProgress(trx, runId, addPage(counts, o), next);
           },
         },
       );
-      Object.assign(counts, add(counts, outcome));
+      Object.assign(counts, addPage(counts, outcome));
       watermark = next;
       after = page.positions.at(-1);
       runLog.debug({ page: counts.pages, rows: outcome.read, sent: outcome.sent, watermark }, 'page confirmed');
@@ -130,11 +130,3 @@ function ceilingReached(stream: StreamConfig, rows: number, bytes: number): stri
   return limit && `run stopped at ${limit} after ${rows} row(s); the next run continues from the watermark`;
 }
 
-/** Run counts with one more page's outcome added. */
-export function add(c: RunCounts, o: { read: number; sent: number; deleted: number; unchanged: number; rejected: number }): RunCounts {
-  return {
-    ...c,
-    rowsRead: c.rowsRead + o.read, rowsSent: c.rowsSent + o.sent, rowsDeleted: c.rowsDeleted + o.deleted,
-    rowsUnchanged: c.rowsUnchanged + o.unchanged, rowsRejected: c.rowsRejected + o.rejected, pages: c.pages + 1,
-  };
-}

@@ -2,6 +2,8 @@
 
 const error = { $ref: '#/components/schemas/Error' };
 const connectorId = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,127}$' } };
+const backfill = { $ref: '#/components/schemas/Backfill' };
+const backfillId = { name: 'backfill', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9]{1,18}$' } };
 const json = (schema: object, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
 const errors = { 400: json(error, 'Invalid request'), 401: json(error, 'Missing or wrong bearer token'), 404: json(error, 'Unknown connector or stream') };
 
@@ -36,6 +38,10 @@ export const OPENAPI_DOCUMENT = {
       },
       Run: { type: 'object', description: 'One run: id, stream, kind, status, startedAt, endedAt, counts, watermarkAfter, error' },
       Rejection: { type: 'object', description: 'A quarantined record: stream, externalId, sourceKey, fields, reason' },
+      Backfill: {
+        type: 'object',
+        description: 'A backfill and its progress: id, connector, stream, state, from, to, rowsEstimated, rowsDone, percent, rowsPerSecond, etaSeconds, chunks',
+      },
     },
   },
   security: [{ bearer: [] }],
@@ -91,5 +97,25 @@ export const OPENAPI_DOCUMENT = {
         responses: { 200: json({ type: 'array', items: { $ref: '#/components/schemas/Rejection' } }), ...errors },
       },
     },
+    '/connectors/{id}/backfills': {
+      post: {
+        summary: 'Start a backfill of a stream in this process (range and chunks optional)', parameters: [connectorId],
+        requestBody: {
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: { stream: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, chunks: { type: 'integer' }, maxRowsPerSecond: { type: 'integer' } },
+              },
+            },
+          },
+        },
+        responses: { 202: json(backfill), ...errors },
+      },
+    },
+    '/backfills': { get: { summary: 'Every backfill with its progress, newest first', responses: { 200: json({ type: 'array', items: backfill }), 401: errors[401] } } },
+    '/backfills/{backfill}': { get: { summary: 'One backfill with its progress', parameters: [backfillId], responses: { 200: json(backfill), ...errors } } },
+    '/backfills/{backfill}/cancel': { post: { summary: 'Stop a running backfill after its current page', parameters: [backfillId], responses: { 200: json(backfill), ...errors } } },
+    '/backfills/{backfill}/resume': { post: { summary: 'Continue a backfill from its checkpoints', parameters: [backfillId], responses: { 202: json(backfill), 409: json(error, 'Running elsewhere'), ...errors } } },
   },
 } as const;

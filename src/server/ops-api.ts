@@ -1,6 +1,6 @@
 /**
  * The ops HTTP API (fastify): register, enable/disable, trigger, unpark, status, runs,
- * rejects, /metrics, /healthz, /readyz and /openapi.json. Every route but the two health
+ * rejects, backfills (start, list, progress, cancel, resume), /metrics, /healthz, /readyz and /openapi.json. Every route but the two health
  * checks needs the bearer token. Answers carry no secrets: connector configs hold secret
  * references only, and error text is scrubbed.
  */
@@ -19,12 +19,15 @@ import { getConnector, registerConnectors, setConnectorEnabled } from '../store/
 import { listRejections } from '../store/delivery-state.ts';
 import type { StoreSchema } from '../store/schema.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
+import type { BackgroundBackfills } from '../backfill/background-backfills.ts';
+import { backfillProgress, cancelBackfill, listBackfills } from '../backfill/run-backfill.ts';
 import type { PullerMetrics } from './puller-metrics.ts';
 
 export interface OpsApiOptions {
   db: Kysely<StoreSchema>;
   scheduler: Scheduler;
   metrics: PullerMetrics;
+  backfills: BackgroundBackfills;
   token: string;
   log: Logger;
 }
@@ -37,7 +40,7 @@ const STREAM = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_$]{0,62}$' } as 
 
 /** Builds the API (not listening yet). */
 export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
-  const { db, scheduler, metrics, log } = options;
+  const { db, scheduler, metrics, log, backfills } = options;
   const app = Fastify({ bodyLimit: BODY_LIMIT, logger: false });
   const expected = digest(`Bearer ${options.token}`);
 
@@ -57,7 +60,8 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
       return reply.code(400).send({ error: error.code, message: 'the connector is invalid', advice: error.advice, problems: error.problems.map((p) => ({ ...p, message: scrubSecrets(p.message) })) });
     }
     if (error instanceof PullerError) {
-      const status = error.code === 'RP_NOT_FOUND' ? 404 : error.code === 'RP_STREAM_BUSY' ? 409 : error.code === 'RP_CONFIG_INVALID' ? 400 : 500;
+      const status = error.code === 'RP_NOT_FOUND' ? 404 : error.code === 'RP_STREAM_BUSY' || error.code === 'RP_BACKFILL_BUSY' ? 409
+        : error.code === 'RP_CONFIG_INVALID' ? 400 : 500;
       return reply.code(status).send({ error: error.code, message: scrubSecrets(error.message), advice: error.advice });
     }
     const status = (error as { statusCode?: number }).statusCode;
@@ -147,8 +151,42 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
     return listRejections(db, req.params.id, req.query);
   });
 
-  // Backfill routes join here once src/backfill/ lands (start / cancel / list / progress).
+  app.post<{ Params: { id: string }; Body: BackfillBody | undefined }>('/connectors/:id/backfills', {
+    schema: {
+      params: { type: 'object', properties: { id: ID }, required: ['id'] },
+      body: {
+        type: ['object', 'null'],
+        properties: {
+          stream: STREAM, from: { type: 'string', maxLength: 64 }, to: { type: 'string', maxLength: 64 },
+          chunks: { type: 'integer', minimum: 1, maximum: 64 }, maxRowsPerSecond: { type: 'integer', minimum: 1 },
+        },
+        additionalProperties: false,
+      },
+    },
+  }, async (req, reply) => {
+    const id = await backfills.start({ connector: req.params.id, ...req.body });
+    return reply.code(202).send(await backfillProgress(db, id));
+  });
+  app.get('/backfills', async () => listBackfills(db));
+  app.get<{ Params: { id: string } }>('/backfills/:id', backfillRoute(), async (req) => backfillProgress(db, req.params.id));
+  app.post<{ Params: { id: string } }>('/backfills/:id/cancel', backfillRoute(), async (req) => cancelBackfill(db, req.params.id));
+  app.post<{ Params: { id: string } }>('/backfills/:id/resume', backfillRoute(), async (req, reply) => {
+    await backfills.resume(req.params.id);
+    return reply.code(202).send(await backfillProgress(db, req.params.id));
+  });
   return app;
+}
+
+interface BackfillBody {
+  stream?: string;
+  from?: string;
+  to?: string;
+  chunks?: number;
+  maxRowsPerSecond?: number;
+}
+
+function backfillRoute() {
+  return { schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9]{1,18}$' } }, required: ['id'] } } };
 }
 
 function idRoute() {

@@ -40,19 +40,15 @@ export interface DeliveredEntry {
   deleted: boolean;
 }
 
-// Keeps each statement well under PostgreSQL's 65535 bind parameters.
-const LOOKUP_CHUNK = 5000;
-
 /** Last delivered entries for these external ids. */
 export async function loadDelivered(db: Db, ref: StreamRef, externalIds: string[]): Promise<Map<string, DeliveredEntry>> {
   const out = new Map<string, DeliveredEntry>();
-  for (let i = 0; i < externalIds.length; i += LOOKUP_CHUNK) {
-    const ids = externalIds.slice(i, i + LOOKUP_CHUNK);
-    const rows = await db.selectFrom('delivered').select(['external_id', 'content_hash', 'version', 'deleted'])
-      .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream)
-      .where('external_id', 'in', ids).execute();
-    for (const r of rows) out.set(r.external_id, { externalId: r.external_id, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
-  }
+  if (externalIds.length === 0) return out;
+  // One array parameter, not one per id: a page's lookup is one short statement to parse and plan.
+  const rows = await db.selectFrom('delivered').select(['external_id', 'content_hash', 'version', 'deleted'])
+    .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream)
+    .where('external_id', '=', sql<string>`any(${externalIds}::text[])`).execute();
+  for (const r of rows) out.set(r.external_id, { externalId: r.external_id, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
   return out;
 }
 

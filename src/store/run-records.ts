@@ -19,6 +19,29 @@ export interface RunCounts {
   pages: number;
 }
 
+/** What one confirmed page adds to a run's counts. */
+export interface PageCounts {
+  read: number;
+  sent: number;
+  deleted: number;
+  unchanged: number;
+  rejected: number;
+}
+
+/** Run counts with one more page's outcome added. */
+export function addPage(c: RunCounts, o: PageCounts): RunCounts {
+  return {
+    ...c,
+    rowsRead: c.rowsRead + o.read, rowsSent: c.rowsSent + o.sent, rowsDeleted: c.rowsDeleted + o.deleted,
+    rowsUnchanged: c.rowsUnchanged + o.unchanged, rowsRejected: c.rowsRejected + o.rejected, pages: c.pages + 1,
+  };
+}
+
+/** The columns that mark a run whose process died. */
+export function abandoned() {
+  return { status: 'failed' as const, ended_at: new Date(), error_code: 'RP_RUN_ABANDONED', error: 'the process running it stopped' };
+}
+
 export const ZERO_COUNTS: RunCounts = {
   rowsRead: 0, rowsSent: 0, rowsUnchanged: 0, rowsRejected: 0, rowsDeleted: 0, rowsNullCursor: 0, pages: 0,
 };
@@ -50,7 +73,7 @@ export async function startRun(db: Db, ref: StreamRef, kind: RunKind, watermark:
  */
 export async function abandonStaleRuns(db: Db, ref: StreamRef, olderThanSeconds = ABANDONED_AFTER_SECONDS, pullsOnly = false): Promise<void> {
   let query = db.updateTable('runs')
-    .set({ status: 'failed', ended_at: new Date(), error_code: 'RP_RUN_ABANDONED', error: 'the process running it stopped' })
+    .set(abandoned())
     .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).where('status', '=', 'running')
     .where('heartbeat_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`);
   if (pullsOnly) query = query.where('kind', '<>', 'backfill');

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BackgroundBackfills } from '../../src/backfill/background-backfills.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { buildOpsApi } from '../../src/server/ops-api.ts';
 import { PullerMetrics } from '../../src/server/puller-metrics.ts';
@@ -23,6 +24,7 @@ describe('ops API', () => {
   let store: Store;
   let storeUrl: string;
   let scheduler: Scheduler;
+  let backfills: BackgroundBackfills;
   let app: FastifyInstance;
   let base: string;
   let events: LogEvent[];
@@ -38,11 +40,13 @@ describe('ops API', () => {
     const metrics = new PullerMetrics();
     scheduler = new Scheduler({ db: store.db, log: captured.log, metrics, leaseSeconds: 5, refreshSeconds: 1 });
     await scheduler.start();
-    app = buildOpsApi({ db: store.db, scheduler, metrics, token: TOKEN, log: captured.log });
+    backfills = new BackgroundBackfills({ store: store.db, log: captured.log });
+    app = buildOpsApi({ db: store.db, scheduler, metrics, backfills, token: TOKEN, log: captured.log });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
   });
   afterAll(async () => {
     await app?.close();
+    await backfills?.stop();
     await scheduler?.stop();
     await store?.close();
   });
@@ -125,6 +129,17 @@ describe('ops API', () => {
     expect((await call('POST', '/connectors/api/pull')).json()).toEqual({ started: [], skipped: [{ stream: 'customers', reason: 'disabled' }] });
     expect((await call('POST', '/connectors/api/enable')).json()).toEqual({ connector: 'api', enabled: true, unparked: [] });
     expect((await call('POST', '/connectors/nope/enable')).status).toBe(404);
+  });
+
+  it('starts a backfill, reports its progress, and refuses what it cannot do', async () => {
+    const started = await call('POST', '/connectors/api/backfills', { body: JSON.stringify({ stream: 'customers', chunks: 2 }) });
+    expect(started.status).toBe(202);
+    const { id } = started.json();
+    await waitFor('the backfill', async () => (await call('GET', `/backfills/${id}`)).json().state === 'succeeded');
+    expect((await call('GET', `/backfills/${id}`)).json()).toMatchObject({ id, connector: 'api', stream: 'customers', rowsDone: 10, percent: 100 });
+    expect((await call('GET', '/backfills')).json().map((b: { id: string }) => b.id)).toContain(id);
+    expect((await call('POST', `/backfills/${id}/cancel`)).status).toBe(404);
+    expect((await call('POST', '/connectors/api/backfills', { body: JSON.stringify({ chunks: 0 }) })).status).toBe(400);
   });
 
   it('never answers with a secret', () => {

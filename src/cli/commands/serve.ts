@@ -4,6 +4,7 @@ import { logger } from '../../log.ts';
 import { DEFAULT_RETRY } from '../../scheduler/retry-delay.ts';
 import { Scheduler } from '../../scheduler/scheduler.ts';
 import { acquireServeLock } from '../../scheduler/serve-lock.ts';
+import { BackgroundBackfills } from '../../backfill/background-backfills.ts';
 import { buildOpsApi } from '../../server/ops-api.ts';
 import { PullerMetrics } from '../../server/puller-metrics.ts';
 import { openStore, storeOptionsFromEnv } from '../../store/open-store.ts';
@@ -59,15 +60,18 @@ export function registerServe(program: Command): void {
           refreshSeconds: positive('refresh-seconds', opts.refreshSeconds),
           retry: { ...DEFAULT_RETRY, attempts: positive('retry-attempts', opts.retryAttempts), baseMs: positive('retry-base-ms', opts.retryBaseMs) },
         });
-        const api = opts.api ? buildOpsApi({ db: store.db, scheduler, metrics, token: token!, log }) : undefined;
+        const backfills = new BackgroundBackfills({ store: store.db, log });
+        const api = opts.api ? buildOpsApi({ db: store.db, scheduler, metrics, backfills, token: token!, log }) : undefined;
         try {
           await scheduler.start();
+          await backfills.resumeInterrupted();
           const address = await api?.listen({ host: opts.host, port: Number(opts.port) });
           log.info({ store: store.location, holder: scheduler.holder, api: address ?? null }, 'serving');
           const signal = await stopped;
           log.info({ signal, running: scheduler.running() }, 'shutting down: running streams stop after their current page');
         } finally {
           await api?.close();
+          await backfills.stop();
           await scheduler.stop();
           await store.close();
         }
