@@ -26,6 +26,7 @@ export function registerPull(program: Command): void {
       }));
       if (opts.json) printJson(rows);
       else printTable(rows, ['stream', 'status', 'read', 'sent', 'unchanged', 'rejected', 'deleted', 'null_cursor', 'pages', 'watermark', 'error']);
+      for (const r of results) if (r.warning) process.stderr.write(`warning: ${r.stream}: ${r.warning}\n`);
       if (results.some((r) => r.status !== 'succeeded')) process.exitCode = EXIT.failure;
     });
 }
