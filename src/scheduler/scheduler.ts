@@ -45,6 +45,10 @@ interface Scheduled {
 /** Why a stream was not started. */
 export type SkipReason = 'running' | 'disabled' | 'stopping';
 
+// How long a stream waits for a free slot of its source (held by other replicas' runs).
+const SOURCE_WAIT_MS = 60_000;
+const SOURCE_POLL_MS = 500;
+
 export class Scheduler {
   /** This replica's name in leases and tick claims. */
   readonly holder = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -197,8 +201,15 @@ export class Scheduler {
       log.debug({ parked }, 'skipped: stream is parked');
       return;
     }
-    if (!(await acquireLease(this.db, ref, this.holder, this.leaseSeconds))) {
-      log.info('skipped: another replica holds the stream');
+    const source = { id: connector.sourceId, cap: connector.config.source.max_connections };
+    let lease = await acquireLease(this.db, ref, this.holder, this.leaseSeconds, source);
+    // A source at its cap across replicas frees a slot when some run ends: wait for it a while.
+    for (let waited = 0; lease === 'source-full' && waited < SOURCE_WAIT_MS && !this.stopping.signal.aborted; waited += SOURCE_POLL_MS) {
+      await sleep(SOURCE_POLL_MS, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      lease = await acquireLease(this.db, ref, this.holder, this.leaseSeconds, source);
+    }
+    if (lease !== 'held') {
+      log.info(lease === 'taken' ? 'skipped: another replica holds the stream' : 'skipped: the source is at its connection cap across replicas');
       return;
     }
     const controller = new AbortController();

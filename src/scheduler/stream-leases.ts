@@ -9,16 +9,31 @@ import type { StoreSchema } from '../store/schema.ts';
 
 type Db = Kysely<StoreSchema>;
 
-/** Claims a stream for `holder` when no live lease exists; true when claimed. */
-export async function acquireLease(db: Db, ref: StreamRef, holder: string, seconds: number): Promise<boolean> {
-  const rows = await sql<{ holder: string }>`
-    insert into stream_leases (connector_id, stream, holder, expires_at)
-    values (${ref.connectorId}, ${ref.stream}, ${holder}, now() + make_interval(secs => ${seconds}))
-    on conflict (connector_id, stream) do update
-      set holder = excluded.holder, expires_at = excluded.expires_at, acquired_at = now()
-      where stream_leases.expires_at < now()
-    returning holder`.execute(db);
-  return rows.rows.length === 1;
+/** Why a lease was not granted: another replica runs the stream, or its source is at its cap. */
+export type LeaseOutcome = 'held' | 'taken' | 'source-full';
+
+/**
+ * Claims a stream for `holder` when no live lease exists and the stream's source has fewer
+ * live leases than `sourceCap` across every replica, so a partner's max_connections holds for
+ * the whole fleet, not per process. The count and the claim are serialised per source.
+ */
+export async function acquireLease(db: Db, ref: StreamRef, holder: string, seconds: number, source: { id: string; cap: number }): Promise<LeaseOutcome> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${`reach-puller source ${source.id}`}))`.execute(trx);
+    const busy = await sql<{ n: string }>`
+      select count(*) as n from stream_leases l join connectors c on c.id = l.connector_id
+      where c.source_id = ${source.id} and l.expires_at >= now()
+        and not (l.connector_id = ${ref.connectorId} and l.stream = ${ref.stream})`.execute(trx);
+    if (Number(busy.rows[0]!.n) >= source.cap) return 'source-full';
+    const rows = await sql<{ holder: string }>`
+      insert into stream_leases (connector_id, stream, holder, expires_at)
+      values (${ref.connectorId}, ${ref.stream}, ${holder}, now() + make_interval(secs => ${seconds}))
+      on conflict (connector_id, stream) do update
+        set holder = excluded.holder, expires_at = excluded.expires_at, acquired_at = now()
+        where stream_leases.expires_at < now()
+      returning holder`.execute(trx);
+    return rows.rows.length === 1 ? 'held' : 'taken';
+  });
 }
 
 /**
