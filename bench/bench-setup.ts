@@ -104,6 +104,8 @@ source:
   ssl: { mode: disable }
   max_connections: 2
   settle_seconds: 0
+  # A backfill chunk is one streamed statement: the default 60 s would cancel a long one.
+  statement_timeout_seconds: 3600
 ${extra}
 streams:
   - name: transactions

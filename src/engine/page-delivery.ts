@@ -90,22 +90,35 @@ function idIfMappable(plan: StreamPlan, row: SourceRow): string | null {
   }
 }
 
+/** What `deliverRows` may do around the checkpoint. */
+export interface DeliveryHooks {
+  assertRejectRate?: (outcome: PageOutcome) => void;
+  beforeCommit: (trx: Transaction<StoreSchema>, outcome: PageOutcome) => Promise<void>;
+}
+
 /**
  * Delivers one page. `beforeCommit` runs inside the checkpoint transaction (it stores the
  * watermark or a backfill checkpoint); `assertRejectRate` may refuse the page before anything
  * is sent.
  */
-export async function deliverRows(
-  ctx: PageContext,
-  rows: SourceRow[],
-  positions: Position[],
-  hooks: {
-    assertRejectRate?: (outcome: PageOutcome) => void;
-    beforeCommit: (trx: Transaction<StoreSchema>, outcome: PageOutcome) => Promise<void>;
-  },
-): Promise<PageOutcome> {
+export async function deliverRows(ctx: PageContext, rows: SourceRow[], positions: Position[], hooks: DeliveryHooks): Promise<PageOutcome> {
+  return deliverJudged(ctx, judgePage(ctx, rows, positions), hooks);
+}
+
+/** A page mapped and validated, not yet compared with what was delivered. */
+export interface JudgedPage {
+  read: number;
+  /** By external id; later rows of the page win. */
+  candidates: Map<string, Candidate>;
+  rejections: Rejection[];
+}
+
+/**
+ * Maps and validates a page: CPU only, no I/O, so a caller can judge the next page while
+ * the previous one is being delivered.
+ */
+export function judgePage(ctx: Pick<PageContext, 'plan' | 'runId'>, rows: SourceRow[], positions: Position[]): JudgedPage {
   const { plan } = ctx;
-  const ref: StreamRef = { connectorId: plan.connector.id, stream: plan.stream.name };
   const rejections: Rejection[] = [];
   // Later rows win: within a page, rows come in cursor order, so the last is the newest.
   const candidates = new Map<string, Candidate>();
@@ -121,7 +134,14 @@ export async function deliverRows(
       sourceCursor: position.cursor, fields: verdict.error.fields, reason: verdict.error.message,
     });
   });
+  return { read: rows.length, candidates, rejections };
+}
 
+/** Delivers a judged page: drops what Reach already has, sends the rest, commits the checkpoint. */
+export async function deliverJudged(ctx: PageContext, judged: JudgedPage, hooks: DeliveryHooks): Promise<PageOutcome> {
+  const { plan } = ctx;
+  const ref: StreamRef = { connectorId: plan.connector.id, stream: plan.stream.name };
+  const { candidates, rejections } = judged;
   const known = await loadDelivered(ctx.store, ref, [...candidates.keys()]);
   const upserts: Upsert[] = [];
   const deletes: Delete[] = [];
@@ -142,8 +162,8 @@ export async function deliverRows(
     entries.push(c.entry);
   }
   const outcome: PageOutcome = {
-    read: rows.length, sent: upserts.length, deleted: deletes.length,
-    unchanged: unchanged + (rows.length - rejections.length - candidates.size), rejected: rejections.length,
+    read: judged.read, sent: upserts.length, deleted: deletes.length,
+    unchanged: unchanged + (judged.read - rejections.length - candidates.size), rejected: rejections.length,
   };
   if (hooks.assertRejectRate) {
     try {

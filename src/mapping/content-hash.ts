@@ -4,11 +4,16 @@
  * everything else follows JSON.stringify (undefined properties are left out, as they are
  * from the request body). Runs for every row: one string is built and hashed once.
  */
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
+
+// The one-shot hash (Node >= 20.12) costs half of createHash().update().digest() per row.
+const sha256Hex: (text: string) => string = typeof crypto.hash === 'function'
+  ? (text) => crypto.hash('sha256', text, 'hex')
+  : (text) => crypto.createHash('sha256').update(text).digest('hex');
 
 /** sha256 hex of the record's canonical JSON (sorted keys). */
 export function contentHash(record: unknown): string {
-  return createHash('sha256').update(canonicalJson(record)).digest('hex');
+  return sha256Hex(canonicalJson(record));
 }
 
 function canonicalJson(value: unknown): string {

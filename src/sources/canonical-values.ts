@@ -9,6 +9,8 @@ import { PermanentError } from '../errors.ts';
 /** Date, optional time with any fraction, optional zone (`Z`, `+00`, `+02:00`, ` +0530`). */
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/;
 const INTEGER = /^-?\d+$/;
+/** A UTC instant: `2024-01-02 03:04:05.123+00` or `2024-01-02T03:04:05.123456Z`. */
+const UTC_TEXT = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(?:Z|\+00(?::?00)?)$/;
 
 interface Parts {
   date: string;
@@ -59,6 +61,9 @@ function toUtc(date: string, time: string, offsetMinutes: number): { date: strin
  * zone is taken as UTC, the session zone). Text it cannot read (`infinity`) is returned as is.
  */
 export function canonicalInstant(text: string, digits: number): string {
+  // Fast path for what a UTC session prints (and for canonical text): no offset to shift.
+  const utc = UTC_TEXT.exec(text);
+  if (utc) return `${utc[1]}T${utc[2]}.${fixFraction(utc[3] ?? '', digits)}Z`;
   const p = parse(text);
   if (!p) return text;
   const { date, time } = toUtc(p.date, p.time, p.offsetMinutes ?? 0);
