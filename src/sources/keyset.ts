@@ -37,6 +37,9 @@ function whereAfter(knex: Knex, dialect: SourceDialect, query: Knex.QueryBuilder
   if (after.key.length !== spec.primaryKey.length) {
     throw new Error(`A position has ${after.key.length} key values; the stream's primary key has ${spec.primaryKey.length} columns.`);
   }
+  // Redundant for the result, but it bounds the index range: without it a planner may scan
+  // from the view's first row and filter up to the position, on every page.
+  query.where(cursor, '>=', bound);
   query.where((outer) => {
     outer.where(cursor, '>', bound);
     spec.primaryKey.forEach((column, i) => {

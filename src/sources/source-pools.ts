@@ -10,6 +10,8 @@ import { sourceIdentity } from '../config/source-identity.ts';
 import type { Source } from './source.ts';
 import type { SourceDialect } from './source-dialect.ts';
 import { SqlSource } from './sql-source.ts';
+import { logger } from '../log.ts';
+import { scrubSecrets } from '../secrets/secret-registry.ts';
 import { mssqlSource } from './mssql/mssql-source.ts';
 import { mysqlSource } from './mysql/mysql-source.ts';
 import { postgresSource } from './postgres/postgres-source.ts';
@@ -36,7 +38,7 @@ export function openSource(settings: ConnectionSettings): Source {
   const key = sourceIdentity(settings);
   let shared = pools.get(key);
   if (!shared) {
-    shared = { knex: knexFactory(impl.knexConfig(settings)), users: 0 };
+    shared = { knex: knexFactory({ ...impl.knexConfig(settings), log: knexLog(key) }), users: 0 };
     pools.set(key, shared);
   }
   shared.users++;
@@ -47,6 +49,21 @@ export function openSource(settings: ConnectionSettings): Source {
     pools.delete(key);
     await pool.knex.destroy();
   });
+}
+
+/**
+ * knex prints pool trouble ("Acquire connection error") with console.log; route it to the
+ * process logger instead, at debug: the run that hit the error reports it with its code.
+ */
+function knexLog(source: string): Knex.Config['log'] {
+  const log = logger().child({ component: 'knex', source });
+  const text = (m: unknown) => scrubSecrets(m instanceof Error ? m.message : String(m));
+  return {
+    debug: (m: unknown) => log.debug(text(m)),
+    warn: (m: unknown) => log.debug(text(m)),
+    error: (m: unknown) => log.debug(text(m)),
+    deprecate: (method: string, alternative: string) => log.debug(`${method} is deprecated; use ${alternative}`),
+  };
 }
 
 /** How many pools are open, for tests that check nothing is left open. */

@@ -25,10 +25,11 @@ describe('mssql compiled SQL', () => {
     const { sql, bindings } = offline.compilePage(orders(), { after, upTo: '2024-01-03 00:00:00.0000000', limit: 500 });
     expect(sql).toBe(
       'select top (@p0) [id], [total], CONVERT(varchar(40), [updated_at], 121) as [__rp_cursor] from [dbo].[orders] ' +
-        'where [shop] = @p1 and ([updated_at] > CAST(@p2 AS datetime2(7)) or ([updated_at] = CAST(@p3 AS datetime2(7)) and [id] > @p4)) ' +
-        'and [updated_at] <= CAST(@p5 AS datetime2(7)) order by [updated_at] asc, [id] asc',
+        'where [shop] = @p1 and [updated_at] >= CAST(@p2 AS datetime2(7)) ' +
+        'and ([updated_at] > CAST(@p3 AS datetime2(7)) or ([updated_at] = CAST(@p4 AS datetime2(7)) and [id] > @p5)) ' +
+        'and [updated_at] <= CAST(@p6 AS datetime2(7)) order by [updated_at] asc, [id] asc',
     );
-    expect(bindings).toEqual([500, 'x', after.cursor, after.cursor, '42', '2024-01-03 00:00:00.0000000']);
+    expect(bindings).toEqual([500, 'x', after.cursor, after.cursor, after.cursor, '42', '2024-01-03 00:00:00.0000000']);
   });
 
   it('expands a composite key lexicographically and COALESCEs a fallback', () => {
@@ -37,9 +38,10 @@ describe('mssql compiled SQL', () => {
       limit: 10,
     });
     expect(sql).toContain(
-      'where (COALESCE([updated_at], [created_at]) > CAST(@p1 AS datetime2(7)) ' +
-        'or (COALESCE([updated_at], [created_at]) = CAST(@p2 AS datetime2(7)) and [shop_id] > @p3) ' +
-        'or (COALESCE([updated_at], [created_at]) = CAST(@p4 AS datetime2(7)) and [shop_id] = @p5 and [id] > @p6))',
+      'where COALESCE([updated_at], [created_at]) >= CAST(@p1 AS datetime2(7)) ' +
+        'and (COALESCE([updated_at], [created_at]) > CAST(@p2 AS datetime2(7)) ' +
+        'or (COALESCE([updated_at], [created_at]) = CAST(@p3 AS datetime2(7)) and [shop_id] > @p4) ' +
+        'or (COALESCE([updated_at], [created_at]) = CAST(@p5 AS datetime2(7)) and [shop_id] = @p6 and [id] > @p7))',
     );
     expect(sql).toContain('order by COALESCE([updated_at], [created_at]) asc, [shop_id] asc, [id] asc');
   });
@@ -50,7 +52,7 @@ describe('mssql compiled SQL', () => {
       limit: 10,
     });
     expect(sql).toContain('CAST([rv] AS BIGINT) as [__rp_cursor]');
-    expect(sql).toContain('[rv] > CONVERT(binary(8), CAST(@p1 AS BIGINT))');
+    expect(sql).toContain('[rv] > CONVERT(binary(8), CAST(@p2 AS BIGINT))');
     expect(bindings).toContain('123456789012');
   });
 
