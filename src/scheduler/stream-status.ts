@@ -14,6 +14,8 @@ import type { ConnectorConfig } from '../config/connector-schema.ts';
 import type { Position } from '../interfaces.ts';
 import { localToUtc } from '../engine/watermark.ts';
 import type { StoreSchema } from '../store/schema.ts';
+import type { BackfillProgress } from '../backfill/backfill-progress.ts';
+import { listBackfills } from '../backfill/run-backfill.ts';
 
 export type StreamState = 'ok' | 'running' | 'backfilling' | 'failing' | 'parked' | 'disabled';
 
@@ -42,6 +44,8 @@ export interface StreamStatus {
   nextRun: string | null;
   lastError: string | null;
   parkedReason: string | null;
+  /** The running backfill of the stream, if any: how far, how fast, how long to go. */
+  backfill: { id: string; percent: number; rowsDone: number; rowsPerSecond: number; etaSeconds?: number } | null;
 }
 
 interface Row {
@@ -90,10 +94,11 @@ export async function streamStatuses(db: Kysely<StoreSchema>, options: { connect
                        and x.kind <> 'backfill' and x.status = 'succeeded' order by x.id desc limit 1) ok on true
     where ${filter}
     order by c.tenant_id, c.id, s.name`.execute(db);
-  return rows.rows.map((r) => toStatus(r, now));
+  const backfills = new Map((await listBackfills(db)).filter((b) => b.state === 'running').map((b) => [`${b.connector}/${b.stream}`, b]));
+  return rows.rows.map((r) => toStatus(r, now, backfills.get(`${r.connector}/${r.stream}`)));
 }
 
-function toStatus(r: Row, now: Date): StreamStatus {
+function toStatus(r: Row, now: Date, backfill: BackfillProgress | undefined): StreamStatus {
   const config = r.config;
   const settle = config.streams.find((s) => s.name === r.stream)?.settle_seconds ?? config.source.settle_seconds;
   const lag = lagSeconds({
@@ -120,6 +125,9 @@ function toStatus(r: Row, now: Date): StreamStatus {
     nextRun: r.enabled && !r.parked_reason && config.schedule ? nextCronRun(config.schedule, config.schedule_timezone)?.toISOString() ?? null : null,
     lastError: r.parked_reason ?? (r.run_status === 'failed' ? `${r.error_code ?? ''} ${r.error ?? ''}`.trim() : null),
     parkedReason: r.parked_reason,
+    backfill: backfill ? {
+      id: backfill.id, percent: backfill.percent, rowsDone: backfill.rowsDone, rowsPerSecond: backfill.rowsPerSecond, etaSeconds: backfill.etaSeconds,
+    } : null,
   };
 }
 

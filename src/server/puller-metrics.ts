@@ -30,6 +30,7 @@ export class PullerMetrics {
   private readonly lag = this.gauge('reach_puller_lag_seconds', 'How far behind the partner the delivered data may be (see README)');
   private readonly breached = this.gauge('reach_puller_lag_objective_breached', '1 when the lag exceeds the connector lag_objective_seconds');
   private readonly parked = this.gauge('reach_puller_stream_parked', '1 when a permanent error parked the stream');
+  private readonly backfill = this.gauge('reach_puller_backfill_progress_ratio', 'Share of the running backfill done (0..1)');
 
   /** Counts a finished run. */
   recordRun(tenant: string, summary: RunSummary, seconds: number): void {
@@ -53,11 +54,13 @@ export class PullerMetrics {
     this.lag.reset();
     this.breached.reset();
     this.parked.reset();
+    this.backfill.reset();
     for (const s of statuses) {
       const labels = { tenant: s.tenant, connector: s.connector, stream: s.stream };
       if (s.lagSeconds !== null) this.lag.set(labels, s.lagSeconds);
       if (s.lagObjectiveSeconds !== null) this.breached.set(labels, s.lagBreached ? 1 : 0);
       this.parked.set(labels, s.state === 'parked' ? 1 : 0);
+      if (s.backfill) this.backfill.set(labels, s.backfill.percent / 100);
     }
   }
 

@@ -140,6 +140,16 @@ describe('ops API', () => {
     expect((await call('GET', '/backfills')).json().map((b: { id: string }) => b.id)).toContain(id);
     expect((await call('POST', `/backfills/${id}/cancel`)).status).toBe(404);
     expect((await call('POST', '/connectors/api/backfills', { body: JSON.stringify({ chunks: 0 }) })).status).toBe(400);
+
+    // A throttled backfill shows in status and metrics while it runs, and can be cancelled.
+    const slow = (await call('POST', '/connectors/api/backfills', { body: JSON.stringify({ chunks: 1, maxRowsPerSecond: 1 }) })).json();
+    await waitFor('the backfill in status', async () => (await call('GET', '/status')).json()[0].backfill !== null);
+    const [status] = (await call('GET', '/status')).json();
+    expect(status).toMatchObject({ state: 'backfilling', backfill: { id: slow.id } });
+    expect((await call('GET', '/metrics')).text).toContain('reach_puller_backfill_progress_ratio{tenant="tenant-api",connector="api",stream="customers"}');
+    expect((await call('POST', `/backfills/${slow.id}/cancel`)).status).toBe(200);
+    await waitFor('the cancel', async () => (await call('GET', `/backfills/${slow.id}`)).json().state === 'cancelled');
+    expect((await call('GET', '/status')).json()[0].backfill).toBeNull();
   });
 
   it('never answers with a secret', () => {

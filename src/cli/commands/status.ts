@@ -12,7 +12,7 @@ export function registerStatus(program: Command): void {
     .action(async (opts: { connector?: string; json?: boolean }) => {
       const rows = await withStore((store) => streamStatuses(store.db, { connector: opts.connector }), 'GET /status');
       if (opts.json) printJson(rows);
-      else printTable(rows.map(tableRow), ['tenant', 'connector', 'stream', 'state', 'last_run', 'read', 'sent', 'unchanged', 'rejected', 'lag', 'next_run', 'last_error']);
+      else printTable(rows.map(tableRow), ['tenant', 'connector', 'stream', 'state', 'last_run', 'read', 'sent', 'unchanged', 'rejected', 'lag', 'next_run', 'backfill', 'last_error']);
     });
 }
 
@@ -24,6 +24,9 @@ function tableRow(s: StreamStatus) {
     read: run?.read, sent: run?.sent, unchanged: run?.unchanged, rejected: run?.rejected,
     lag: s.lagSeconds === null ? null : `${duration(s.lagSeconds)}${s.lagBreached ? ` > ${duration(s.lagObjectiveSeconds!)}!` : ''}`,
     next_run: s.nextRun ? `${s.nextRun.slice(0, 19)}Z` : null,
+    backfill: s.backfill
+      ? `${Math.floor(s.backfill.percent)}% ${Math.round(s.backfill.rowsPerSecond)} rows/s${s.backfill.etaSeconds === undefined ? '' : ` eta ${duration(Math.round(s.backfill.etaSeconds))}`}`
+      : null,
     last_error: s.lastError && s.lastError.length > 80 ? `${s.lastError.slice(0, 77)}...` : s.lastError,
   };
 }
