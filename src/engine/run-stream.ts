@@ -69,47 +69,55 @@ export async function runStream(options: RunStreamOptions): Promise<RunSummary> 
       ? lookbackStart(plan.cursorKind, watermark, plan.stream.lookback_seconds, timezone)
       : watermark;
     runLog.info({ watermark: before ?? null, kind: options.kind ?? 'pull' }, 'run started');
-    for (let first = true; ; first = false) {
-      if (signal?.aborted) throw new PullerError('RP_RUN_CANCELLED', `run ${runId} was cancelled`);
-      // The ceiling comes from the partner's clock inside the same transaction as the page.
-      const { page, nullCursor } = await source.withReadSession(async (session) => {
-        const upTo = settleCeiling(plan.cursorKind, await session.clockUtc(), plan.settleSeconds, timezone);
-        const page = await session.readPage(plan.spec, { after, upTo, limit: plan.pageSize });
-        return { page, nullCursor: first ? await session.countNullCursor(plan.spec) : 0 };
-      });
-      if (first && nullCursor > 0) {
-        counts.rowsNullCursor = nullCursor;
-        if (plan.stream.null_cursor === 'fail') {
-          throw new PermanentError('RP_NULL_CURSOR', `view ${plan.stream.view} has ${nullCursor} row(s) whose ${plan.stream.cursor} is NULL`);
+    // The ceiling comes from the partner's clock inside the same transaction as the page.
+    const read = (from: Position | undefined, first: boolean) => source.withReadSession(async (session) => {
+      const upTo = settleCeiling(plan.cursorKind, await session.clockUtc(), plan.settleSeconds, timezone);
+      const page = await session.readPage(plan.spec, { after: from, upTo, limit: plan.pageSize });
+      return { page, nullCursor: first ? await session.countNullCursor(plan.spec) : 0 };
+    });
+    let pending: ReturnType<typeof read> | undefined = read(after, true);
+    try {
+      for (let first = true; pending; first = false) {
+        const { page, nullCursor } = await pending;
+        pending = undefined;
+        if (signal?.aborted) throw new PullerError('RP_RUN_CANCELLED', `run ${runId} was cancelled`);
+        if (first && nullCursor > 0) {
+          counts.rowsNullCursor = nullCursor;
+          if (plan.stream.null_cursor === 'fail') {
+            throw new PermanentError('RP_NULL_CURSOR', `view ${plan.stream.view} has ${nullCursor} row(s) whose ${plan.stream.cursor} is NULL`);
+          }
+          runLog.warn({ rows: nullCursor, column: plan.stream.cursor }, 'rows with a NULL cursor are not pulled');
         }
-        runLog.warn({ rows: nullCursor, column: plan.stream.cursor }, 'rows with a NULL cursor are not pulled');
-      }
-      if (page.rows.length === 0) break;
-      const next = nextWatermark(plan.cursorKind, watermark, page.positions);
-      const outcome = await deliverRows(
-        { plan, store, sink: options.sink, runId, hasOpenRejections },
-        page.rows,
-        page.positions,
-        {
-          assertRejectRate: rejectRateGuard(plan, { read: counts.rowsRead, rejected: counts.rowsRejected }),
-          beforeCommit: async (trx, o) => {
-            await saveWatermark(trx, ref, next);
-            await recordProgress(trx, runId, addPage(counts, o), next);
+        if (page.rows.length === 0) break;
+        const next = nextWatermark(plan.cursorKind, watermark, page.positions);
+        after = page.positions.at(-1);
+        // Read the next page while this one is delivered: the partner database and the store
+        // work at the same time, still on one partner connection. Its rows wait for this
+        // page's checkpoint, so the watermark still moves page by page.
+        const full = page.rows.length === plan.pageSize;
+        if (plan.stream.max_bytes_per_run) bytesRead += Buffer.byteLength(JSON.stringify(page.rows));
+        warning = ceilingReached(plan.stream, counts.rowsRead + page.rows.length, bytesRead);
+        if (full && !warning) pending = read(after, false);
+        const outcome = await deliverRows(
+          { plan, store, sink: options.sink, runId, hasOpenRejections },
+          page.rows,
+          page.positions,
+          {
+            assertRejectRate: rejectRateGuard(plan, { read: counts.rowsRead, rejected: counts.rowsRejected }),
+            beforeCommit: async (trx, o) => {
+              await saveWatermark(trx, ref, next);
+              await recordProgress(trx, runId, addPage(counts, o), next);
+            },
           },
-        },
-      );
-      Object.assign(counts, addPage(counts, outcome));
-      watermark = next;
-      after = page.positions.at(-1);
-      runLog.debug({ page: counts.pages, rows: outcome.read, sent: outcome.sent, watermark }, 'page confirmed');
-      if (page.rows.length < plan.pageSize) break;
-      // Measured only when capped: serialising every page costs CPU.
-      if (plan.stream.max_bytes_per_run) bytesRead += Buffer.byteLength(JSON.stringify(page.rows));
-      warning = ceilingReached(plan.stream, counts.rowsRead, bytesRead);
-      if (warning) {
-        runLog.warn({ rows: counts.rowsRead, bytes: bytesRead, watermark }, warning);
-        break;
+        );
+        Object.assign(counts, addPage(counts, outcome));
+        watermark = next;
+        runLog.debug({ page: counts.pages, rows: outcome.read, sent: outcome.sent, watermark }, 'page confirmed');
+        if (warning) runLog.warn({ rows: counts.rowsRead, bytes: bytesRead, watermark }, warning);
       }
+    } finally {
+      // A read still in flight when the run stops must end before its source is closed.
+      await pending?.catch(() => undefined);
     }
     await finishRun(store, runId, 'succeeded', counts);
     runLog.info({ ...counts, watermark: watermark ?? null }, 'run succeeded');
