@@ -103,7 +103,7 @@ export async function startBackfill(deps: BackfillDeps, request: BackfillRequest
     if (range.from !== undefined && range.to !== undefined && compareCursor(kind, range.from, range.to) > 0) {
       throw new ConfigError([{ path: '--from', message: `${range.from} is after --to ${range.to}` }]);
     }
-    const chunks = planChunks(kind, range, request.chunks ?? parallelism(connector));
+    const chunks = planChunks(kind, range, request.chunks ?? defaultChunks(connector, found.rows));
     id = await insertBackfill(deps.store, {
       connectorId: connector.id, stream: stream.name, from: range.from, to: range.to, checkpointRows,
       maxRowsPerSecond: request.maxRowsPerSecond,
@@ -170,6 +170,16 @@ function pickStream(connector: RegisteredConnector, name: string | undefined): S
  * Chunks read at once: the source's max_connections, less one kept for scheduled pulls when
  * the connector has a schedule (a pull would otherwise wait for a chunk to end).
  */
+// A chunk is one streamed statement on the partner database, which its statement timeout
+// bounds; chunks of about this many rows finish well inside the default 60 s at the rates
+// measured here (about 10k rows/s), and run `parallelism` at a time.
+const ROWS_PER_DEFAULT_CHUNK = 200_000;
+
+/** Enough chunks to read in parallel, and to keep each chunk's statement short. */
+function defaultChunks(connector: RegisteredConnector, rows: number): number {
+  return Math.max(parallelism(connector), Math.ceil(rows / ROWS_PER_DEFAULT_CHUNK));
+}
+
 function parallelism(connector: RegisteredConnector): number {
   const max = connector.config.source.max_connections;
   return connector.config.schedule && max > 1 ? max - 1 : max;

@@ -105,7 +105,7 @@ export const OPENAPI_DOCUMENT = {
             'application/json': {
               schema: {
                 type: 'object',
-                properties: { stream: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, chunks: { type: 'integer' }, maxRowsPerSecond: { type: 'integer' } },
+                properties: { stream: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, chunks: { type: 'integer' }, maxRowsPerSecond: { type: 'integer' }, checkpointRows: { type: 'integer' } },
               },
             },
           },

@@ -159,6 +159,7 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
         properties: {
           stream: STREAM, from: { type: 'string', maxLength: 64 }, to: { type: 'string', maxLength: 64 },
           chunks: { type: 'integer', minimum: 1, maximum: 64 }, maxRowsPerSecond: { type: 'integer', minimum: 1 },
+          checkpointRows: { type: 'integer', minimum: 1, maximum: 100000 },
         },
         additionalProperties: false,
       },
@@ -183,6 +184,7 @@ interface BackfillBody {
   to?: string;
   chunks?: number;
   maxRowsPerSecond?: number;
+  checkpointRows?: number;
 }
 
 function backfillRoute() {

@@ -141,8 +141,8 @@ describe('ops API', () => {
     expect((await call('POST', `/backfills/${id}/cancel`)).status).toBe(404);
     expect((await call('POST', '/connectors/api/backfills', { body: JSON.stringify({ chunks: 0 }) })).status).toBe(400);
 
-    // A throttled backfill shows in status and metrics while it runs, and can be cancelled.
-    const slow = (await call('POST', '/connectors/api/backfills', { body: JSON.stringify({ chunks: 1, maxRowsPerSecond: 1 }) })).json();
+    // A throttled backfill (pages of 2 rows at 1 row/s) shows in status and metrics while it runs, and can be cancelled.
+    const slow = (await call('POST', '/connectors/api/backfills', { body: JSON.stringify({ chunks: 1, maxRowsPerSecond: 1, checkpointRows: 2 }) })).json();
     await waitFor('the backfill in status', async () => (await call('GET', '/status')).json()[0].backfill !== null);
     const [status] = (await call('GET', '/status')).json();
     expect(status).toMatchObject({ state: 'backfilling', backfill: { id: slow.id } });
