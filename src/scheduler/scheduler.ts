@@ -201,6 +201,20 @@ export class Scheduler {
       log.debug({ parked }, 'skipped: stream is parked');
       return;
     }
+    // At most `max_connections` jobs of one source (and `concurrency` overall) go on in this
+    // process; the lease then caps the source across replicas. Waiting happens here, in line.
+    let sourceCap = this.perSource.get(connector.sourceId);
+    if (!sourceCap) this.perSource.set(connector.sourceId, (sourceCap = new Semaphore(connector.config.source.max_connections)));
+    const cap = sourceCap;
+    await this.global.use(() => cap.use(() => this.leasedJob(connector, ref, cause, log)));
+  }
+
+  /** Takes the stream's lease, then runs it, retrying transient failures and parking permanent ones. */
+  private async leasedJob(connector: RegisteredConnector, ref: StreamRef, cause: string, log: Logger): Promise<void> {
+    if (this.stopping.signal.aborted) {
+      log.info('skipped: stopping');
+      return;
+    }
     const source = { id: connector.sourceId, cap: connector.config.source.max_connections };
     let lease = await acquireLease(this.db, ref, this.holder, this.leaseSeconds, source);
     // A source at its cap across replicas frees a slot when some run ends: wait for it a while.
@@ -247,33 +261,27 @@ export class Scheduler {
     }
   }
 
-  /** One run under the global and per-source caps; undefined when it could not start. */
+  /** One run; undefined when it could not start. */
   private async runOnce(connector: RegisteredConnector, ref: StreamRef, signal: AbortSignal, log: Logger): Promise<RunSummary | undefined> {
-    const source = connector.config.source;
-    let sourceCap = this.perSource.get(connector.sourceId);
-    if (!sourceCap) this.perSource.set(connector.sourceId, (sourceCap = new Semaphore(source.max_connections)));
-    const cap = sourceCap;
-    return this.global.use(() => cap.use(async () => {
-      if (signal.aborted) {
-        log.info('skipped: stopping');
+    if (signal.aborted) {
+      log.info('skipped: stopping');
+      return undefined;
+    }
+    const started = performance.now();
+    try {
+      const [summary] = await pullConnector({ store: this.db, connector, stream: ref.stream, log: this.options.log, signal });
+      this.options.metrics?.recordRun(connector.tenant, summary!, (performance.now() - started) / 1000);
+      return summary;
+    } catch (err) {
+      if (err instanceof PullerError && err.code === 'RP_STREAM_BUSY') {
+        log.info('skipped: a run outside this scheduler holds the stream');
         return undefined;
       }
-      const started = performance.now();
-      try {
-        const [summary] = await pullConnector({ store: this.db, connector, stream: ref.stream, log: this.options.log, signal });
-        this.options.metrics?.recordRun(connector.tenant, summary!, (performance.now() - started) / 1000);
-        return summary;
-      } catch (err) {
-        if (err instanceof PullerError && err.code === 'RP_STREAM_BUSY') {
-          log.info('skipped: a run outside this scheduler holds the stream');
-          return undefined;
-        }
-        // Failed before a run was recorded (secret unresolved, bad TLS file...): log and count it.
-        this.options.metrics?.recordFailure(connector.tenant, ref.connectorId, ref.stream, err);
-        log.error({ err, code: (err as PullerError).code }, 'run could not start');
-        return undefined;
-      }
-    }));
+      // Failed before a run was recorded (secret unresolved, bad TLS file...): log and count it.
+      this.options.metrics?.recordFailure(connector.tenant, ref.connectorId, ref.stream, err);
+      log.error({ err, code: (err as PullerError).code }, 'run could not start');
+      return undefined;
+    }
   }
 
   /** Logs an error event when a stream's lag crosses its connector's objective, once per breach. */
