@@ -16,20 +16,12 @@ import { localToUtc } from '../engine/watermark.ts';
 import type { StoreSchema } from '../store/schema.ts';
 import type { BackfillProgress } from '../backfill/backfill-progress.ts';
 import { listBackfills } from '../backfill/run-backfill.ts';
+import type { RunEntry } from './run-history.ts';
 
 export type StreamState = 'ok' | 'running' | 'backfilling' | 'failing' | 'parked' | 'disabled';
 
-export interface LastRun {
-  id: string;
-  kind: string;
-  status: string;
-  startedAt: string;
-  endedAt: string | null;
-  read: number;
-  sent: number;
-  unchanged: number;
-  rejected: number;
-}
+/** The part of a run's history entry that status shows. */
+export type LastRun = Pick<RunEntry, 'id' | 'kind' | 'status' | 'startedAt' | 'endedAt' | 'read' | 'sent' | 'unchanged' | 'rejected'>;
 
 export interface StreamStatus {
   tenant: string;

@@ -20,7 +20,7 @@ import { listRejections } from '../store/delivery-state.ts';
 import type { StoreSchema } from '../store/schema.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
 import type { BackgroundBackfills } from '../backfill/background-backfills.ts';
-import { backfillProgress, cancelBackfill, listBackfills } from '../backfill/run-backfill.ts';
+import { backfillProgress, cancelBackfill, listBackfills, type BackfillRequest } from '../backfill/run-backfill.ts';
 import type { PullerMetrics } from './puller-metrics.ts';
 
 export interface OpsApiOptions {
@@ -178,14 +178,8 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
   return app;
 }
 
-interface BackfillBody {
-  stream?: string;
-  from?: string;
-  to?: string;
-  chunks?: number;
-  maxRowsPerSecond?: number;
-  checkpointRows?: number;
-}
+/** A backfill request as the API takes it: the connector comes from the URL. */
+type BackfillBody = Omit<BackfillRequest, 'connector'>;
 
 function backfillRoute() {
   return { schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9]{1,18}$' } }, required: ['id'] } } };
