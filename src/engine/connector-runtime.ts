@@ -87,5 +87,5 @@ let sharedClient: ReachApiClient | undefined;
 export function createSink(store: StateStore, target: ReachTarget | undefined, log: Logger): Sink {
   if (!target) return new StoreSink(store);
   sharedClient ??= new ReachApiClient({ ...target, logger: log });
-  return new ReachApiSink({ client: sharedClient.withTarget(target), store });
+  return new ReachApiSink({ client: sharedClient.withTarget(target), store, log });
 }

@@ -9,7 +9,7 @@ import { PermanentError, RecordError } from '../errors.ts';
 import type { Position, SourceRow } from '../interfaces.ts';
 import { contentHash } from '../mapping/content-hash.ts';
 import { validate } from '../mapping/validator.ts';
-import type { Delete, Sink, Upsert } from '../sinks/sink.ts';
+import type { Delete, FailedRecord, Sink, Upsert } from '../sinks/sink.ts';
 import {
   loadDelivered, quarantine, recordDelivered, resolveQuarantined,
   type DeliveredEntry, type Rejection, type StreamRef,
@@ -41,6 +41,7 @@ export interface PageContext {
 export interface Candidate {
   externalId: string;
   sourceKey: string[];
+  sourceCursor: string;
   entry: DeliveredEntry;
   upsert?: Upsert;
   delete?: Delete;
@@ -60,7 +61,7 @@ export function judgeRow(plan: StreamPlan, row: SourceRow, position: Position): 
     if (plan.mapper.isDeleted(row)) {
       externalId = plan.mapper.externalId(row);
       return { candidate: {
-        externalId, sourceKey: position.key,
+        externalId, sourceKey: position.key, sourceCursor: position.cursor,
         entry: { externalId, contentHash: 'deleted', version, deleted: true },
         delete: { externalId, version },
       } };
@@ -70,7 +71,7 @@ export function judgeRow(plan: StreamPlan, row: SourceRow, position: Position): 
     const verdict = validate(plan.definition, mapped.record);
     if (!verdict.ok) throw new RecordError(verdict.fields, verdict.message);
     return { candidate: {
-      externalId, sourceKey: position.key,
+      externalId, sourceKey: position.key, sourceCursor: position.cursor,
       entry: { externalId, contentHash: contentHash(mapped.record), version, deleted: false },
       upsert: { externalId, record: mapped.record, version },
     } };
@@ -177,14 +178,32 @@ export async function deliverJudged(ctx: PageContext, judged: JudgedPage, hooks:
   const sourceKeys = [...candidates.values()].map((c) => c.sourceKey);
   await ctx.sink.deliverPage(
     { tenant: plan.connector.tenant, schema: plan.definition.name, upserts, deletes },
-    async (trx) => {
-      await recordDelivered(trx, ref, entries);
-      await quarantine(trx, ref, rejections);
+    async (trx, result) => {
+      // Records Reach failed after accepting them are quarantined, not remembered as delivered,
+      // so the next change of their row (or retry-rejects) sends them again.
+      const refused = refusedByReach(ctx, judged, result.failed);
+      const kept = refused.length ? entries.filter((e) => !refused.some((r) => r.externalId === e.externalId)) : entries;
+      outcome.sent -= refused.length;
+      outcome.rejected += refused.length;
+      await recordDelivered(trx, ref, kept);
+      await quarantine(trx, ref, [...rejections, ...refused]);
       if (ctx.hasOpenRejections) await resolveQuarantined(trx, ref, sourceKeys);
       await hooks.beforeCommit(trx, outcome);
     },
   );
   return outcome;
+}
+
+/** Quarantine entries for the page's upserts that Reach failed inside an accepted batch. */
+function refusedByReach(ctx: PageContext, judged: JudgedPage, failed: FailedRecord[]): Rejection[] {
+  return failed.flatMap((f) => {
+    const c = judged.candidates.get(f.externalId);
+    if (!c?.upsert) return [];
+    return [{
+      runId: ctx.runId, tenant: ctx.plan.connector.tenant, externalId: f.externalId, sourceKey: c.sourceKey,
+      sourceCursor: c.sourceCursor, fields: [], reason: `Reach failed the record: ${f.message}`,
+    }];
+  });
 }
 
 /** Fails the run when the share of rejected records passes the stream's threshold. */

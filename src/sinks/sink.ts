@@ -29,8 +29,20 @@ export interface SinkPage {
   deletes: Delete[];
 }
 
+/** A record Reach accepted in a batch and then failed to store (validation, missing reference). */
+export interface FailedRecord {
+  externalId: string;
+  message: string;
+}
+
+/** What the sink learned about a page before its checkpoint commits. */
+export interface PageResult {
+  /** Records Reach reported failed; they go to quarantine instead of counting as delivered. */
+  failed: FailedRecord[];
+}
+
 /** Writes the state that covers the page (watermark, change hashes) in the store transaction. */
-export type Checkpoint = (trx: Transaction<StoreSchema>) => Promise<void>;
+export type Checkpoint = (trx: Transaction<StoreSchema>, result: PageResult) => Promise<void>;
 
 /** What Reach (or the store) made of a page. */
 export interface PageReceipt {

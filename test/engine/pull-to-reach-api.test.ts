@@ -80,6 +80,44 @@ streams:
     api.setFaults({});
   });
 
+  it('quarantines a record Reach fails inside an accepted batch, and delivers the rest', async () => {
+    // This Reach validates amounts more strictly than the puller's schema: it fails one record.
+    const strict = await startReachApiServer({
+      token: TOKEN,
+      schemas: {
+        transactions: {
+          externalIdField: 'id',
+          jsonSchema: {
+            type: 'object', required: ['id'],
+            properties: { id: { type: 'string' }, customer_id: { type: 'string' }, amount: { type: 'number', maximum: 1000 }, status: { type: 'string' } },
+          },
+        },
+      },
+    });
+    try {
+      await partner.exec(
+        'create table big_tx (id bigint primary key, customer_id bigint, amount numeric(12,2), status text, updated_at timestamptz not null)',
+        'create view big_tx_v as select * from big_tx',
+        `insert into big_tx select g, g, case when g = 7 then 5000 else g end, 'open', clock_timestamp() - interval '1 hour' from generate_series(1, 10) g`,
+      );
+      await partner.grantReadOnly();
+      const yamlText = yaml('strict').replace(api.url, strict.url).replace('view: tx_v', 'view: big_tx_v').replace('page_size: 1000', 'page_size: 1000\n    reject_threshold: 0.5');
+      const connector = await registerYaml(store, 'strict', yamlText);
+      const [run] = await pullConnector({ store: store.db, connector, log: testLog });
+      expect(run!.status).toBe('succeeded');
+      expect(run!).toMatchObject({ rowsRead: 10, rowsSent: 9, rowsRejected: 1 });
+      const rejects = await store.db.selectFrom('rejected_records').select(['external_id', 'reason', 'source_key'])
+        .where('connector_id', '=', 'strict').execute();
+      expect(rejects).toEqual([{ external_id: '7', reason: expect.stringContaining('Reach failed the record'), source_key: ['7'] }]);
+      // Not remembered as delivered: the next change of row 7 (or retry-rejects) sends it again.
+      const delivered = await store.db.selectFrom('delivered').select('external_id').where('connector_id', '=', 'strict').execute();
+      expect(delivered.map((d) => d.external_id).sort()).toEqual(['1', '10', '2', '3', '4', '5', '6', '8', '9']);
+      expect([...strict.resources('strict', 'transactions').keys()].sort()).toEqual(['1', '10', '2', '3', '4', '5', '6', '8', '9']);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('fails clearly on a refused token and leaves the watermark where it was', async () => {
     process.env.RP_E2E_WRONG_TOKEN = 'not-the-right-token-1234';
     const connector = await registerYaml(store, 'refused', yaml('refused', '${env:RP_E2E_WRONG_TOKEN}'));

@@ -3,9 +3,16 @@
  * only after Reach accepted (202) every request of the page. Delivering a page again after a
  * crash is harmless: upserts merge to the same state, and deleting a record already gone
  * only fails that record inside its batch.
+ *
+ * Reach processes accepted batches asynchronously and may still fail single records (a
+ * schema it validates more strictly, a missing reference). The sink follows each upsert
+ * batch (`GET /api/batches/{id}`) until it is processed, within `batchWaitMs`, and hands the
+ * failed records to the checkpoint, which quarantines them instead of counting them delivered.
  */
 import type { ResourceRecord } from '../../interfaces.ts';
-import type { Checkpoint, Delete, PageReceipt, Sink, SinkPage, StateStore, Upsert } from '../sink.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../../log.ts';
+import type { Checkpoint, Delete, FailedRecord, PageReceipt, Sink, SinkPage, StateStore, Upsert } from '../sink.ts';
 import { ReachApiClient } from './reach-api-client.ts';
 import type { ReachApiClientOptions } from './reach-api-client.ts';
 
@@ -14,17 +21,28 @@ export interface ReachApiSinkOptions {
   client: ReachApiClient | ReachApiClientOptions;
   /** Where checkpoints are committed. */
   store: StateStore;
+  /** How long to follow accepted upsert batches for per-record failures (default 2 min; 0: do not follow). */
+  batchWaitMs?: number;
+  log?: Logger;
 }
+
+const DEFAULT_BATCH_WAIT_MS = 120_000;
+const FIRST_POLL_MS = 50;
+const MAX_POLL_MS = 2_000;
 
 /** Delivers pages through the Reach API, then commits their checkpoints. */
 export class ReachApiSink implements Sink {
   readonly kind = 'reach-api';
   readonly #client: ReachApiClient;
   readonly #store: StateStore;
+  readonly #batchWaitMs: number;
+  readonly #log?: Logger;
 
   constructor(options: ReachApiSinkOptions) {
     this.#client = options.client instanceof ReachApiClient ? options.client : new ReachApiClient(options.client);
     this.#store = options.store;
+    this.#batchWaitMs = options.batchWaitMs ?? DEFAULT_BATCH_WAIT_MS;
+    this.#log = options.log;
   }
 
   async deliverPage(page: SinkPage, checkpoint: Checkpoint): Promise<PageReceipt> {
@@ -36,8 +54,30 @@ export class ReachApiSink implements Sink {
     ]);
     if (upserted.status === 'rejected') throw upserted.reason;
     if (deleted.status === 'rejected') throw deleted.reason;
-    await this.#store.transaction().execute((trx) => checkpoint(trx));
+    // Only upserts: a delete of a record Reach no longer has fails harmlessly in its batch.
+    const failed = await this.#failedRecords(upserted.value.batchIds);
+    await this.#store.transaction().execute((trx) => checkpoint(trx, { failed }));
     return { batchIds: [...upserted.value.batchIds, ...deleted.value.batchIds], staleSkipped: 0 };
+  }
+
+  /** Records the batches failed, once processed; a batch still running at the deadline is logged and trusted. */
+  async #failedRecords(batchIds: string[]): Promise<FailedRecord[]> {
+    if (this.#batchWaitMs <= 0) return [];
+    const deadline = Date.now() + this.#batchWaitMs;
+    const perBatch = await Promise.all(batchIds.map(async (id) => {
+      for (let wait = FIRST_POLL_MS; ; wait = Math.min(wait * 2, MAX_POLL_MS)) {
+        const batch = await this.#client.batchStatus(id);
+        if (batch.status === 'COMPLETED' || batch.status === 'FAILED') {
+          return (batch.errors?.details ?? []).flatMap((d) => (d.externalId === null ? [] : [{ externalId: d.externalId, message: d.message }]));
+        }
+        if (Date.now() + wait > deadline) {
+          this.#log?.warn({ batch: id, status: batch.status, progress: batch.progress }, 'batch still processing at the wait deadline; its records count as delivered');
+          return [];
+        }
+        await sleep(wait);
+      }
+    }));
+    return perBatch.flat();
   }
 
   /** Nothing to release: requests use fetch's shared connection pool, and the store is the caller's. */

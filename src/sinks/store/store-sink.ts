@@ -51,7 +51,7 @@ export class StoreSink implements Sink {
           where resources.version <= excluded.version`.execute(trx);
         written += Number(r.numAffectedRows ?? 0n);
       }
-      await checkpoint(trx);
+      await checkpoint(trx, { failed: [] });
       return { batchIds: [], staleSkipped: page.upserts.length + page.deletes.length - written };
     });
   }

@@ -109,9 +109,9 @@ describe('ReachApiSink', () => {
   it('survives a crash after accept and before checkpoint: the page is delivered again', async () => {
     const p = page('tenant-crash', 'customers', 1200);
     let calls = 0;
-    const crashOnce: Checkpoint = async (trx) => {
+    const crashOnce: Checkpoint = async (trx, result) => {
       calls += 1;
-      await checkpointFor('crash')(trx);
+      await checkpointFor('crash')(trx, result);
       if (calls === 1) throw new Error('process died before the checkpoint committed');
     };
     const s = sink();
