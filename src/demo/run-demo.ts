@@ -176,7 +176,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       say(`Into the local Reach API at ${api.url} (POST /api/resources/{schema}/batch, ${api.requests.filter((r) => r.method === 'POST').length} batches).`);
     } else {
       say(`Into the built-in store, table resources, in ${storeOptions.databaseUrl ? redactUrl(storeOptions.databaseUrl) : process.env.REACH_PULLER_HOME}.`);
-      say('Look at them with: reach-puller resources <tenant> <schema> (same REACH_PULLER_HOME or DATABASE_URL).');
+      say('Look at them with: reach-puller resources <tenant> --schema <name> (same REACH_PULLER_HOME or DATABASE_URL).');
     }
     printTable(tenants.map((t) => ({ ...t })), ['tenant', 'customers', 'transactions', 'quarantined'], out);
     const cancelled = records.get('bella-hair-studio/transactions')?.get('3');
