@@ -182,7 +182,8 @@ export async function deliverJudged(ctx: PageContext, judged: JudgedPage, hooks:
       // Records Reach failed after accepting them are quarantined, not remembered as delivered,
       // so the next change of their row (or retry-rejects) sends them again.
       const refused = refusedByReach(ctx, judged, result.failed);
-      const kept = refused.length ? entries.filter((e) => !refused.some((r) => r.externalId === e.externalId)) : entries;
+      const refusedIds = new Set(refused.map((r) => r.externalId));
+      const kept = refusedIds.size ? entries.filter((e) => !refusedIds.has(e.externalId)) : entries;
       outcome.sent -= refused.length;
       outcome.rejected += refused.length;
       await recordDelivered(trx, ref, kept);

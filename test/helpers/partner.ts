@@ -101,3 +101,15 @@ function ignoreDuplicate(error: { code?: string }): void {
   // Two test files creating the role at once: one wins, the other sees it exists.
   if (error.code !== '23505' && error.code !== '42710') throw error;
 }
+
+/** The `streams:` block of a connector reading `id, email, updated_at` from view `v` into contacts. */
+export function emailStreamYaml(name = 's'): string {
+  return `streams:
+  - name: ${name}
+    view: v
+    schema: contacts
+    primary_key: [id]
+    cursor: updated_at
+    fields: { id: id, email: email }
+`;
+}

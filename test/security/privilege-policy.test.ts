@@ -7,7 +7,7 @@ import { pullConnector } from '../../src/engine/pull-connector.ts';
 import { PermanentError } from '../../src/errors.ts';
 import type { Store } from '../../src/store/open-store.ts';
 import { mysqlExec, MYSQL_URL, pgExec, PG_URL } from '../helpers/databases.ts';
-import { freshPartner, RO_PASSWORD, RO_USER, TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
+import { emailStreamYaml, freshPartner, RO_PASSWORD, RO_USER, TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { freshStore, registerYaml } from '../helpers/store.ts';
 
@@ -43,14 +43,7 @@ for (const dialect of TEST_DIALECTS) {
     });
 
     const yaml = (user: string) => partner.sourceYaml('  require_read_only_user: true\n  settle_seconds: 0\n').replace(`user: ${RO_USER}`, `user: ${user}`);
-    const streams = `streams:
-  - name: s
-    view: v
-    schema: contacts
-    primary_key: [id]
-    cursor: updated_at
-    fields: { id: id, email: email }
-`;
+    const streams = emailStreamYaml();
 
     it('refuses a credential that can INSERT, naming the privilege', async () => {
       const connector = await registerYaml(store, 'rw', `tenant: t-rw\n${yaml(RW_USER)}${streams}`);

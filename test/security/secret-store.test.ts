@@ -11,7 +11,7 @@ import { parseMasterKeys } from '../../src/secrets/master-key.ts';
 import { openSecret, sealSecret } from '../../src/secrets/secret-cipher.ts';
 import { getSecret, listSecrets, removeSecret, rotateSecrets, setSecret } from '../../src/secrets/secret-store.ts';
 import type { Store } from '../../src/store/open-store.ts';
-import { freshPartner, RO_PASSWORD, TEST_DIALECTS } from '../helpers/partner.ts';
+import { emailStreamYaml, freshPartner, RO_PASSWORD, TEST_DIALECTS } from '../helpers/partner.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { freshStore, registerYaml } from '../helpers/store.ts';
 
@@ -125,14 +125,7 @@ describe.runIf(TEST_DIALECTS.includes('mysql'))('${secret:NAME} in a connector',
     const env = { ...process.env, REACH_PULLER_MASTER_KEY: masterKey };
     await setSecret(store.db, parseMasterKeys(masterKey), 'PARTNER_DB_PW', RO_PASSWORD);
     const connector = await registerYaml(store, 'from_store', `tenant: t-store
-${partner.sourceYaml('  settle_seconds: 0\n').replace('${env:RP_TEST_RO_PASSWORD}', '${secret:PARTNER_DB_PW}')}streams:
-  - name: s
-    view: v
-    schema: contacts
-    primary_key: [id]
-    cursor: updated_at
-    fields: { id: id, email: email }
-`);
+${partner.sourceYaml('  settle_seconds: 0\n').replace('${env:RP_TEST_RO_PASSWORD}', '${secret:PARTNER_DB_PW}')}${emailStreamYaml()}`);
     const [ok] = await pullConnector({ store: store.db, connector, log: testLog, runtime: { env } });
     expect(ok!.error).toBeUndefined();
     expect(ok!.rowsSent).toBe(1);

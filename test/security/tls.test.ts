@@ -13,7 +13,7 @@ import { PullerError } from '../../src/errors.ts';
 import type { TlsSettings } from '../../src/sources/connection-settings.ts';
 import { openSource } from '../../src/sources/source-pools.ts';
 import type { Store } from '../../src/store/open-store.ts';
-import { freshPartner, RO_PASSWORD, RO_USER, type Partner } from '../helpers/partner.ts';
+import { emailStreamYaml, freshPartner, RO_PASSWORD, RO_USER, type Partner } from '../helpers/partner.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { readResources } from '../helpers/resources.ts';
 import { freshStore, registerYaml } from '../helpers/store.ts';
@@ -79,14 +79,7 @@ source:
   password: \${env:RP_TEST_RO_PASSWORD}
   ssl: { mode: verify-full, ca: ${ca.caFile} }
   settle_seconds: 0
-streams:
-  - name: customers
-    view: v
-    schema: contacts
-    primary_key: [id]
-    cursor: updated_at
-    fields: { id: id, email: email }
-`);
+${emailStreamYaml('customers')}`);
     const sessions = proxy.tlsSessions;
     const [summary] = await pullConnector({ store: store.db, connector, log: testLog });
     expect(summary!.error).toBeUndefined();
