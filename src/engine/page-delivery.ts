@@ -7,7 +7,7 @@
 import type { Transaction } from 'kysely';
 import { PermanentError, RecordError } from '../errors.ts';
 import type { Position, SourceRow } from '../interfaces.ts';
-import { contentHash } from '../mapping/content-hash.ts';
+import { contentHash, recordJson } from '../mapping/content-hash.ts';
 import { validate } from '../mapping/validator.ts';
 import type { Delete, FailedRecord, Sink, Upsert } from '../sinks/sink.ts';
 import {
@@ -70,10 +70,11 @@ export function judgeRow(plan: StreamPlan, row: SourceRow, position: Position): 
     externalId = mapped.externalId;
     const verdict = validate(plan.definition, mapped.record);
     if (!verdict.ok) throw new RecordError(verdict.fields, verdict.message);
+    const json = recordJson(mapped.record);
     return { candidate: {
       externalId, sourceKey: position.key, sourceCursor: position.cursor,
-      entry: { externalId, contentHash: contentHash(mapped.record), version, deleted: false },
-      upsert: { externalId, record: mapped.record, version },
+      entry: { externalId, contentHash: contentHash(json), version, deleted: false },
+      upsert: { externalId, record: mapped.record, json, version },
     } };
   } catch (error) {
     if (!(error instanceof RecordError)) throw error;

@@ -1,8 +1,9 @@
 /**
- * A stable fingerprint of a mapped record, so an unchanged row re-read by a lookback or
- * a backfill is not sent again. Object keys are sorted, so key order never matters;
- * everything else follows JSON.stringify (undefined properties are left out, as they are
- * from the request body). Runs for every row: one string is built and hashed once.
+ * A fingerprint of a mapped record, so an unchanged row re-read by a lookback or a
+ * backfill is not sent again. It hashes the record's JSON text as the sinks send it,
+ * built once per row (`recordJson`): the mapper builds every record of a stream with
+ * its fields in the same order, so the same content gives the same text. A changed
+ * mapping may change that order; its rows are then sent once more, which is harmless.
  */
 import crypto from 'node:crypto';
 
@@ -11,24 +12,12 @@ const sha256Hex: (text: string) => string = typeof crypto.hash === 'function'
   ? (text) => crypto.hash('sha256', text, 'hex')
   : (text) => crypto.createHash('sha256').update(text).digest('hex');
 
-/** sha256 hex of the record's canonical JSON (sorted keys). */
-export function contentHash(record: unknown): string {
-  return sha256Hex(canonicalJson(record));
+/** The record as JSON text (undefined properties left out, as from a request body). */
+export function recordJson(record: object): string {
+  return JSON.stringify(record);
 }
 
-function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + canonicalJson(value[i]);
-    return `${out}]`;
-  }
-  const object = value as Record<string, unknown>;
-  let out = '{';
-  for (const key of Object.keys(object).sort()) {
-    const item = object[key];
-    if (item === undefined) continue;
-    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${canonicalJson(item)}`;
-  }
-  return `${out}}`;
+/** sha256 hex of a record's JSON text. */
+export function contentHash(json: string): string {
+  return sha256Hex(json);
 }

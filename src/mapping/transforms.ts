@@ -56,6 +56,21 @@ function canonicalDecimal(text: string): string | undefined {
   return `${sign === '-' ? '-' : ''}${significant}e${Number(exponent) - fraction.length + digits.length - significant.length}`;
 }
 
+/**
+ * `12.50` -> `12.5`, `007.0` -> `7`: a plain decimal text without its insignificant zeros,
+ * which is how String(number) prints an exactly representable value. Cheap, for the common case.
+ */
+const PLAIN_DECIMAL = /^-?\d+\.\d+$/;
+function trimmedDecimal(text: string): string {
+  let end = text.length;
+  while (text.charCodeAt(end - 1) === 48 /* 0 */) end--;
+  if (text.charCodeAt(end - 1) === 46 /* . */) end--;
+  const negative = text.charCodeAt(0) === 45 /* - */;
+  let start = negative ? 1 : 0;
+  while (text.charCodeAt(start) === 48 && start + 1 < end && text.charCodeAt(start + 1) !== 46) start++;
+  return (negative ? '-' : '') + text.slice(start, end);
+}
+
 /** A decimal text as a JS number, only when the number reads back as the same decimal value. */
 function decimal(value: unknown, field: string): number {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
@@ -63,6 +78,8 @@ function decimal(value: unknown, field: string): number {
   const number = Number(value);
   const text = String(number);
   if (text === value && Number.isFinite(number)) return number;
+  // Numeric columns arrive as `12.50`: their trailing zeros alone do not need the exact comparison below.
+  if (PLAIN_DECIMAL.test(value) && trimmedDecimal(value) === text) return number;
   const canonical = canonicalDecimal(value);
   if (canonical === undefined) throw new RecordError([field], `${field}: ${preview(value)} is not a decimal number`);
   if (canonicalDecimal(text) !== canonical) {
@@ -179,9 +196,26 @@ function localToUtc(timeZone: string): (wallMs: number) => number {
   };
 }
 
+/** Canonical UTC text, as the sources return zoned timestamps: `2024-01-02T03:04:05.123456Z`. */
+const CANONICAL_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?Z$/;
+
+/** Whether canonical UTC text names a real date and time (no Date: this runs for every timestamp). */
+function isValidCanonicalUtc(match: RegExpExecArray): boolean {
+  const year = Number(match[1]);
+  const month = Number(match[2]);
+  const day = Number(match[3]);
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return month >= 1 && month <= 12 && day >= 1 && day <= days
+    && Number(match[4]) < 24 && Number(match[5]) < 60 && Number(match[6]) < 60;
+}
+
 function iso8601(env: TransformEnv): Transform {
   const toUtc = env.timezone === 'UTC' ? undefined : localToUtc(env.timezone);
   return nonNull((value, field) => {
+    // Already what this transform returns: the text itself, once its date is known to be real.
+    const canonical = typeof value === 'string' ? CANONICAL_UTC.exec(value) : null;
+    if (canonical && isValidCanonicalUtc(canonical)) return value;
     const match = typeof value === 'string' ? TIMESTAMP.exec(value) : null;
     if (!match) throw new RecordError([field], `${field}: ${preview(value)} is not a timestamp (YYYY-MM-DD[ HH:MM:SS[.fraction]][Z])`);
     const [, y, mo, d, h = '00', mi = '00', s = '00', fraction, zone] = match;

@@ -11,6 +11,8 @@ import type { StoreSchema } from '../store/schema.ts';
 export interface Upsert {
   externalId: string;
   record: ResourceRecord;
+  /** `record` as JSON text, built once per row: hashed for change detection, sent as is. */
+  json: string;
   /** Sortable text of the row's cursor value (see engine/version-key.ts): newer sorts later. */
   version: string;
 }

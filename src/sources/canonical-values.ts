@@ -12,6 +12,9 @@ const INTEGER = /^-?\d+$/;
 /** A UTC instant: `2024-01-02 03:04:05.123+00` or `2024-01-02T03:04:05.123456Z`. */
 const UTC_TEXT = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(?:Z|\+00(?::?00)?)$/;
 
+/** Canonical instant text, `YYYY-MM-DDTHH:MM:SS.ffffffZ` (fraction length checked by the caller). */
+const CANONICAL_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z$/;
+
 interface Parts {
   date: string;
   time: string;
@@ -61,7 +64,9 @@ function toUtc(date: string, time: string, offsetMinutes: number): { date: strin
  * zone is taken as UTC, the session zone). Text it cannot read (`infinity`) is returned as is.
  */
 export function canonicalInstant(text: string, digits: number): string {
-  // Fast path for what a UTC session prints (and for canonical text): no offset to shift.
+  // Already canonical (the type parsers return this for every cursor value): nothing to build.
+  if (CANONICAL_INSTANT.test(text) && text.length === 21 + digits) return text;
+  // Fast path for what a UTC session prints: no offset to shift.
   const utc = UTC_TEXT.exec(text);
   if (utc) return `${utc[1]}T${utc[2]}.${fixFraction(utc[3] ?? '', digits)}Z`;
   const p = parse(text);

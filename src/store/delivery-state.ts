@@ -45,9 +45,14 @@ export async function loadDelivered(db: Db, ref: StreamRef, externalIds: string[
   const out = new Map<string, DeliveredEntry>();
   if (externalIds.length === 0) return out;
   // One array parameter, not one per id: a page's lookup is one short statement to parse and plan.
-  const rows = await db.selectFrom('delivered').select(['external_id', 'content_hash', 'version', 'deleted'])
-    .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream)
-    .where('external_id', '=', sql<string>`any(${externalIds}::text[])`).execute();
+  // The lateral LIMIT makes it one primary-key probe per id whatever the statistics say: with
+  // `= any(...)`, a table not yet analyzed (a first backfill) was scanned whole for every page.
+  const { rows } = await sql<{ external_id: string; content_hash: string; version: string; deleted: boolean }>`
+    select x.id as external_id, d.content_hash, d.version, d.deleted
+    from unnest(${externalIds}::text[]) as x(id)
+    cross join lateral (
+      select content_hash, version, deleted from delivered
+      where connector_id = ${ref.connectorId} and stream = ${ref.stream} and external_id = x.id limit 1) as d`.execute(db);
   for (const r of rows) out.set(r.external_id, { externalId: r.external_id, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
   return out;
 }
@@ -55,11 +60,14 @@ export async function loadDelivered(db: Db, ref: StreamRef, externalIds: string[
 /** Records what a confirmed page delivered. */
 export async function recordDelivered(trx: Db, ref: StreamRef, entries: DeliveredEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  const rows = JSON.stringify(entries.map((e) => ({ id: e.externalId, hash: e.contentHash, version: e.version, deleted: e.deleted })));
+  const ids = entries.map((e) => e.externalId);
+  const hashes = entries.map((e) => e.contentHash);
+  const versions = entries.map((e) => e.version);
+  const deleted = entries.map((e) => e.deleted);
   await sql`
     insert into delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
     select ${ref.connectorId}, ${ref.stream}, x.id, x.hash, x.version, x.deleted, now()
-    from jsonb_to_recordset(${rows}::jsonb) as x(id text, hash text, version text, deleted boolean)
+    from unnest(${ids}::text[], ${hashes}::text[], ${versions}::text[], ${deleted}::boolean[]) as x(id, hash, version, deleted)
     on conflict (connector_id, stream, external_id) do update set
       content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
     where delivered.version <= excluded.version`.execute(trx);

@@ -133,6 +133,28 @@ describe('iso8601', () => {
   it('refuses an unknown time zone when compiled', () => {
     expect(() => compileTransform('iso8601', { timezone: 'Mars/Olympus' })).toThrow(ConfigError);
   });
+
+  it('property: canonical UTC text (the fast path) comes out as the general parser would make it, or is refused alike', () => {
+    const digits = (n: number, max: number) => fc.integer({ min: 0, max }).map((v) => String(v).padStart(n, '0'));
+    const text = fc.tuple(digits(4, 9999), digits(2, 13), digits(2, 32), digits(2, 24), digits(2, 60), digits(2, 60),
+      fc.option(fc.stringMatching(/^[0-9]{1,9}$/), { nil: undefined }));
+    const outcome = (value: string) => {
+      try {
+        return run('iso8601', value);
+      } catch (error) {
+        if (error instanceof RecordError) return 'refused';
+        throw error;
+      }
+    };
+    fc.assert(fc.property(text, ([y, mo, d, h, mi, s, fraction]) => {
+      const rest = `${h}:${mi}:${s}${fraction === undefined ? '' : `.${fraction}`}Z`;
+      // The space-separated spelling takes the general path; both must agree.
+      expect(outcome(`${y}-${mo}-${d}T${rest}`)).toBe(outcome(`${y}-${mo}-${d} ${rest}`) === 'refused' ? 'refused' : `${y}-${mo}-${d}T${rest}`);
+    }), { numRuns: 2000 });
+    expect(run('iso8601', '2024-02-29T00:00:00Z')).toBe('2024-02-29T00:00:00Z');
+    expect(recordError(() => run('iso8601', '2023-02-29T00:00:00Z')).fields).toEqual(['f']);
+    expect(recordError(() => run('iso8601', '1900-02-29T00:00:00Z')).fields).toEqual(['f']);
+  });
 });
 
 describe('decimal', () => {

@@ -17,25 +17,30 @@ export class StoreSink implements Sink {
     return this.store.transaction().execute(async (trx) => {
       let written = 0;
       if (page.upserts.length > 0) {
-        const rows = JSON.stringify(page.upserts.map((u) => ({ id: u.externalId, body: u.record, version: u.version })));
+        // Columns as arrays: PostgreSQL reads each body once, as the JSON the engine already built.
+        // The bodies travel as one text split at newlines (JSON text never holds a raw newline),
+        // so they are not escaped again as array elements.
+        const ids = page.upserts.map((u) => u.externalId);
+        const bodies = page.upserts.map((u) => u.json).join('\n');
+        const versions = page.upserts.map((u) => u.version);
         // Merge like Reach's upsert (a PATCH): fields left out are kept, a field sent as
         // null is deleted; a tombstone is replaced, not merged into. The merge reads the
         // stored row under its lock (ON CONFLICT), so concurrent writers cannot lose fields.
         const r = await sql`
           insert into resources (tenant_id, schema_name, external_id, body, version, deleted, updated_at)
-          select ${page.tenant}, ${page.schema}, x.id, x.body, x.version, false, now()
-          from jsonb_to_recordset(${rows}::jsonb) as x(id text, body jsonb, version text)
+          select ${page.tenant}, ${page.schema}, x.id, x.body::jsonb, x.version, false, now()
+          from unnest(${ids}::text[], string_to_array(${bodies}, E'\n'), ${versions}::text[]) as x(id, body, version)
           on conflict (tenant_id, schema_name, external_id) do update set
             body = jsonb_strip_nulls_top(case when resources.deleted then excluded.body else resources.body || excluded.body end),
             version = excluded.version, deleted = false, updated_at = now()
           where resources.version <= excluded.version`.execute(trx);
         written += Number(r.numAffectedRows ?? 0n);
-        if (page.upserts.some((u) => Object.values(u.record).includes(null))) {
+        const withNulls = page.upserts.filter((u) => Object.values(u.record).includes(null)).map((u) => u.externalId);
+        if (withNulls.length > 0) {
           // A new record was inserted as sent; its null fields mean "absent".
           await sql`
             update resources set body = jsonb_strip_nulls_top(body)
-            where tenant_id = ${page.tenant} and schema_name = ${page.schema}
-              and external_id in (select x.id from jsonb_to_recordset(${rows}::jsonb) as x(id text))
+            where tenant_id = ${page.tenant} and schema_name = ${page.schema} and external_id = any(${withNulls}::text[])
               and exists (select from jsonb_each(body) where value = 'null'::jsonb)`.execute(trx);
         }
       }

@@ -5,7 +5,7 @@ import { startReachApiServer } from '../../../src/dev/reach-api-server.ts';
 import type { ReachApiServer } from '../../../src/dev/reach-api-server.ts';
 import type { ReachApiClientOptions } from '../../../src/sinks/reach-api/reach-api-client.ts';
 import { ReachApiSink } from '../../../src/sinks/reach-api/reach-api-sink.ts';
-import type { Checkpoint, SinkPage } from '../../../src/sinks/sink.ts';
+import type { Checkpoint, SinkPage, Upsert } from '../../../src/sinks/sink.ts';
 import type { StoreSchema } from '../../../src/store/schema.ts';
 import { freshPgDatabase, pgExec } from '../../helpers/databases.ts';
 
@@ -38,12 +38,13 @@ function sink(options: Partial<ReachApiClientOptions> = {}): ReachApiSink {
 }
 
 function page(tenant: string, schema: string, n: number): SinkPage {
-  const upserts = Array.from({ length: n }, (_, i) => ({
-    externalId: `c${i}`,
-    record: { id: `c${i}`, email: `c${i}@example.com`, total_lifetime_value: i },
-    version: String(i).padStart(8, '0'),
-  }));
+  const upserts = Array.from({ length: n }, (_, i) =>
+    upsert(`c${i}`, { id: `c${i}`, email: `c${i}@example.com`, total_lifetime_value: i }, String(i).padStart(8, '0')));
   return { tenant, schema, upserts, deletes: [] };
+}
+
+function upsert(externalId: string, record: Record<string, unknown>, version: string): Upsert {
+  return { externalId, record, json: JSON.stringify(record), version };
 }
 
 /** A checkpoint that records `name` in the store's transaction. */
@@ -131,9 +132,9 @@ describe('ReachApiSink', () => {
       tenant: 'tenant-del',
       schema: 'customers',
       upserts: [
-        { externalId: 'c1', record: { id: 'c1', email: 'old@example.com' }, version: '00000005' },
-        { externalId: 'c1', record: { id: 'c1', email: 'new@example.com', total_lifetime_value: null }, version: '00000006' },
-        { externalId: 'c2', record: { id: 'c2', email: 'resurrected@example.com' }, version: '00000004' },
+        upsert('c1', { id: 'c1', email: 'old@example.com' }, '00000005'),
+        upsert('c1', { id: 'c1', email: 'new@example.com', total_lifetime_value: null }, '00000006'),
+        upsert('c2', { id: 'c2', email: 'resurrected@example.com' }, '00000004'),
       ],
       deletes: [
         { externalId: 'c0', version: '00000007' },
