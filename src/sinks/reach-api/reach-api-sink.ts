@@ -27,7 +27,7 @@ export interface ReachApiSinkOptions {
 }
 
 const DEFAULT_BATCH_WAIT_MS = 120_000;
-const FIRST_POLL_MS = 50;
+const FIRST_POLL_MS = 20;
 const MAX_POLL_MS = 2_000;
 
 /** Delivers pages through the Reach API, then commits their checkpoints. */
