@@ -18,6 +18,7 @@ import { Scheduler } from '../src/scheduler/scheduler.ts';
 import { openSource } from '../src/sources/source-pools.ts';
 import { connectionSettings, createSink } from '../src/engine/connector-runtime.ts';
 import type { ResourceRecord } from '../src/interfaces.ts';
+import { deliverPage } from '../src/sinks/sink.ts';
 import type { Store } from '../src/store/open-store.ts';
 import { getConnector } from '../src/store/connector-registry.ts';
 import { saveWatermark } from '../src/store/delivery-state.ts';
@@ -281,7 +282,7 @@ async function figureReachApi(): Promise<void> {
       const upserts = records.slice(from, from + 5000).map((record) => ({
         externalId: record.id as string, record, json: JSON.stringify(record), version: '2024-01-01T00:00:00.000000Z',
       }));
-      await sink.deliverPage({ tenant: 'bench-sink', schema: 'transactions', upserts, deletes: [] }, async (trx) => {
+      await deliverPage(sink, { tenant: 'bench-sink', schema: 'transactions', upserts, deletes: [] }, async (trx) => {
         await sql`select pg_advisory_xact_lock(42)`.execute(trx);
       });
     }

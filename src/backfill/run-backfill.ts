@@ -14,7 +14,7 @@ import { ConfigError, PullerError } from '../errors.ts';
 import type { Position } from '../interfaces.ts';
 import type { Logger } from '../log.ts';
 import { createSink, openConnectorSource, reachTarget, storeRuntime, type RuntimeEnv } from '../engine/connector-runtime.ts';
-import { deliverJudged, judgePage, rejectRateGuard } from '../engine/page-delivery.ts';
+import { DeliveryPipeline, judgePage } from '../engine/page-delivery.ts';
 import { DEFAULT_PAGE_SIZE, findStream, planStream, type StreamPlan } from '../engine/stream-plan.ts';
 import { compareCursor } from '../engine/watermark.ts';
 import type { StateStore, Sink } from '../sinks/sink.ts';
@@ -300,10 +300,9 @@ async function runChunk(job: ChunkJob): Promise<ChunkOutcome> {
   try {
     await source.withReadSession(async (session) => {
       const pages = session.scan(plan.spec, { after: start, upTo: chunk.upper }, { chunkSize: b.checkpointRows, signal });
-      const ctx = { plan, store, sink, runId, hasOpenRejections };
-      // One page in delivery while the next is read and judged: the store's writes and this
-      // process's mapping overlap. Pages still commit one after another, in order.
-      let delivering: Promise<void> = Promise.resolve();
+      // The next page is read, judged and sent while the previous one commits; pages still
+      // commit one after another, in order.
+      const pipeline = new DeliveryPipeline({ plan, store, sink, runId, hasOpenRejections });
       try {
         for await (const page of pages) {
           const keep = page.positions.map((p) => chunk.lower === undefined || compareCursor(plan.cursorKind, p.cursor, chunk.lower) > 0);
@@ -312,26 +311,19 @@ async function runChunk(job: ChunkJob): Promise<ChunkOutcome> {
           if (rows.length === 0) continue;
           await job.limiter?.take(rows.length, signal);
           const last = positions.at(-1)!;
-          const judged = judgePage(ctx, rows, positions);
-          await delivering;
-          delivering = deliverJudged(ctx, judged, {
-            assertRejectRate: rejectRateGuard(plan, { read: counts.rowsRead, rejected: counts.rowsRejected }),
-            beforeCommit: async (trx, o) => {
-              await saveChunkCheckpoint(trx, b.id, chunk.chunk, last, addPage(ZERO_COUNTS, o));
-              await recordProgress(trx, runId, addPage(counts, o), last);
-            },
-          }).then((outcome) => {
+          await pipeline.push(judgePage({ plan, runId }, rows, positions), async (trx, o) => {
+            await saveChunkCheckpoint(trx, b.id, chunk.chunk, last, addPage(ZERO_COUNTS, o));
+            await recordProgress(trx, runId, addPage(counts, o), last);
+          }, (outcome) => {
             Object.assign(counts, addPage(counts, outcome));
             job.live(outcome.read);
           });
-          // Awaited at the next page or after the loop; until then a failure must not count as unhandled.
-          delivering.catch(() => undefined);
         }
+        await pipeline.drain();
       } finally {
-        // The page in delivery ends before the chunk's outcome is recorded, even on a cancel.
-        await delivering.catch(() => undefined);
+        // The page still committing ends before the chunk's outcome is recorded, even on a cancel.
+        await pipeline.drain().catch(() => undefined);
       }
-      await delivering;
     });
     await finishRun(store, runId, 'succeeded', counts);
     await setChunkStatus(store, b.id, chunk.chunk, 'succeeded');

@@ -140,7 +140,19 @@ export function judgePage(ctx: Pick<PageContext, 'plan' | 'runId'>, rows: Source
 }
 
 /** Delivers a judged page: drops what Reach already has, sends the rest, commits the checkpoint. */
-export async function deliverJudged(ctx: PageContext, judged: JudgedPage, hooks: DeliveryHooks): Promise<PageOutcome> {
+async function deliverJudged(ctx: PageContext, judged: JudgedPage, hooks: DeliveryHooks): Promise<PageOutcome> {
+  return (await sendJudged(ctx, judged, hooks)).commit();
+}
+
+/** A judged page the sink has taken; `commit` confirms it and stores its checkpoint. */
+interface SentJudgedPage {
+  /** The page's counts as sent (a commit may still move records Reach refused to rejected). */
+  outcome: PageOutcome;
+  commit(): Promise<PageOutcome>;
+}
+
+/** Drops what Reach already has and sends the rest; the returned commit stores the checkpoint. */
+async function sendJudged(ctx: PageContext, judged: JudgedPage, hooks: DeliveryHooks): Promise<SentJudgedPage> {
   const { plan } = ctx;
   const ref: StreamRef = { connectorId: plan.connector.id, stream: plan.stream.name };
   const { candidates, rejections } = judged;
@@ -176,24 +188,74 @@ export async function deliverJudged(ctx: PageContext, judged: JudgedPage, hooks:
       throw error;
     }
   }
-  const sourceKeys = [...candidates.values()].map((c) => c.sourceKey);
-  await ctx.sink.deliverPage(
-    { tenant: plan.connector.tenant, schema: plan.definition.name, upserts, deletes },
-    async (trx, result) => {
-      // Records Reach failed after accepting them are quarantined, not remembered as delivered,
-      // so the next change of their row (or retry-rejects) sends them again.
-      const refused = refusedByReach(ctx, judged, result.failed);
-      const refusedIds = new Set(refused.map((r) => r.externalId));
-      const kept = refusedIds.size ? entries.filter((e) => !refusedIds.has(e.externalId)) : entries;
-      outcome.sent -= refused.length;
-      outcome.rejected += refused.length;
-      await recordDelivered(trx, ref, kept);
-      await quarantine(trx, ref, [...rejections, ...refused]);
-      if (ctx.hasOpenRejections) await resolveQuarantined(trx, ref, sourceKeys);
-      await hooks.beforeCommit(trx, outcome);
+  const sent = await ctx.sink.send({ tenant: plan.connector.tenant, schema: plan.definition.name, upserts, deletes });
+  return {
+    outcome: { ...outcome },
+    commit: async () => {
+      await sent.commit(async (trx, result) => {
+        // Records Reach failed after accepting them are quarantined, not remembered as delivered,
+        // so the next change of their row (or retry-rejects) sends them again.
+        const refused = refusedByReach(ctx, judged, result.failed);
+        const refusedIds = new Set(refused.map((r) => r.externalId));
+        const kept = refusedIds.size ? entries.filter((e) => !refusedIds.has(e.externalId)) : entries;
+        outcome.sent -= refused.length;
+        outcome.rejected += refused.length;
+        await recordDelivered(trx, ref, kept);
+        await quarantine(trx, ref, [...rejections, ...refused]);
+        if (ctx.hasOpenRejections) await resolveQuarantined(trx, ref, [...candidates.values()].map((c) => c.sourceKey));
+        await hooks.beforeCommit(trx, outcome);
+      });
+      return outcome;
     },
-  );
-  return outcome;
+  };
+}
+
+/**
+ * A stream's pages delivered in order, the next page sent while the previous one commits
+ * (for Reach: while its batches are processed, which takes far longer than sending them).
+ * At most one page commits behind the one being sent, and checkpoints commit in page order.
+ *
+ * A page sharing an external id with the page still committing waits for that commit
+ * first: Reach does not order batches, so the older record could land last; and this
+ * page's change detection must see what the previous page delivered.
+ */
+export class DeliveryPipeline {
+  readonly #ctx: PageContext;
+  /** Rows of the pages sent so far, for the reject-rate guard. */
+  readonly #sent = { read: 0, rejected: 0 };
+  /** The commit of the last page sent, and of the page before it. */
+  #last: Promise<void> = Promise.resolve();
+  #beforeLast: Promise<void> = Promise.resolve();
+  #lastIds = new Set<string>();
+
+  constructor(ctx: PageContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * Sends a page; resolves once it is sent, not committed. `beforeCommit` runs in its
+   * checkpoint transaction, `onCommitted` after it. Throws RP_REJECT_RATE when the stream's
+   * share of rejected records passes its threshold, and the failure of an earlier page's commit.
+   */
+  async push(judged: JudgedPage, beforeCommit: DeliveryHooks['beforeCommit'], onCommitted: (outcome: PageOutcome) => void): Promise<void> {
+    await this.#beforeLast;
+    if ([...judged.candidates.keys()].some((id) => this.#lastIds.has(id))) await this.#last;
+    const sent = await sendJudged(this.#ctx, judged, { assertRejectRate: rejectRateGuard(this.#ctx.plan, this.#sent), beforeCommit });
+    this.#sent.read += sent.outcome.read;
+    this.#sent.rejected += sent.outcome.rejected;
+    const previous = this.#last;
+    this.#beforeLast = previous;
+    this.#lastIds = new Set(judged.candidates.keys());
+    // A page commits only after the page before it: a failed commit stops every later one.
+    this.#last = previous.then(() => sent.commit()).then(onCommitted);
+    // Awaited by the next push or by drain; until then a failure must not count as unhandled.
+    this.#last.catch(() => undefined);
+  }
+
+  /** Waits until every page sent has committed; throws the first failure. */
+  async drain(): Promise<void> {
+    await this.#last;
+  }
 }
 
 /** Quarantine entries for the page's upserts that Reach failed inside an accepted batch. */
@@ -209,7 +271,7 @@ function refusedByReach(ctx: PageContext, judged: JudgedPage, failed: FailedReco
 }
 
 /** Fails the run when the share of rejected records passes the stream's threshold. */
-export function rejectRateGuard(plan: StreamPlan, totals: { read: number; rejected: number }): (page: PageOutcome) => void {
+function rejectRateGuard(plan: StreamPlan, totals: { read: number; rejected: number }): (page: PageOutcome) => void {
   const threshold = plan.stream.reject_threshold ?? 0.05;
   return (page) => {
     const read = totals.read + page.read;

@@ -12,7 +12,7 @@
  */
 import { PermanentError, RecordError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Delete, StateStore } from '../sinks/sink.ts';
+import { deliverPage, type Delete, type StateStore } from '../sinks/sink.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
 import { loadWatermark, recordDelivered, type StreamRef } from '../store/delivery-state.ts';
 import { finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
@@ -108,7 +108,7 @@ export async function reconcileStream(options: ReconcileOptions): Promise<Reconc
         for (let i = 0; i < missing.length; i += DELETE_PAGE) {
           const deletes: Delete[] = missing.slice(i, i + DELETE_PAGE).map((externalId) => ({ externalId, version: delivered.get(externalId)! }));
           const next = { ...counts, rowsDeleted: counts.rowsDeleted + deletes.length, pages: counts.pages + 1 };
-          await sink.deliverPage({ tenant: connector.tenant, schema: plan.definition.name, upserts: [], deletes }, async (trx) => {
+          await deliverPage(sink, { tenant: connector.tenant, schema: plan.definition.name, upserts: [], deletes }, async (trx) => {
             await recordDelivered(trx, ref, deletes.map((d) => ({ externalId: d.externalId, contentHash: 'deleted', version: d.version, deleted: true })));
             await recordProgress(trx, runId!, next, watermark);
           });

@@ -11,7 +11,7 @@ import type { Source } from '../sources/source.ts';
 import { countOpenRejections, loadWatermark, saveWatermark, type StreamRef } from '../store/delivery-state.ts';
 import { addPage, finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
 import type { RunKind } from '../store/schema.ts';
-import { deliverRows, rejectRateGuard } from './page-delivery.ts';
+import { DeliveryPipeline, judgePage } from './page-delivery.ts';
 import { planStream } from './stream-plan.ts';
 import type { StreamConfig } from '../config/connector-schema.ts';
 import type { SchemaCatalog } from '../mapping/schema-definitions.ts';
@@ -75,6 +75,10 @@ export async function runStream(options: RunStreamOptions): Promise<RunSummary> 
       const page = await session.readPage(plan.spec, { after: from, upTo, limit: plan.pageSize });
       return { page, nullCursor: first ? await session.countNullCursor(plan.spec) : 0 };
     });
+    // Pages are sent while the previous one commits; `watermark` moves only at a commit.
+    const pipeline = new DeliveryPipeline({ plan, store, sink: options.sink, runId, hasOpenRejections });
+    let sentWatermark = watermark;
+    let rowsRead = 0;
     let pending: ReturnType<typeof read> | undefined = read(after, true);
     try {
       for (let first = true; pending; first = false) {
@@ -89,35 +93,33 @@ export async function runStream(options: RunStreamOptions): Promise<RunSummary> 
           runLog.warn({ rows: nullCursor, column: plan.stream.cursor }, 'rows with a NULL cursor are not pulled');
         }
         if (page.rows.length === 0) break;
-        const next = nextWatermark(plan.cursorKind, watermark, page.positions);
+        const next = nextWatermark(plan.cursorKind, sentWatermark, page.positions);
+        sentWatermark = next;
         after = page.positions.at(-1);
         // Read the next page while this one is delivered: the partner database and the store
         // work at the same time, still on one partner connection. Its rows wait for this
         // page's checkpoint, so the watermark still moves page by page.
         const full = page.rows.length === plan.pageSize;
+        rowsRead += page.rows.length;
         if (plan.stream.max_bytes_per_run) bytesRead += Buffer.byteLength(JSON.stringify(page.rows));
-        warning = ceilingReached(plan.stream, counts.rowsRead + page.rows.length, bytesRead);
+        warning = ceilingReached(plan.stream, rowsRead, bytesRead);
         if (full && !warning) pending = read(after, false);
-        const outcome = await deliverRows(
-          { plan, store, sink: options.sink, runId, hasOpenRejections },
-          page.rows,
-          page.positions,
-          {
-            assertRejectRate: rejectRateGuard(plan, { read: counts.rowsRead, rejected: counts.rowsRejected }),
-            beforeCommit: async (trx, o) => {
-              await saveWatermark(trx, ref, next);
-              await recordProgress(trx, runId, addPage(counts, o), next);
-            },
-          },
-        );
-        Object.assign(counts, addPage(counts, outcome));
-        watermark = next;
-        runLog.debug({ page: counts.pages, rows: outcome.read, sent: outcome.sent, watermark }, 'page confirmed');
-        if (warning) runLog.warn({ rows: counts.rowsRead, bytes: bytesRead, watermark }, warning);
+        await pipeline.push(judgePage({ plan, runId }, page.rows, page.positions), async (trx, o) => {
+          await saveWatermark(trx, ref, next);
+          await recordProgress(trx, runId, addPage(counts, o), next);
+        }, (outcome) => {
+          Object.assign(counts, addPage(counts, outcome));
+          watermark = next;
+          runLog.debug({ page: counts.pages, rows: outcome.read, sent: outcome.sent, watermark }, 'page confirmed');
+        });
+        if (warning) runLog.warn({ rows: rowsRead, bytes: bytesRead, watermark: next }, warning);
       }
+      await pipeline.drain();
     } finally {
-      // A read still in flight when the run stops must end before its source is closed.
+      // A read still in flight when the run stops must end before its source is closed, and a
+      // page still committing before the run's outcome is recorded.
       await pending?.catch(() => undefined);
+      await pipeline.drain().catch(() => undefined);
     }
     await finishRun(store, runId, 'succeeded', counts);
     runLog.info({ ...counts, watermark: watermark ?? null }, 'run succeeded');

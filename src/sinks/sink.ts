@@ -1,7 +1,7 @@
 /**
- * The one interface the engine delivers through. `deliverPage` resolves only when every
- * record of the page is durably accepted AND the page's checkpoint has been committed;
- * if it rejects, nothing of the checkpoint was committed and the watermark stays.
+ * The one interface the engine delivers through, in two steps: `send` hands the records
+ * over, `commit` resolves only when every record of the page is durably accepted AND the
+ * page's checkpoint has been committed; if it rejects, the watermark stays.
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { ResourceRecord } from '../interfaces.ts';
@@ -56,8 +56,26 @@ export interface PageReceipt {
 
 export interface Sink {
   readonly kind: 'reach-api' | 'store';
-  deliverPage(page: SinkPage, checkpoint: Checkpoint): Promise<PageReceipt>;
+  /**
+   * Hands a page's records over (Reach: every request answered 202; the store: nothing yet).
+   * The engine may send the next page while this one commits.
+   */
+  send(page: SinkPage): Promise<SentPage>;
   close(): Promise<void>;
+}
+
+/** A sent page, not yet confirmed. */
+export interface SentPage {
+  /**
+   * Resolves once every record of the page is durably accepted AND the checkpoint has been
+   * committed; if it rejects, nothing of the checkpoint was committed.
+   */
+  commit(checkpoint: Checkpoint): Promise<PageReceipt>;
+}
+
+/** Sends one page and commits its checkpoint, with nothing overlapping. */
+export async function deliverPage(sink: Sink, page: SinkPage, checkpoint: Checkpoint): Promise<PageReceipt> {
+  return (await sink.send(page)).commit(checkpoint);
 }
 
 /** The store the sinks commit checkpoints to. */

@@ -9,7 +9,7 @@ import { runStream } from '../../src/engine/run-stream.ts';
 import { openSource } from '../../src/sources/source-pools.ts';
 import { connectionSettings } from '../../src/engine/connector-runtime.ts';
 import { StoreSink } from '../../src/sinks/store/store-sink.ts';
-import type { Checkpoint, PageReceipt, Sink, SinkPage } from '../../src/sinks/sink.ts';
+import type { SentPage, Sink, SinkPage } from '../../src/sinks/sink.ts';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
 import { loadSchemaCatalog } from '../../src/store/schema-registry.ts';
 import type { Store } from '../../src/store/open-store.ts';
@@ -24,9 +24,9 @@ class DyingSink implements Sink {
   readonly kind = 'store' as const;
   pages = 0;
   constructor(private readonly inner: StoreSink, private readonly dieOnPage: number) {}
-  async deliverPage(page: SinkPage, checkpoint: Checkpoint): Promise<PageReceipt> {
+  async send(page: SinkPage): Promise<SentPage> {
     if (++this.pages === this.dieOnPage) throw new Error('sink connection lost');
-    return this.inner.deliverPage(page, checkpoint);
+    return this.inner.send(page);
   }
   async close(): Promise<void> {}
 }

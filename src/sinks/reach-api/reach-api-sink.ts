@@ -12,7 +12,7 @@
 import type { ResourceRecord } from '../../interfaces.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../log.ts';
-import type { Checkpoint, Delete, FailedRecord, PageReceipt, Sink, SinkPage, StateStore, Upsert } from '../sink.ts';
+import type { Delete, FailedRecord, SentPage, Sink, SinkPage, StateStore, Upsert } from '../sink.ts';
 import { ReachApiClient } from './reach-api-client.ts';
 import type { ReachApiClientOptions } from './reach-api-client.ts';
 
@@ -45,19 +45,24 @@ export class ReachApiSink implements Sink {
     this.#log = options.log;
   }
 
-  async deliverPage(page: SinkPage, checkpoint: Checkpoint): Promise<PageReceipt> {
+  /** Sends the page's requests; the commit follows their batches, then commits the checkpoint. */
+  async send(page: SinkPage): Promise<SentPage> {
     const { records, deleteIds } = latestPerExternalId(page);
-    // Both settle before the page resolves or rejects, so no request outlives the page.
+    // Both settle before the send resolves or rejects, so no request outlives it.
     const [upserted, deleted] = await Promise.allSettled([
       this.#client.upsert(page.tenant, page.schema, records),
       this.#client.delete(page.tenant, page.schema, deleteIds),
     ]);
     if (upserted.status === 'rejected') throw upserted.reason;
     if (deleted.status === 'rejected') throw deleted.reason;
-    // Only upserts: a delete of a record Reach no longer has fails harmlessly in its batch.
-    const failed = await this.#failedRecords(upserted.value.batchIds);
-    await this.#store.transaction().execute((trx) => checkpoint(trx, { failed }));
-    return { batchIds: [...upserted.value.batchIds, ...deleted.value.batchIds], staleSkipped: 0 };
+    return {
+      commit: async (checkpoint) => {
+        // Only upserts: a delete of a record Reach no longer has fails harmlessly in its batch.
+        const failed = await this.#failedRecords(upserted.value.batchIds);
+        await this.#store.transaction().execute((trx) => checkpoint(trx, { failed }));
+        return { batchIds: [...upserted.value.batchIds, ...deleted.value.batchIds], staleSkipped: 0 };
+      },
+    };
   }
 
   /** Records the batches failed, once processed; a batch still running at the deadline is logged and trusted. */

@@ -7,13 +7,18 @@
  * older than the stored one (a backfill racing a scheduled pull) changes nothing.
  */
 import { sql } from 'kysely';
-import type { Checkpoint, PageReceipt, Sink, SinkPage, StateStore } from '../sink.ts';
+import type { Checkpoint, PageReceipt, SentPage, Sink, SinkPage, StateStore } from '../sink.ts';
 
 export class StoreSink implements Sink {
   readonly kind = 'store' as const;
   constructor(private readonly store: StateStore) {}
 
-  async deliverPage(page: SinkPage, checkpoint: Checkpoint): Promise<PageReceipt> {
+  /** Nothing leaves before the commit: records and checkpoint are one transaction. */
+  async send(page: SinkPage): Promise<SentPage> {
+    return { commit: (checkpoint) => this.#write(page, checkpoint) };
+  }
+
+  async #write(page: SinkPage, checkpoint: Checkpoint): Promise<PageReceipt> {
     return this.store.transaction().execute(async (trx) => {
       let written = 0;
       if (page.upserts.length > 0) {

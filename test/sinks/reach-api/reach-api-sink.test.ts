@@ -5,7 +5,7 @@ import { startReachApiServer } from '../../../src/dev/reach-api-server.ts';
 import type { ReachApiServer } from '../../../src/dev/reach-api-server.ts';
 import type { ReachApiClientOptions } from '../../../src/sinks/reach-api/reach-api-client.ts';
 import { ReachApiSink } from '../../../src/sinks/reach-api/reach-api-sink.ts';
-import type { Checkpoint, SinkPage, Upsert } from '../../../src/sinks/sink.ts';
+import { deliverPage, type Checkpoint, type SinkPage, type Upsert } from '../../../src/sinks/sink.ts';
 import type { StoreSchema } from '../../../src/store/schema.ts';
 import { freshPgDatabase, pgExec } from '../../helpers/databases.ts';
 
@@ -68,7 +68,7 @@ function expectServerHolds(p: SinkPage): void {
 describe('ReachApiSink', () => {
   it('delivers 2,500 records as three requests of at most 1000, then checkpoints', async () => {
     const p = page('tenant-a', 'customers', 2500);
-    const receipt = await sink().deliverPage(p, checkpointFor('bulk'));
+    const receipt = await deliverPage(sink(), p, checkpointFor('bulk'));
     expect(receipt).toEqual({ batchIds: [expect.any(String), expect.any(String), expect.any(String)], staleSkipped: 0 });
     const sent = server.requests.filter((r) => r.tenant === 'tenant-a' && r.method === 'POST');
     expect(sent.map((r) => r.recordCount).sort((a, b) => a - b)).toEqual([500, 1000, 1000]);
@@ -81,7 +81,7 @@ describe('ReachApiSink', () => {
   it('gets everything through a storm of 30 % 429 and 10 % 503, checkpointing once', async () => {
     server.setFaults({ rate429: 0.3, rate503: 0.1, retryAfterSeconds: 0 });
     const p = page('tenant-storm', 'customers', 2500);
-    await sink({ maxBatchSize: 100 }).deliverPage(p, checkpointFor('storm'));
+    await deliverPage(sink({ maxBatchSize: 100 }), p, checkpointFor('storm'));
     server.setFaults({});
     const statuses = server.requests.filter((r) => r.tenant === 'tenant-storm').map((r) => r.status);
     expect(statuses).toContain(429);
@@ -94,7 +94,7 @@ describe('ReachApiSink', () => {
 
   it('rejects a wrong token with a clear message that hides the token, without checkpointing', async () => {
     const wrongToken = 'wrong-secret-token-xyz';
-    const delivery = sink({ token: wrongToken }).deliverPage(page('tenant-401', 'customers', 3), checkpointFor('unauthorized'));
+    const delivery = deliverPage(sink({ token: wrongToken }), page('tenant-401', 'customers', 3), checkpointFor('unauthorized'));
     const error = await delivery.then(
       () => undefined,
       (e: unknown) => e as Error & { code: string; status: number },
@@ -116,9 +116,9 @@ describe('ReachApiSink', () => {
       if (calls === 1) throw new Error('process died before the checkpoint committed');
     };
     const s = sink();
-    await expect(s.deliverPage(p, crashOnce)).rejects.toThrow('process died');
+    await expect(deliverPage(s, p, crashOnce)).rejects.toThrow('process died');
     expect(await checkpointsOf('crash')).toBe(0);
-    await s.deliverPage(p, crashOnce);
+    await deliverPage(s, p, crashOnce);
     await server.settled();
     expectServerHolds(p);
     expect(await checkpointsOf('crash')).toBe(1);
@@ -126,7 +126,7 @@ describe('ReachApiSink', () => {
 
   it('deletes and keeps only the latest action per external id', async () => {
     const s = sink();
-    await s.deliverPage(page('tenant-del', 'customers', 3), checkpointFor('del-1'));
+    await deliverPage(s, page('tenant-del', 'customers', 3), checkpointFor('del-1'));
     await server.settled();
     const next: SinkPage = {
       tenant: 'tenant-del',
@@ -141,7 +141,7 @@ describe('ReachApiSink', () => {
         { externalId: 'c2', version: '00000009' },
       ],
     };
-    await s.deliverPage(next, checkpointFor('del-2'));
+    await deliverPage(s, next, checkpointFor('del-2'));
     await server.settled();
     expect(Object.fromEntries(server.resources('tenant-del', 'customers'))).toEqual({
       c1: { id: 'c1', email: 'new@example.com' },
@@ -151,7 +151,7 @@ describe('ReachApiSink', () => {
 
   it('checkpoints an empty page without calling Reach', async () => {
     const before = server.requests.length;
-    expect(await sink().deliverPage({ tenant: 't', schema: 's', upserts: [], deletes: [] }, checkpointFor('empty'))).toEqual({
+    expect(await deliverPage(sink(), { tenant: 't', schema: 's', upserts: [], deletes: [] }, checkpointFor('empty'))).toEqual({
       batchIds: [],
       staleSkipped: 0,
     });

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { StoreSink } from '../../../src/sinks/store/store-sink.ts';
-import type { SinkPage } from '../../../src/sinks/sink.ts';
+import { deliverPage, type SinkPage } from '../../../src/sinks/sink.ts';
 import type { Store } from '../../../src/store/open-store.ts';
 import { freshStore } from '../../helpers/store.ts';
 import { readResources } from '../../helpers/resources.ts';
@@ -26,29 +26,29 @@ describe('store sink', () => {
   const noCheckpoint = async () => {};
 
   it('merges like Reach: fields left out are kept, a field sent as null is deleted', async () => {
-    await sink.deliverPage(page('m', [['1', { id: '1', email: 'a@x.io', phone: '+1555', city: null }, 'v1']]), noCheckpoint);
-    await sink.deliverPage(page('m', [['1', { id: '1', phone: null, first_name: 'Ann' }, 'v2']]), noCheckpoint);
+    await deliverPage(sink, page('m', [['1', { id: '1', email: 'a@x.io', phone: '+1555', city: null }, 'v1']]), noCheckpoint);
+    await deliverPage(sink, page('m', [['1', { id: '1', phone: null, first_name: 'Ann' }, 'v2']]), noCheckpoint);
     expect(await readResources(store.db, 'm', 'contacts')).toEqual([{ id: '1', email: 'a@x.io', first_name: 'Ann' }]);
   });
 
   it('never lets an older version overwrite a newer one, for upserts and deletes', async () => {
-    await sink.deliverPage(page('g', [['1', { id: '1', first_name: 'new' }, '2024-01-02T00:00:00.000000Z']]), noCheckpoint);
-    const stale = await sink.deliverPage(page('g', [['1', { id: '1', first_name: 'old' }, '2024-01-01T00:00:00.000000Z']],
+    await deliverPage(sink, page('g', [['1', { id: '1', first_name: 'new' }, '2024-01-02T00:00:00.000000Z']]), noCheckpoint);
+    const stale = await deliverPage(sink, page('g', [['1', { id: '1', first_name: 'old' }, '2024-01-01T00:00:00.000000Z']],
       [['1', '2024-01-01T12:00:00.000000Z']]), noCheckpoint);
     expect(stale.staleSkipped).toBe(2);
     expect(await readResources(store.db, 'g', 'contacts')).toEqual([{ id: '1', first_name: 'new' }]);
     // A newer delete wins, leaves a tombstone, and an older upsert cannot resurrect it.
-    await sink.deliverPage(page('g', [], [['1', '2024-01-03T00:00:00.000000Z']]), noCheckpoint);
-    await sink.deliverPage(page('g', [['1', { id: '1', first_name: 'older' }, '2024-01-02T12:00:00.000000Z']]), noCheckpoint);
+    await deliverPage(sink, page('g', [], [['1', '2024-01-03T00:00:00.000000Z']]), noCheckpoint);
+    await deliverPage(sink, page('g', [['1', { id: '1', first_name: 'older' }, '2024-01-02T12:00:00.000000Z']]), noCheckpoint);
     expect(await readResources(store.db, 'g', 'contacts')).toEqual([]);
     // A newer upsert after a delete starts a fresh record, not a merge into the old one.
-    await sink.deliverPage(page('g', [['1', { id: '1', email: 'back@x.io' }, '2024-01-04T00:00:00.000000Z']]), noCheckpoint);
+    await deliverPage(sink, page('g', [['1', { id: '1', email: 'back@x.io' }, '2024-01-04T00:00:00.000000Z']]), noCheckpoint);
     expect(await readResources(store.db, 'g', 'contacts')).toEqual([{ id: '1', email: 'back@x.io' }]);
   });
 
   it('commits the page and its checkpoint together, or neither', async () => {
     await store.db.schema.createTable('test_checkpoints').ifNotExists().addColumn('page', 'text').execute();
-    const failing = sink.deliverPage(page('x', [['1', { id: '1' }, 'v1']]), async (trx) => {
+    const failing = deliverPage(sink, page('x', [['1', { id: '1' }, 'v1']]), async (trx) => {
       await sql`insert into test_checkpoints values ('p1')`.execute(trx);
       throw new Error('checkpoint failed');
     });

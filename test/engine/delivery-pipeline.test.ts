@@ -1,0 +1,86 @@
+/**
+ * The delivery pipeline sends a page while the previous one commits (for Reach: while its
+ * batches are processed). A page that shares a record with the page still committing must
+ * wait for that commit, or its change detection compares against what was delivered before
+ * the previous page and drops a change: here a record goes A -> B -> A across two pages,
+ * and without the wait Reach would be left at B.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startReachApiServer, type ReachApiServer } from '../../src/dev/reach-api-server.ts';
+import { createSink, reachTarget, storeRuntime } from '../../src/engine/connector-runtime.ts';
+import { DeliveryPipeline, judgePage, type PageOutcome } from '../../src/engine/page-delivery.ts';
+import { withPlannedStream } from '../../src/engine/planned-stream.ts';
+import type { Position, SourceRow } from '../../src/interfaces.ts';
+import type { Store } from '../../src/store/open-store.ts';
+import { freshPartner, type Partner } from '../helpers/partner.ts';
+import { freshStore, registerYaml } from '../helpers/store.ts';
+import { testLog } from '../helpers/quiet-log.ts';
+
+const TOKEN = 'reach-pipeline-token-9a2c';
+
+describe('delivery pipeline', () => {
+  let partner: Partner;
+  let store: Store;
+  let api: ReachApiServer;
+
+  beforeAll(async () => {
+    partner = await freshPartner('postgres', 'rp_pipeline_partner');
+    store = await freshStore('rp_pipeline_store');
+    // Slow processing: a page's commit (which follows its batches) is still running when the next page is sent.
+    api = await startReachApiServer({ token: TOKEN, processingDelayMs: 300 });
+    await partner.exec(
+      'create table people (id bigint primary key, name text, updated_at timestamptz not null)',
+      'create view people_v as select * from people',
+    );
+    await partner.grantReadOnly();
+    process.env.RP_PIPELINE_REACH_TOKEN = TOKEN;
+  });
+  afterAll(async () => {
+    await api?.close();
+    await store?.close();
+  });
+
+  it('lets a page that shares a record with the page still committing wait for it, so A -> B -> A ends at A', async () => {
+    const connector = await registerYaml(store, 'pipeline', `
+tenant: pipeline
+${partner.sourceYaml('  settle_seconds: 0')}
+reach: { api_url: "${api.url}", token: "\${env:RP_PIPELINE_REACH_TOKEN}" }
+streams:
+  - { name: people, view: people_v, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id, first_name: name } }
+`);
+    const target = await reachTarget(connector.config, storeRuntime(store.db));
+    const sink = createSink(store.db, target, testLog);
+    // Pages as the source returns them: rows, and their (cursor, key) positions.
+    const page = (names: Record<string, string>, second: number) => {
+      const rows: SourceRow[] = Object.entries(names).map(([id, name]) => ({ id, name }));
+      const positions: Position[] = rows.map((r) => ({ cursor: `2024-05-01T00:00:${String(second).padStart(2, '0')}.000000Z`, key: [String(r.id)] }));
+      return { rows, positions };
+    };
+    const committed: number[] = [];
+    const deliver = async (pages: { rows: SourceRow[]; positions: Position[] }[]) => {
+      await withPlannedStream(store.db, connector, 'people', undefined, async (plan) => {
+        const pipeline = new DeliveryPipeline({ plan, store: store.db, sink, runId: '1', hasOpenRejections: false });
+        for (const [i, p] of pages.entries()) {
+          await pipeline.push(judgePage({ plan, runId: '1' }, p.rows, p.positions), async () => {}, (o: PageOutcome) => {
+            committed.push(i);
+            expect(o.read).toBe(p.rows.length);
+          });
+        }
+        await pipeline.drain();
+      });
+    };
+
+    await deliver([page({ 1: 'A', 2: 'x' }, 1)]);
+    await api.settled();
+    expect(api.resources('pipeline', 'contacts').get('1')).toMatchObject({ first_name: 'A' });
+
+    committed.length = 0;
+    // Record 1 changes to B, then back to A, in consecutive pages; record 3 rides along.
+    await deliver([page({ 1: 'B', 3: 'y' }, 2), page({ 1: 'A' }, 3), page({ 4: 'z' }, 4)]);
+    await api.settled();
+    expect(committed).toEqual([0, 1, 2]);
+    expect(Object.fromEntries(api.resources('pipeline', 'contacts'))).toEqual({
+      1: { id: '1', first_name: 'A' }, 2: { id: '2', first_name: 'x' }, 3: { id: '3', first_name: 'y' }, 4: { id: '4', first_name: 'z' },
+    });
+  });
+});
