@@ -144,7 +144,7 @@ async function deliverJudged(ctx: PageContext, judged: JudgedPage, hooks: Delive
   return (await sendJudged(ctx, judged, hooks)).commit();
 }
 
-/** A judged page the sink has taken; `commit` confirms it and stores its checkpoint. */
+/** A judged page handed to the sink; `commit` waits for it to be sent and accepted, then stores its checkpoint. */
 interface SentJudgedPage {
   /** The page's counts as sent (a commit may still move records Reach refused to rejected). */
   outcome: PageOutcome;
@@ -188,11 +188,14 @@ async function sendJudged(ctx: PageContext, judged: JudgedPage, hooks: DeliveryH
       throw error;
     }
   }
-  const sent = await ctx.sink.send({ tenant: plan.connector.tenant, schema: plan.definition.name, upserts, deletes });
+  // Not awaited here: the next page may be sent while this one's requests are still answered.
+  const sending = ctx.sink.send({ tenant: plan.connector.tenant, schema: plan.definition.name, upserts, deletes });
+  // A failed send surfaces at the commit; until then it must not count as unhandled.
+  sending.catch(() => undefined);
   return {
     outcome: { ...outcome },
     commit: async () => {
-      await sent.commit(async (trx, result) => {
+      await (await sending).commit(async (trx, result) => {
         // Records Reach failed after accepting them are quarantined, not remembered as delivered,
         // so the next change of their row (or retry-rejects) sends them again.
         const refused = refusedByReach(ctx, judged, result.failed);
@@ -233,7 +236,7 @@ export class DeliveryPipeline {
   }
 
   /**
-   * Sends a page; resolves once it is sent, not committed. `beforeCommit` runs in its
+   * Hands a page to the sink; resolves once it is on its way, not committed. `beforeCommit` runs in its
    * checkpoint transaction, `onCommitted` after it. Throws RP_REJECT_RATE when the stream's
    * share of rejected records passes its threshold, and the failure of an earlier page's commit.
    */

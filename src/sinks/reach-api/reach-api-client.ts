@@ -9,7 +9,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ConfigError, PermanentError, TransientError } from '../../errors.ts';
 import type { ConfigProblem } from '../../errors.ts';
-import type { ResourceRecord } from '../../interfaces.ts';
 import { ConcurrencyLimiter } from './concurrency-limiter.ts';
 import { ReachRejectedError } from './reach-rejected-error.ts';
 import type { AcceptedBatch, ApiEnvelope, BatchInfo } from './reach-api-types.ts';
@@ -69,7 +68,8 @@ interface Call {
   method: 'POST' | 'PATCH' | 'DELETE' | 'GET';
   path: string;
   tenant?: string;
-  body?: unknown;
+  /** JSON text. */
+  body?: string;
 }
 
 type Attempt<T> = { ok: true; data: T } | { ok: false; reason: string; retryAfterMs: number };
@@ -120,16 +120,17 @@ export class ReachApiClient {
   }
 
   /**
-   * Upserts records, in input order, in requests of at most `maxBatchSize`.
-   * Requests run concurrently, so each external id must appear once (the sink keeps the latest).
+   * Upserts records, given as their JSON texts (sent as they are, not serialized again), in
+   * input order, in requests of at most `maxBatchSize`. Requests run concurrently, so each
+   * external id must appear once (the sink keeps the latest).
    */
-  upsert(tenant: string, schema: string, records: readonly ResourceRecord[]): Promise<BatchReceipt> {
+  upsert(tenant: string, schema: string, recordsJson: readonly string[]): Promise<BatchReceipt> {
     return this.#sendAll(
-      chunk(records, this.#maxBatchSize).map((resources) => ({
+      chunk(recordsJson, this.#maxBatchSize).map((resources) => ({
         method: 'POST',
         path: resourcesPath(schema),
         tenant,
-        body: { resources },
+        body: `{"resources":[${resources.join(',')}]}`,
       })),
     );
   }
@@ -141,7 +142,7 @@ export class ReachApiClient {
         method: 'DELETE',
         path: resourcesPath(schema),
         tenant,
-        body: { externalIds: ids },
+        body: JSON.stringify({ externalIds: ids }),
       })),
     );
   }
@@ -216,7 +217,7 @@ export class ReachApiClient {
       response = await this.#fetch(`${this.#options.apiUrl.replace(/\/+$/, '')}${call.path}`, {
         method: call.method,
         headers,
-        body: call.body === undefined ? undefined : JSON.stringify(call.body),
+        body: call.body,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
       text = await response.text();

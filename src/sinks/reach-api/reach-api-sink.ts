@@ -9,7 +9,6 @@
  * batch (`GET /api/batches/{id}`) until it is processed, within `batchWaitMs`, and hands the
  * failed records to the checkpoint, which quarantines them instead of counting them delivered.
  */
-import type { ResourceRecord } from '../../interfaces.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../log.ts';
 import type { Delete, FailedRecord, SentPage, Sink, SinkPage, StateStore, Upsert } from '../sink.ts';
@@ -45,7 +44,7 @@ export class ReachApiSink implements Sink {
     this.#log = options.log;
   }
 
-  /** Sends the page's requests; the commit follows their batches, then commits the checkpoint. */
+  /** Sends the page's requests and starts following their batches; the commit waits for them, then commits the checkpoint. */
   async send(page: SinkPage): Promise<SentPage> {
     const { records, deleteIds } = latestPerExternalId(page);
     // Both settle before the send resolves or rejects, so no request outlives it.
@@ -55,10 +54,14 @@ export class ReachApiSink implements Sink {
     ]);
     if (upserted.status === 'rejected') throw upserted.reason;
     if (deleted.status === 'rejected') throw deleted.reason;
+    // Followed from now on, so a page's batches are watched while an earlier page commits.
+    // Only upserts: a delete of a record Reach no longer has fails harmlessly in its batch.
+    const following = this.#failedRecords(upserted.value.batchIds);
+    // Its failure surfaces at the commit; until then it must not count as unhandled.
+    following.catch(() => undefined);
     return {
       commit: async (checkpoint) => {
-        // Only upserts: a delete of a record Reach no longer has fails harmlessly in its batch.
-        const failed = await this.#failedRecords(upserted.value.batchIds);
+        const failed = await following;
         await this.#store.transaction().execute((trx) => checkpoint(trx, { failed }));
         return { batchIds: [...upserted.value.batchIds, ...deleted.value.batchIds], staleSkipped: 0 };
       },
@@ -94,7 +97,7 @@ export class ReachApiSink implements Sink {
  * (deletes count as later than upserts). Requests of a page run concurrently and Reach
  * does not order across batches, so an id sent twice could land in either order.
  */
-function latestPerExternalId(page: SinkPage): { records: ResourceRecord[]; deleteIds: string[] } {
+function latestPerExternalId(page: SinkPage): { records: string[]; deleteIds: string[] } {
   const latest = new Map<string, Upsert | Delete>();
   for (const action of [...page.upserts, ...page.deletes]) {
     const previous = latest.get(action.externalId);
@@ -102,7 +105,7 @@ function latestPerExternalId(page: SinkPage): { records: ResourceRecord[]; delet
   }
   const kept = new Set(latest.values());
   return {
-    records: page.upserts.filter((u) => kept.has(u)).map((u) => u.record),
+    records: page.upserts.filter((u) => kept.has(u)).map((u) => u.json),
     deleteIds: page.deletes.filter((d) => kept.has(d)).map((d) => d.externalId),
   };
 }

@@ -28,8 +28,9 @@ function client(options: Partial<ReachApiClientOptions> = {}): ReachApiClient {
   return new ReachApiClient({ apiUrl: server.url, token: TOKEN, retry: { baseMs: 5, maxMs: 50, deadlineMs: 10_000 }, ...options });
 }
 
-function records(prefix: string, n: number): Record<string, unknown>[] {
-  return Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, n: i }));
+/** Records as the sink hands them to the client: JSON texts. */
+function records(prefix: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => JSON.stringify({ id: `${prefix}${i}`, n: i }));
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -49,7 +50,8 @@ describe('ReachApiClient', () => {
     const sent = server.requests.filter((r) => r.path === '/api/resources/split/batch');
     expect(sent.map((r) => r.recordCount).sort((a, b) => a - b)).toEqual([5, 10, 10]);
     await server.settled();
-    expect(server.resources(TENANT, 'split')).toEqual(new Map(input.map((r) => [r.id, r])));
+    const sentRecords = input.map((text) => JSON.parse(text) as { id: string });
+    expect(server.resources(TENANT, 'split')).toEqual(new Map(sentRecords.map((r) => [r.id, r])));
   });
 
   it('refuses a maxBatchSize above 1000', () => {
