@@ -56,7 +56,7 @@ export async function previewStream(options: PreviewOptions): Promise<{ watermar
       const { externalId, entry, upsert } = verdict.candidate;
       const last = known.get(externalId);
       const change = !last ? 'new' : last.contentHash === entry.contentHash && last.deleted === entry.deleted ? 'unchanged' : 'changed';
-      return { position, externalId, action: upsert ? 'upsert' : 'delete', change, record: upsert?.record };
+      return { position, externalId, action: upsert ? 'upsert' : 'delete', change, record: upsert && (JSON.parse(upsert.json) as ResourceRecord) };
     });
     return { watermark, rows };
   });

@@ -4,15 +4,15 @@
  * page's checkpoint has been committed; if it rejects, the watermark stays.
  */
 import type { Kysely, Transaction } from 'kysely';
-import type { ResourceRecord } from '../interfaces.ts';
 import type { StoreSchema } from '../store/schema.ts';
 
 /** A record to upsert, with the source version that produced it. */
 export interface Upsert {
   externalId: string;
-  record: ResourceRecord;
-  /** `record` as JSON text, built once per row: hashed for change detection, sent as is. */
+  /** The record as JSON text, built once per row: hashed for change detection, sent as is. */
   json: string;
+  /** Whether a top-level field is sent as null (which deletes that field). */
+  sendsNull: boolean;
   /** Sortable text of the row's cursor value (see engine/version-key.ts): newer sorts later. */
   version: string;
 }

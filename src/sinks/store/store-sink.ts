@@ -40,7 +40,7 @@ export class StoreSink implements Sink {
             version = excluded.version, deleted = false, updated_at = now()
           where resources.version <= excluded.version`.execute(trx);
         written += Number(r.numAffectedRows ?? 0n);
-        const withNulls = page.upserts.filter((u) => Object.values(u.record).includes(null)).map((u) => u.externalId);
+        const withNulls = page.upserts.filter((u) => u.sendsNull).map((u) => u.externalId);
         if (withNulls.length > 0) {
           // A new record was inserted as sent; its null fields mean "absent".
           await sql`
