@@ -65,26 +65,33 @@ function record(figure: Figure): void {
 const rate = (rows: number, s: number) => Math.round(rows / s);
 const say = (text: string) => process.stderr.write(`${text}\n`);
 
-/** Runs a backfill in a child process; returns its rows/s and peak RSS (VmHWM). */
+/**
+ * Runs a backfill as production does: the compiled CLI (`npm run build`, as in the Docker
+ * image) in a process of its own, so its peak RSS (VmHWM, sampled) is the puller's alone.
+ * The seconds are the backfill's own, from its record: process start-up is not counted.
+ */
 async function childBackfill(storeUrl: string, connector: string): Promise<{ rows: number; seconds: number; peakMb: number }> {
   // BENCH_CPU_PROF=1 writes a .cpuprofile of each backfill to bench/results/profiles (open it in Chrome DevTools).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', 'bench/results/profiles'] : [];
   const heap = HEAP_MB > 0 ? [`--max-old-space-size=${HEAP_MB}`] : [];
-  const child = spawn(process.execPath, [...profile, ...heap, '--import', 'tsx', 'bench/backfill-child.ts', storeUrl, connector], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...profile, ...heap, 'dist/cli/main.js', 'backfill', connector, '--json'], {
+    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DATABASE_URL: storeUrl },
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  // Sampled from outside too, so a crash still leaves a figure in the log.
-  let sampledKb = 0;
+  let peakKb = 0;
   const timer = setInterval(() => {
     readFile(`/proc/${child.pid}/status`, 'utf8').then((s) => {
-      sampledKb = Math.max(sampledKb, Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0));
+      peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0));
     }, () => undefined);
-  }, 250);
+  }, 100);
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   clearInterval(timer);
-  if (code !== 0) throw new Error(`backfill child exited with ${code}`);
-  const r = JSON.parse(out) as { rows: number; seconds: number; vmHwmKb: number };
-  return { rows: r.rows, seconds: r.seconds, peakMb: Math.round(Math.max(r.vmHwmKb, sampledKb) / 1024) };
+  if (code !== 0) throw new Error(`backfill exited with ${code}`);
+  const [result] = JSON.parse(out) as { state: string; rowsDone: number; createdAt: string; finishedAt: string }[];
+  if (result?.state !== 'succeeded') throw new Error(`backfill ${result?.state}`);
+  const seconds = (Date.parse(result.finishedAt) - Date.parse(result.createdAt)) / 1000;
+  return { rows: result.rowsDone, seconds, peakMb: Math.round(peakKb / 1024) };
 }
 
 const rssPoints: { rows: number; peakMb: number }[] = [];
