@@ -94,7 +94,10 @@ export function validate(definition: SchemaDefinition, record: Record<string, un
 function withoutNulls(value: unknown): unknown {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
   let copy: Record<string, unknown> | undefined;
-  for (const [key, item] of Object.entries(value)) {
+  // for...in, not Object.entries: no array per record when there is nothing to remove.
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const item = (value as Record<string, unknown>)[key];
     const cleaned = item === null ? undefined : withoutNulls(item);
     if (cleaned !== item) {
       copy ??= { ...(value as Record<string, unknown>) };

@@ -12,6 +12,8 @@ const INTEGER = /^-?\d+$/;
 /** A UTC instant: `2024-01-02 03:04:05.123+00` or `2024-01-02T03:04:05.123456Z`. */
 const UTC_TEXT = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(?:Z|\+00(?::?00)?)$/;
 
+/** `2024-01-02 03:04:05.123456+00`: a timestamptz as a UTC PostgreSQL session prints it. */
+const POSTGRES_UTC = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?\+00$/;
 /** Canonical instant text, `YYYY-MM-DDTHH:MM:SS.ffffffZ` (fraction length checked by the caller). */
 const CANONICAL_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z$/;
 
@@ -66,7 +68,11 @@ function toUtc(date: string, time: string, offsetMinutes: number): { date: strin
 export function canonicalInstant(text: string, digits: number): string {
   // Already canonical (the type parsers return this for every cursor value): nothing to build.
   if (CANONICAL_INSTANT.test(text) && text.length === 21 + digits) return text;
-  // Fast path for what a UTC session prints: no offset to shift.
+  // What a UTC PostgreSQL session prints for every timestamptz: cut by position, no captures.
+  if (POSTGRES_UTC.test(text)) {
+    return `${text.slice(0, 10)}T${text.slice(11, 19)}.${fixFraction(text.length > 22 ? text.slice(20, -3) : '', digits)}Z`;
+  }
+  // Other UTC spellings: no offset to shift.
   const utc = UTC_TEXT.exec(text);
   if (utc) return `${utc[1]}T${utc[2]}.${fixFraction(utc[3] ?? '', digits)}Z`;
   const p = parse(text);

@@ -6,6 +6,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Position } from '../interfaces.ts';
 import type { StoreSchema } from './schema.ts';
+import { textColumn } from './text-column.ts';
 
 type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
 
@@ -61,13 +62,13 @@ export async function loadDelivered(db: Db, ref: StreamRef, externalIds: string[
 export async function recordDelivered(trx: Db, ref: StreamRef, entries: DeliveredEntry[]): Promise<void> {
   if (entries.length === 0) return;
   const ids = entries.map((e) => e.externalId);
-  const hashes = entries.map((e) => e.contentHash);
-  const versions = entries.map((e) => e.version);
+  const hashes = textColumn(entries.map((e) => e.contentHash));
+  const versions = textColumn(entries.map((e) => e.version));
   const deleted = entries.map((e) => e.deleted);
   await sql`
     insert into delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
     select ${ref.connectorId}, ${ref.stream}, x.id, x.hash, x.version, x.deleted, now()
-    from unnest(${ids}::text[], ${hashes}::text[], ${versions}::text[], ${deleted}::boolean[]) as x(id, hash, version, deleted)
+    from unnest(${ids}::text[], ${hashes}, ${versions}, ${deleted}::boolean[]) as x(id, hash, version, deleted)
     on conflict (connector_id, stream, external_id) do update set
       content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
     where delivered.version <= excluded.version`.execute(trx);

@@ -7,6 +7,7 @@
  * older than the stored one (a backfill racing a scheduled pull) changes nothing.
  */
 import { sql } from 'kysely';
+import { textColumn } from '../../store/text-column.ts';
 import type { Checkpoint, PageReceipt, SentPage, Sink, SinkPage, StateStore } from '../sink.ts';
 
 export class StoreSink implements Sink {
@@ -22,19 +23,17 @@ export class StoreSink implements Sink {
     return this.store.transaction().execute(async (trx) => {
       let written = 0;
       if (page.upserts.length > 0) {
-        // Columns as arrays: PostgreSQL reads each body once, as the JSON the engine already built.
-        // The bodies travel as one text split at newlines (JSON text never holds a raw newline),
-        // so they are not escaped again as array elements.
+        // Columns, not one JSON document: PostgreSQL reads each body once, as the JSON the engine already built.
         const ids = page.upserts.map((u) => u.externalId);
-        const bodies = page.upserts.map((u) => u.json).join('\n');
-        const versions = page.upserts.map((u) => u.version);
+        const bodies = textColumn(page.upserts.map((u) => u.json));
+        const versions = textColumn(page.upserts.map((u) => u.version));
         // Merge like Reach's upsert (a PATCH): fields left out are kept, a field sent as
         // null is deleted; a tombstone is replaced, not merged into. The merge reads the
         // stored row under its lock (ON CONFLICT), so concurrent writers cannot lose fields.
         const r = await sql`
           insert into resources (tenant_id, schema_name, external_id, body, version, deleted, updated_at)
           select ${page.tenant}, ${page.schema}, x.id, x.body::jsonb, x.version, false, now()
-          from unnest(${ids}::text[], string_to_array(${bodies}, E'\n'), ${versions}::text[]) as x(id, body, version)
+          from unnest(${ids}::text[], ${bodies}, ${versions}) as x(id, body, version)
           on conflict (tenant_id, schema_name, external_id) do update set
             body = jsonb_strip_nulls_top(case when resources.deleted then excluded.body else resources.body || excluded.body end),
             version = excluded.version, deleted = false, updated_at = now()
