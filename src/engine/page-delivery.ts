@@ -238,19 +238,30 @@ export class DeliveryPipeline {
   /**
    * Hands a page to the sink; resolves once it is on its way, not committed. `beforeCommit` runs in its
    * checkpoint transaction, `onCommitted` after it. Throws RP_REJECT_RATE when the stream's
-   * share of rejected records passes its threshold, and the failure of an earlier page's commit.
+   * share of rejected records passes its threshold (this page is then not sent), and the
+   * failure of an earlier page's commit. Records Reach fails inside accepted batches are
+   * known only at their page's commit: they count from then on, and when they pass the
+   * threshold that commit stands (they are quarantined) and every later page is refused.
    */
   async push(judged: JudgedPage, beforeCommit: DeliveryHooks['beforeCommit'], onCommitted: (outcome: PageOutcome) => void): Promise<void> {
     await this.#beforeLast;
     if ([...judged.candidates.keys()].some((id) => this.#lastIds.has(id))) await this.#last;
-    const sent = await sendJudged(this.#ctx, judged, { assertRejectRate: rejectRateGuard(this.#ctx.plan, this.#sent), beforeCommit });
+    const guard = rejectRateGuard(this.#ctx.plan, this.#sent);
+    const sent = await sendJudged(this.#ctx, judged, { assertRejectRate: guard, beforeCommit });
     this.#sent.read += sent.outcome.read;
     this.#sent.rejected += sent.outcome.rejected;
+    const countReachFailures = (committed: PageOutcome) => {
+      this.#sent.rejected += committed.rejected - sent.outcome.rejected;
+      if (committed.rejected > sent.outcome.rejected) guard(NOTHING_MORE);
+    };
     const previous = this.#last;
     this.#beforeLast = previous;
     this.#lastIds = new Set(judged.candidates.keys());
     // A page commits only after the page before it: a failed commit stops every later one.
-    this.#last = previous.then(() => sent.commit()).then(onCommitted);
+    this.#last = previous.then(() => sent.commit()).then((committed) => {
+      onCommitted(committed);
+      countReachFailures(committed);
+    });
     // Awaited by the next push or by drain; until then a failure must not count as unhandled.
     this.#last.catch(() => undefined);
   }
@@ -273,7 +284,10 @@ function refusedByReach(ctx: PageContext, judged: JudgedPage, failed: FailedReco
   });
 }
 
-/** Fails the run when the share of rejected records passes the stream's threshold. */
+/** A page of no rows: the guard then checks the totals as they stand. */
+const NOTHING_MORE: PageOutcome = { read: 0, sent: 0, deleted: 0, unchanged: 0, rejected: 0 };
+
+/** Fails the run when the share of rejected records, the totals plus `page`, passes the stream's threshold. */
 function rejectRateGuard(plan: StreamPlan, totals: { read: number; rejected: number }): (page: PageOutcome) => void {
   const threshold = plan.stream.reject_threshold ?? 0.05;
   return (page) => {

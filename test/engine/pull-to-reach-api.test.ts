@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReachApiServer, type ReachApiServer } from '../../src/dev/reach-api-server.ts';
 import { pullConnector } from '../../src/engine/pull-connector.ts';
+import type { PullerError } from '../../src/errors.ts';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
 import type { Store } from '../../src/store/open-store.ts';
 import { freshPartner, type Partner } from '../helpers/partner.ts';
@@ -113,6 +114,43 @@ streams:
       const delivered = await store.db.selectFrom('delivered').select('external_id').where('connector_id', '=', 'strict').execute();
       expect(delivered.map((d) => d.external_id).sort()).toEqual(['1', '10', '2', '3', '4', '5', '6', '8', '9']);
       expect([...strict.resources('strict', 'transactions').keys()].sort()).toEqual(['1', '10', '2', '3', '4', '5', '6', '8', '9']);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('counts records Reach fails toward the reject threshold: past it, the run stops after the page that showed it', async () => {
+    const strict = await startReachApiServer({
+      token: TOKEN,
+      schemas: {
+        transactions: {
+          externalIdField: 'id',
+          jsonSchema: {
+            type: 'object', required: ['id'],
+            properties: { id: { type: 'string' }, customer_id: { type: 'string' }, amount: { type: 'number', maximum: 1000 }, status: { type: 'string' } },
+          },
+        },
+      },
+    });
+    try {
+      await partner.exec(
+        'create table refused_tx (id bigint primary key, customer_id bigint, amount numeric(12,2), status text, updated_at timestamptz not null)',
+        'create view refused_tx_v as select * from refused_tx',
+        // Reach fails rows 1-5 (amount above its maximum): half of the first page, a quarter of the view.
+        `insert into refused_tx select g, g, case when g <= 5 then 5000 else g end, 'open',
+           clock_timestamp() - interval '1 hour' + g * interval '1 millisecond' from generate_series(1, 20) g`,
+      );
+      await partner.grantReadOnly();
+      const yamlText = yaml('refused-rate').replace(api.url, strict.url).replace('view: tx_v', 'view: refused_tx_v')
+        .replace('page_size: 1000', 'page_size: 10\n    reject_threshold: 0.2');
+      const connector = await registerYaml(store, 'refused-rate', yamlText);
+      const [run] = await pullConnector({ store: store.db, connector, log: testLog });
+      expect(run!.status).toBe('failed');
+      expect((run!.error as PullerError).code).toBe('RP_REJECT_RATE');
+      // The first page stands, its refused records quarantined; nothing after it was checkpointed.
+      expect((await loadWatermark(store.db, { connectorId: 'refused-rate', stream: 'transactions' }))!.key).toEqual(['10']);
+      const rejects = await store.db.selectFrom('rejected_records').select('external_id').where('connector_id', '=', 'refused-rate').execute();
+      expect(rejects.map((r) => r.external_id).sort()).toEqual(['1', '2', '3', '4', '5']);
     } finally {
       await strict.close();
     }
