@@ -18,7 +18,8 @@ const ROLE_GRANT = /^GRANT (\S+) TO /;
 
 function tls(ssl: TlsSettings): SslOptions | undefined {
   if (ssl.mode === 'disable') return undefined;
-  if (ssl.mode === 'verify-full') return { rejectUnauthorized: true, ca: ssl.ca };
+  // mysql2 checks the certificate's host name only when asked (verifyIdentity); verify-full must.
+  if (ssl.mode === 'verify-full') return { rejectUnauthorized: true, ca: ssl.ca, verifyIdentity: true };
   return { rejectUnauthorized: false };
 }
 

@@ -1,0 +1,75 @@
+/**
+ * A private MariaDB server that requires TLS, for the TLS tests: the shared local server
+ * has SSL disabled and is not reconfigured. `mariadb-install-db` and `mariadbd` from the
+ * machine's packages, in a temporary directory, on a free loopback port; it holds one
+ * database with the partner's view and a SELECT-only user. Starting one takes about a second.
+ */
+import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import { RO_PASSWORD, RO_USER } from './partner.ts';
+
+export interface MariaDbTlsServer {
+  port: number;
+  database: string;
+  /** Runs statements as root over the server's Unix socket (no TLS needed there). */
+  exec(...statements: string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts the server with this certificate (PEM texts), creates `database` and the read-only user. */
+export async function startMariaDbTls(options: { cert: string; key: string; database: string }): Promise<MariaDbTlsServer> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rp-mariadb-tls-'));
+  const file = (name: string, text: string) => {
+    writeFileSync(path.join(dir, name), text, { mode: 0o600 });
+    return path.join(dir, name);
+  };
+  const socket = path.join(dir, 'mariadb.sock');
+  execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${dir}/data`, '--auth-root-authentication-method=normal', '--skip-test-db'], { stdio: 'ignore' });
+  const port = await freePort();
+  const server = spawn('/usr/sbin/mariadbd', [
+    '--no-defaults', `--datadir=${dir}/data`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${socket}`,
+    `--pid-file=${dir}/mariadbd.pid`, '--user=root', '--skip-log-bin', '--innodb-buffer-pool-size=16M', `--log-error=${dir}/error.log`,
+    `--ssl-cert=${file('server.crt', options.cert)}`, `--ssl-key=${file('server.key', options.key)}`, '--require-secure-transport=ON',
+  ], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  for (let waited = 0; !existsSync(socket); waited += 50) {
+    if (waited > 20_000 || server.exitCode !== null) throw new Error(`the private MariaDB did not start; see ${dir}/error.log`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const exec = async (...statements: string[]) => {
+    const conn = await mysql.createConnection({ socketPath: socket, user: 'root', multipleStatements: true });
+    try {
+      for (const statement of statements) await conn.query(statement);
+    } finally {
+      await conn.end();
+    }
+  };
+  await exec(
+    `create database \`${options.database}\``,
+    `create user '${RO_USER}'@'%' identified by '${RO_PASSWORD}'`,
+    `grant select on \`${options.database}\`.* to '${RO_USER}'@'%'`,
+  );
+  return {
+    port,
+    database: options.database,
+    exec: (...statements) => exec(`use \`${options.database}\``, ...statements),
+    close: async () => {
+      server.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
