@@ -62,6 +62,20 @@ streams:
     return new Map(rows.map((r) => [String(r.id), { id: String(r.id), customer_id: String(r.customer_id), amount: Number(r.amount), status: status[r.status] }]));
   }
 
+  /** A local Reach that fails transactions above 1000 inside accepted batches: stricter than the puller's schema. */
+  const startStrictReach = () => startReachApiServer({
+    token: TOKEN,
+    schemas: {
+      transactions: {
+        externalIdField: 'id',
+        jsonSchema: {
+          type: 'object', required: ['id'],
+          properties: { id: { type: 'string' }, customer_id: { type: 'string' }, amount: { type: 'number', maximum: 1000 }, status: { type: 'string' } },
+        },
+      },
+    },
+  });
+
   it('delivers 2,500 rows through a 30 % 429 + 10 % 503 storm, then a status change', async () => {
     api.setFaults({ rate429: 0.3, rate503: 0.1, retryAfterSeconds: 0 });
     const connector = await registerYaml(store, 'storm', yaml('storm'));
@@ -83,18 +97,7 @@ streams:
 
   it('quarantines a record Reach fails inside an accepted batch, and delivers the rest', async () => {
     // This Reach validates amounts more strictly than the puller's schema: it fails one record.
-    const strict = await startReachApiServer({
-      token: TOKEN,
-      schemas: {
-        transactions: {
-          externalIdField: 'id',
-          jsonSchema: {
-            type: 'object', required: ['id'],
-            properties: { id: { type: 'string' }, customer_id: { type: 'string' }, amount: { type: 'number', maximum: 1000 }, status: { type: 'string' } },
-          },
-        },
-      },
-    });
+    const strict = await startStrictReach();
     try {
       await partner.exec(
         'create table big_tx (id bigint primary key, customer_id bigint, amount numeric(12,2), status text, updated_at timestamptz not null)',
@@ -120,18 +123,7 @@ streams:
   });
 
   it('counts records Reach fails toward the reject threshold: past it, the run stops after the page that showed it', async () => {
-    const strict = await startReachApiServer({
-      token: TOKEN,
-      schemas: {
-        transactions: {
-          externalIdField: 'id',
-          jsonSchema: {
-            type: 'object', required: ['id'],
-            properties: { id: { type: 'string' }, customer_id: { type: 'string' }, amount: { type: 'number', maximum: 1000 }, status: { type: 'string' } },
-          },
-        },
-      },
-    });
+    const strict = await startStrictReach();
     try {
       await partner.exec(
         'create table refused_tx (id bigint primary key, customer_id bigint, amount numeric(12,2), status text, updated_at timestamptz not null)',

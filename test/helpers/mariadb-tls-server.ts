@@ -7,10 +7,10 @@
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
+import { freePort } from './free-port.ts';
 import { RO_PASSWORD, RO_USER } from './partner.ts';
 
 export interface MariaDbTlsServer {
@@ -19,14 +19,6 @@ export interface MariaDbTlsServer {
   /** Runs statements as root over the server's Unix socket (no TLS needed there). */
   exec(...statements: string[]): Promise<void>;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Starts the server with this certificate (PEM texts), creates `database` and the read-only user. */

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { unparkStreams } from '../../src/scheduler/stream-parking.ts';
 import type { Store } from '../../src/store/open-store.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { freshPartner, type Partner } from '../helpers/partner.ts';
 import { readResources } from '../helpers/resources.ts';
 import { freshStore, registerYaml } from '../helpers/store.ts';
@@ -119,11 +120,3 @@ describe('scheduler', () => {
     expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await expected('parked'));
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

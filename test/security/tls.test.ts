@@ -22,6 +22,29 @@ import { createTestCa, startPgTlsProxy, type TestCa, type TlsProxy } from '../he
 import { settingsFor } from '../sources/source-fixtures.ts';
 import { readFileSync } from 'node:fs';
 
+/** The PullerError a connection attempt fails with. */
+async function failure(promise: Promise<unknown>): Promise<PullerError> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(PullerError);
+  return error as PullerError;
+}
+
+/** A connector reading `v` through verify-full with the CA file named in its config. */
+function verifyFullConnector(tenant: string, source: { dialect: 'postgres' | 'mysql'; port: number; database: string }, caFile: string): string {
+  return `
+tenant: ${tenant}
+source:
+  dialect: ${source.dialect}
+  host: localhost
+  port: ${source.port}
+  database: ${source.database}
+  user: ${RO_USER}
+  password: \${env:RP_TEST_RO_PASSWORD}
+  ssl: { mode: verify-full, ca: ${caFile} }
+  settle_seconds: 0
+${emailStreamYaml('customers')}`;
+}
+
 describe('TLS to PostgreSQL (through a TLS-terminating proxy)', () => {
   let partner: Partner;
   let store: Store;
@@ -62,25 +85,9 @@ describe('TLS to PostgreSQL (through a TLS-terminating proxy)', () => {
     }
   }
 
-  async function failure(promise: Promise<unknown>): Promise<PullerError> {
-    const error = await promise.then(() => undefined, (e: unknown) => e);
-    expect(error).toBeInstanceOf(PullerError);
-    return error as PullerError;
-  }
-
   it('verify-full with the right CA and host name pulls a connector (CA read from the file in the config)', async () => {
-    const connector = await registerYaml(store, 'tls_ok', `
-tenant: tenant-tls
-source:
-  dialect: postgres
-  host: localhost
-  port: ${proxy.port}
-  database: ${partner.database}
-  user: ${RO_USER}
-  password: \${env:RP_TEST_RO_PASSWORD}
-  ssl: { mode: verify-full, ca: ${ca.caFile} }
-  settle_seconds: 0
-${emailStreamYaml('customers')}`);
+    const connector = await registerYaml(store, 'tls_ok',
+      verifyFullConnector('tenant-tls', { dialect: 'postgres', port: proxy.port, database: partner.database }, ca.caFile));
     const sessions = proxy.tlsSessions;
     const [summary] = await pullConnector({ store: store.db, connector, log: testLog });
     expect(summary!.error).toBeUndefined();
@@ -157,25 +164,9 @@ describe('TLS to MariaDB (a private server that requires TLS)', () => {
     }
   }
 
-  async function failure(promise: Promise<unknown>): Promise<PullerError> {
-    const error = await promise.then(() => undefined, (e: unknown) => e);
-    expect(error).toBeInstanceOf(PullerError);
-    return error as PullerError;
-  }
-
   it('verify-full with the right CA and host name pulls a connector over TLS', async () => {
-    const connector = await registerYaml(store, 'maria_tls_ok', `
-tenant: tenant-maria-tls
-source:
-  dialect: mysql
-  host: localhost
-  port: ${server.port}
-  database: ${server.database}
-  user: ${RO_USER}
-  password: \${env:RP_TEST_RO_PASSWORD}
-  ssl: { mode: verify-full, ca: ${ca.caFile} }
-  settle_seconds: 0
-${emailStreamYaml('customers')}`);
+    const connector = await registerYaml(store, 'maria_tls_ok',
+      verifyFullConnector('tenant-maria-tls', { dialect: 'mysql', port: server.port, database: server.database }, ca.caFile));
     const [summary] = await pullConnector({ store: store.db, connector, log: testLog });
     expect(summary!.error).toBeUndefined();
     expect(await readResources(store.db, 'tenant-maria-tls', 'contacts')).toEqual([
