@@ -5,6 +5,7 @@
  */
 import knex from 'knex';
 import type { Dialect } from '../interfaces.ts';
+import type { TlsSettings } from './connection-settings.ts';
 import { PermanentError, PullerError, TransientError, type ErrorCode } from '../errors.ts';
 
 interface Outcome {
@@ -146,7 +147,12 @@ export interface ErrorContext {
   /** Resolved password, removed from every message. */
   secret: string;
   view?: string;
+  /** The connection's TLS mode, for the hint a refused plaintext login gets. */
+  tls?: TlsSettings['mode'];
 }
+
+// MariaDB answers a plaintext login to a server that requires TLS with a plain "Access denied".
+const PLAINTEXT_REFUSED_HINT = ' (ssl.mode is disable: a server that requires TLS refuses a plaintext login this way)';
 
 /**
  * A PullerError for a driver error: Transient or Permanent by the tables above, with the
@@ -160,7 +166,8 @@ export function toSourceError(dialect: Dialect, error: unknown, context: ErrorCo
   const outcome = outcomeOf(dialect, driverError) ?? permanent('RP_SOURCE_QUERY');
   const subject = outcome.code === 'RP_VIEW_MISSING' && context.view ? `view ${context.view} on ${context.source}` : context.source;
   const detail = typeof driverError.message === 'string' && driverError.message ? driverError.message : String(driverError.code ?? 'unknown error');
-  const message = `${subject}: ${detail}`;
+  const hint = outcome.code === 'RP_SOURCE_AUTH' && dialect === 'mysql' && context.tls === 'disable' ? PLAINTEXT_REFUSED_HINT : '';
+  const message = `${subject}: ${detail}${hint}`;
   return outcome.transient
     ? new TransientError(outcome.code, message, { cause: error })
     : new PermanentError(outcome.code, message, { cause: error });

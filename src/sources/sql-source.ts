@@ -29,7 +29,7 @@ export class SqlSource implements Source {
     this.knex = knex;
     this.#impl = impl;
     this.#settings = settings;
-    this.#context = { source: sourceIdentity(settings), secret: settings.password };
+    this.#context = { source: sourceIdentity(settings), secret: settings.password, tls: settings.ssl.mode };
     this.#release = release;
   }
 

@@ -197,6 +197,7 @@ describe('TLS to MariaDB (a private server that requires TLS)', () => {
     // MariaDB answers a plaintext login under require_secure_transport with "Access denied".
     const error = await failure(readFrom(server, '127.0.0.1', { mode: 'disable' }));
     expect(error.code).toBe('RP_SOURCE_AUTH');
+    expect(error.message).toContain('ssl.mode is disable: a server that requires TLS refuses a plaintext login this way');
     expect((await readFrom(server, '127.0.0.1', { mode: 'require' })).rows).toBe(2);
   });
 });
