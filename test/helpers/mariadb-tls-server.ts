@@ -37,10 +37,6 @@ export async function startMariaDbTls(options: { cert: string; key: string; data
     `--ssl-cert=${file('server.crt', options.cert)}`, `--ssl-key=${file('server.key', options.key)}`, '--require-secure-transport=ON',
   ], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-  for (let waited = 0; !existsSync(socket); waited += 50) {
-    if (waited > 20_000 || server.exitCode !== null) throw new Error(`the private MariaDB did not start; see ${dir}/error.log`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
   const exec = async (...statements: string[]) => {
     const conn = await mysql.createConnection({ socketPath: socket, user: 'root', multipleStatements: true });
     try {
@@ -49,6 +45,15 @@ export async function startMariaDbTls(options: { cert: string; key: string; data
       await conn.end();
     }
   };
+  // Ready when a login works: the socket file appears before the server accepts on it.
+  for (let waited = 0; ; waited += 100) {
+    if (existsSync(socket) && (await exec('select 1').then(() => true, () => false))) break;
+    if (waited > 30_000 || server.exitCode !== null) {
+      server.kill('SIGKILL');
+      throw new Error(`the private MariaDB did not start; see ${dir}/error.log`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   await exec(
     `create database \`${options.database}\``,
     `create user '${RO_USER}'@'%' identified by '${RO_PASSWORD}'`,
