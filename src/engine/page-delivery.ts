@@ -74,7 +74,7 @@ export function judgeRow(plan: StreamPlan, row: SourceRow, position: Position): 
     return { candidate: {
       externalId, sourceKey: position.key, sourceCursor: position.cursor,
       entry: { externalId, contentHash: contentHash(json), version, deleted: false },
-      upsert: { externalId, json, version, sendsNull: Object.values(mapped.record).includes(null) },
+      upsert: { externalId, json, version },
     } };
   } catch (error) {
     if (!(error instanceof RecordError)) throw error;

@@ -11,8 +11,6 @@ export interface Upsert {
   externalId: string;
   /** The record as JSON text, built once per row: hashed for change detection, sent as is. */
   json: string;
-  /** Whether a top-level field is sent as null (which deletes that field). */
-  sendsNull: boolean;
   /** Sortable text of the row's cursor value (see engine/version-key.ts): newer sorts later. */
   version: string;
 }

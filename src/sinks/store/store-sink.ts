@@ -39,7 +39,9 @@ export class StoreSink implements Sink {
             version = excluded.version, deleted = false, updated_at = now()
           where resources.version <= excluded.version`.execute(trx);
         written += Number(r.numAffectedRows ?? 0n);
-        const withNulls = page.upserts.filter((u) => u.sendsNull).map((u) => u.externalId);
+        // A top-level null field shows in the text as `":null`; a nested null or such a string
+        // only costs the check below, which looks at the stored top-level fields.
+        const withNulls = page.upserts.filter((u) => u.json.includes('":null')).map((u) => u.externalId);
         if (withNulls.length > 0) {
           // A new record was inserted as sent; its null fields mean "absent".
           await sql`

@@ -44,7 +44,7 @@ function page(tenant: string, schema: string, n: number): SinkPage {
 }
 
 function upsert(externalId: string, record: Record<string, unknown>, version: string): Upsert {
-  return { externalId, json: JSON.stringify(record), version, sendsNull: Object.values(record).includes(null) };
+  return { externalId, json: JSON.stringify(record), version };
 }
 
 /** A checkpoint that records `name` in the store's transaction. */

@@ -20,7 +20,7 @@ describe('store sink', () => {
 
   const page = (tenant: string, upserts: [string, Record<string, unknown>, string][], deletes: [string, string][] = []): SinkPage => ({
     tenant, schema: 'contacts',
-    upserts: upserts.map(([externalId, record, version]) => ({ externalId, json: JSON.stringify(record), version, sendsNull: Object.values(record).includes(null) })),
+    upserts: upserts.map(([externalId, record, version]) => ({ externalId, json: JSON.stringify(record), version })),
     deletes: deletes.map(([externalId, version]) => ({ externalId, version })),
   });
   const noCheckpoint = async () => {};
