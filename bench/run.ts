@@ -15,7 +15,10 @@ import { createLogger } from '../src/log.ts';
 import { Scheduler } from '../src/scheduler/scheduler.ts';
 import { openSource } from '../src/sources/source-pools.ts';
 import { connectionSettings, createSink } from '../src/engine/connector-runtime.ts';
-import { DeliveryPipeline, judgePage, type JudgedPage } from '../src/engine/page-delivery.ts';
+import { DeliveryPipeline } from '../src/engine/page-delivery.ts';
+import { judgePage, type JudgedPage } from '../src/engine/page-judgement.ts';
+import { startRun, ZERO_COUNTS } from '../src/store/run-records.ts';
+import type { BatchSink } from '../src/sinks/sink.ts';
 import { withPlannedStream } from '../src/engine/planned-stream.ts';
 import type { Store } from '../src/store/open-store.ts';
 import { getConnector } from '../src/store/connector-registry.ts';
@@ -305,27 +308,27 @@ async function figureReachApi(): Promise<void> {
   const judged = await withPlannedStream(store.db, await getConnector(store.db, 'bench-sink'), 'transactions', undefined, async (plan, source) => {
     const pages: JudgedPage[] = [];
     await source.withReadSession(async (session) => {
-      for await (const page of session.scan(plan.spec, {}, { chunkSize: plan.pageSize })) pages.push(judgePage({ plan, runId: '0' }, page.rows, page.positions));
+      for await (const page of session.scan(plan.spec, {}, { chunkSize: plan.pageSize })) pages.push(judgePage(plan, '0', page.rows, page.positions));
     });
     return pages;
   });
   const records = judged.flatMap((page) => [...page.candidates.values()].map((c) => c.upsert!));
 
-  // Measured: the sink alone, driven as the engine drives it: the next page sent while the
-  // previous one's batches are followed and its checkpoint (here an empty one) commits.
+  // Measured: the sink alone, driven as the engine drives it: the next page posted while the
+  // previous one's batches are followed until Reach has processed them.
   let api = await startApiProcess(token);
   let sinkSeconds: number;
   try {
-    const sink = createSink(store.db, { apiUrl: api.url, token }, log);
+    const sink = createSink({ apiUrl: api.url, token }, log) as BatchSink;
     const started = performance.now();
-    let committing: Promise<unknown> = Promise.resolve();
+    let following: Promise<unknown> = Promise.resolve();
     for (let from = 0; from < records.length; from += 5000) {
-      const sending = sink.send({ tenant: 'bench-sink', schema: 'transactions', upserts: records.slice(from, from + 5000), deletes: [] });
-      const previous = committing;
-      committing = previous.then(async () => (await sending).commit(async () => {}));
+      const posted = await sink.post({ tenant: 'bench-sink', schema: 'transactions', upserts: records.slice(from, from + 5000), deletes: [] }, () => {});
+      const previous = following;
+      following = previous.then(() => sink.processed(posted));
       await previous;
     }
-    await committing;
+    await following;
     if (await api.settled('bench-sink', 'transactions') !== API_ROWS) throw new Error('the sink did not deliver every record');
     sinkSeconds = (performance.now() - started) / 1000;
   } finally {
@@ -338,15 +341,17 @@ async function figureReachApi(): Promise<void> {
   try {
     await registerBench(store, 'bench-delivery', { dialect: 'postgres', url: partnerUrl }, reach(api.url));
     const connector = await getConnector(store.db, 'bench-delivery');
-    const sink = createSink(store.db, { apiUrl: api.url, token }, log);
+    const sink = createSink({ apiUrl: api.url, token }, log);
+    const run = await startRun(store.db, { connectorId: 'bench-delivery', stream: 'transactions' }, 'pull', undefined);
     deliverySeconds = await withPlannedStream(store.db, connector, 'transactions', undefined, async (plan) => {
-      const pipeline = new DeliveryPipeline({ plan, store: store.db, sink, runId: '0', hasOpenRejections: false });
+      const pipeline = new DeliveryPipeline({ plan, store: store.db, sink, run, openRejections: { value: false } });
       const started = performance.now();
       for (const page of judged) await pipeline.push(page, async () => {}, () => {});
       await pipeline.drain();
       if (await api.settled('bench-delivery', 'transactions') !== API_ROWS) throw new Error('the engine did not deliver every record');
       return (performance.now() - started) / 1000;
     });
+    await run.finish('succeeded', ZERO_COUNTS);
   } finally {
     await api.close();
   }

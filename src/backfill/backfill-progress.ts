@@ -4,7 +4,7 @@
  * while another process runs the backfill.
  */
 import type { BackfillStatus } from '../store/schema.ts';
-import { ownerAlive, type BackfillRecord } from './backfill-store.ts';
+import type { BackfillRecord } from './backfill-store.ts';
 
 /** `interrupted`: marked running, but the process running it is gone; `--resume` continues it. */
 export type BackfillState = BackfillStatus | 'interrupted';
@@ -38,11 +38,11 @@ export function rateAndEta(rowsDone: number, rowsBefore: number, rowsEstimated: 
   return { rowsPerSecond, etaSeconds: rowsPerSecond > 0 ? left / rowsPerSecond : undefined };
 }
 
-/** A backfill's progress as stored. */
-export function progressOf(b: BackfillRecord, now = new Date()): BackfillProgress {
+/** A backfill's progress as stored; `ownerLive`: a live process holds it (store/holds.ts). */
+export function progressOf(b: BackfillRecord, ownerLive: boolean, now = new Date()): BackfillProgress {
   const rowsDone = b.chunks.reduce((n, c) => n + c.rowsRead, 0);
   const rowsEstimated = Math.max(b.rowsEstimated, rowsDone);
-  const state: BackfillState = b.status === 'running' && !ownerAlive(b.owner, b.heartbeatAt, now) ? 'interrupted' : b.status;
+  const state: BackfillState = b.status === 'running' && !ownerLive ? 'interrupted' : b.status;
   const end = state === 'running' ? now : (b.finishedAt ?? b.heartbeatAt ?? now);
   const elapsed = b.attemptStartedAt ? (end.getTime() - b.attemptStartedAt.getTime()) / 1000 : 0;
   const { rowsPerSecond, etaSeconds } = rateAndEta(rowsDone, b.attemptRowsBefore, rowsEstimated, elapsed);

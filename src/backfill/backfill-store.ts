@@ -1,26 +1,32 @@
 /**
  * Backfill state in the store (`backfills`, `backfill_chunks`): separate from the stream's
- * watermark, which a backfill never touches. Chunk checkpoints are written inside the
- * page's delivery transaction, so a checkpoint never claims rows the sink did not take.
+ * watermark, which a backfill only moves once, forward, when it succeeded from the stream's
+ * first row (its seed). Chunk checkpoints are written inside the page's delivery
+ * transaction, so a checkpoint never claims rows the sink did not take.
+ *
+ * The process running a backfill holds it (store/holds.ts): another process can take it
+ * over the moment that one dies, and never while it lives.
  */
 import { hostname } from 'node:os';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Position } from '../interfaces.ts';
+import type { CursorKind, Position } from '../interfaces.ts';
 import { PullerError } from '../errors.ts';
 import { scrubSecrets } from '../secrets/secret-registry.ts';
+import { seedWatermark } from '../store/delivery-state.ts';
 import { abandoned, describeError, type RunCounts } from '../store/run-records.ts';
 import type { BackfillChunkStatus, BackfillStatus, StoreSchema } from '../store/schema.ts';
 import type { ChunkBounds } from './chunk-plan.ts';
+import { compareCursor } from '../engine/watermark.ts';
 
 type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
 
-// The owner beats every second; this much silence means its process is gone.
-export const OWNER_SILENT_SECONDS = 30;
+/** The hold of the process that runs a backfill. */
+export function backfillHoldKey(id: string): string {
+  return `backfill ${id}`;
+}
 
 export interface ChunkRecord extends ChunkBounds {
   chunk: number;
-  /** Key paired with `lower` in the first read's position (see run-backfill). */
-  lowerKey?: string[];
   status: BackfillChunkStatus;
   checkpoint?: Position;
   rowsRead: number;
@@ -38,6 +44,8 @@ export interface BackfillRecord {
   checkpointRows: number;
   maxRowsPerSecond?: number;
   rowsEstimated: number;
+  /** Where the stream's watermark may go once this backfill succeeds from the first row. */
+  seedCursor?: string;
   owner?: string;
   heartbeatAt?: Date;
   attemptStartedAt?: Date;
@@ -56,27 +64,13 @@ export interface NewBackfill {
   checkpointRows: number;
   maxRowsPerSecond?: number;
   rowsEstimated: number;
-  chunks: (ChunkBounds & { lowerKey?: string[] })[];
+  seedCursor?: string;
+  chunks: ChunkBounds[];
 }
 
 /** This process as a backfill owner: `host:pid`. */
 export function ownerId(): string {
   return `${hostname()}:${process.pid}`;
-}
-
-/** Whether the owner of a running backfill is still alive: its pid on this host, else its heartbeat. */
-export function ownerAlive(owner: string | undefined, heartbeatAt: Date | undefined, now = new Date()): boolean {
-  if (!owner || !heartbeatAt) return false;
-  const at = owner.lastIndexOf(':');
-  if (owner.slice(0, at) === hostname()) {
-    const pid = Number(owner.slice(at + 1));
-    try {
-      process.kill(pid, 0);
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === 'EPERM';
-    }
-  }
-  return now.getTime() - heartbeatAt.getTime() < OWNER_SILENT_SECONDS * 1000;
 }
 
 /** Stores a new backfill and its chunks, owned by this process; returns its id. */
@@ -85,11 +79,10 @@ export async function insertBackfill(db: Kysely<StoreSchema>, b: NewBackfill): P
     const { id } = await trx.insertInto('backfills').values({
       connector_id: b.connectorId, stream: b.stream, status: 'running', range_from: b.from ?? null, range_to: b.to ?? null,
       checkpoint_rows: b.checkpointRows, max_rows_per_second: b.maxRowsPerSecond ?? null, rows_estimated: b.rowsEstimated,
-      owner: ownerId(), heartbeat_at: new Date(), attempt_started_at: new Date(),
+      seed_cursor: b.seedCursor ?? null, owner: ownerId(), heartbeat_at: new Date(), attempt_started_at: new Date(),
     }).returning('id').executeTakeFirstOrThrow();
     await trx.insertInto('backfill_chunks').values(b.chunks.map((c, chunk) => ({
-      backfill_id: id, chunk, lower_cursor: c.lower ?? null, lower_key: c.lowerKey ? JSON.stringify(c.lowerKey) : null,
-      upper_cursor: c.upper ?? null, status: 'pending' as const,
+      backfill_id: id, chunk, lower_cursor: c.lower ?? null, upper_cursor: c.upper ?? null, status: 'pending' as const,
     }))).execute();
     return id;
   });
@@ -114,12 +107,12 @@ export async function loadBackfills(db: Db, id?: string): Promise<BackfillRecord
   return rows.map((r) => ({
     id: r.id, connectorId: r.connector_id, stream: r.stream, status: r.status,
     from: r.range_from ?? undefined, to: r.range_to ?? undefined, checkpointRows: r.checkpoint_rows,
-    maxRowsPerSecond: r.max_rows_per_second ?? undefined, rowsEstimated: Number(r.rows_estimated),
+    maxRowsPerSecond: r.max_rows_per_second ?? undefined, rowsEstimated: Number(r.rows_estimated), seedCursor: r.seed_cursor ?? undefined,
     owner: r.owner ?? undefined, heartbeatAt: r.heartbeat_at ?? undefined, attemptStartedAt: r.attempt_started_at ?? undefined,
     attemptRowsBefore: Number(r.attempt_rows_before), error: r.error ?? undefined, createdAt: r.created_at,
     finishedAt: r.finished_at ?? undefined,
     chunks: chunks.filter((c) => c.backfill_id === r.id).map((c) => ({
-      chunk: c.chunk, lower: c.lower_cursor ?? undefined, lowerKey: c.lower_key ?? undefined, upper: c.upper_cursor ?? undefined,
+      chunk: c.chunk, lower: c.lower_cursor ?? undefined, upper: c.upper_cursor ?? undefined,
       status: c.status,
       checkpoint: c.checkpoint_cursor !== null ? { cursor: c.checkpoint_cursor, key: c.checkpoint_key ?? [] } : undefined,
       rowsRead: Number(c.rows_read), rowsSent: Number(c.rows_sent), runId: c.run_id ?? undefined,
@@ -128,8 +121,9 @@ export async function loadBackfills(db: Db, id?: string): Promise<BackfillRecord
 }
 
 /**
- * Takes a backfill over for this process when nobody alive runs it: false when another
- * process claimed it first. Runs left `running` by a dead owner are closed as abandoned.
+ * Takes a backfill over for this process, which holds it: false when its state changed since
+ * `b` was read (a cancel, or it succeeded). Runs of chunks left `running` by the process that
+ * held it before (it died: its hold ended) are closed as abandoned.
  */
 export async function claimBackfill(db: Kysely<StoreSchema>, b: BackfillRecord): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
@@ -138,7 +132,6 @@ export async function claimBackfill(db: Kysely<StoreSchema>, b: BackfillRecord):
       .set({ status: 'running', owner: ownerId(), heartbeat_at: new Date(), attempt_started_at: new Date(),
         attempt_rows_before: rowsDone, error: null, error_code: null, finished_at: null })
       .where('id', '=', b.id).where('status', '=', b.status)
-      .where(sql<boolean>`owner is not distinct from ${b.owner ?? null}`)
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) return false;
     const orphans = b.chunks.filter((c) => c.status === 'running' && c.runId).map((c) => c.runId!);
@@ -160,12 +153,17 @@ export async function beat(db: Db, id: string): Promise<BackfillStatus | undefin
   return row?.status;
 }
 
-/** Marks a chunk as started by a run, or ended with a status. */
-export async function setChunkStatus(db: Db, id: string, chunk: number, status: BackfillChunkStatus, runId?: string, error?: unknown): Promise<void> {
-  await db.updateTable('backfill_chunks').set({
-    status, updated_at: new Date(), ...(runId ? { run_id: runId } : {}),
-    error: error ? scrubSecrets(describeError(error)) : null,
-  }).where('backfill_id', '=', id).where('chunk', '=', chunk).execute();
+/**
+ * Marks a chunk as started by a run (`running`), or ended by that run. An ended run changes
+ * the chunk only while it is still the chunk's run: a run taken over never overwrites the
+ * state its successor set.
+ */
+export async function setChunkStatus(db: Db, id: string, chunk: number, status: BackfillChunkStatus, runId: string, error?: unknown): Promise<void> {
+  let query = db.updateTable('backfill_chunks').set({
+    status, updated_at: new Date(), run_id: runId, error: error ? scrubSecrets(describeError(error)) : null,
+  }).where('backfill_id', '=', id).where('chunk', '=', chunk);
+  if (status !== 'running') query = query.where('run_id', '=', runId);
+  await query.execute();
 }
 
 /** A chunk's checkpoint: its last delivered position and the page's counts, added. */
@@ -179,13 +177,26 @@ export async function saveChunkCheckpoint(trx: Db, id: string, chunk: number, po
   }).where('backfill_id', '=', id).where('chunk', '=', chunk).execute();
 }
 
-/** Ends this process's run of a backfill. A cancel requested meanwhile stays a cancel. */
-export async function finishBackfill(db: Db, id: string, status: Exclude<BackfillStatus, 'running'>, error?: unknown): Promise<void> {
-  await db.updateTable('backfills').set({
-    status, finished_at: new Date(), heartbeat_at: new Date(),
-    error_code: error instanceof PullerError ? error.code : error ? 'RP_UNEXPECTED' : null,
-    error: error ? scrubSecrets(describeError(error)) : null,
-  }).where('id', '=', id).where('owner', '=', ownerId()).where('status', '=', 'running').execute();
+/**
+ * Ends this process's run of a backfill. A cancel requested meanwhile stays a cancel. A
+ * backfill that succeeded from the stream's first row seeds the watermark (never moving it
+ * back), in the same transaction: every row whose cursor is at or below the seed and that
+ * did not change since the backfill began was delivered by it, and rows changed since have
+ * newer cursors, so the next pull reads only those.
+ */
+export async function finishBackfill(
+  db: Kysely<StoreSchema>, b: BackfillRecord, kind: CursorKind, status: Exclude<BackfillStatus, 'running'>, error?: unknown,
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const r = await trx.updateTable('backfills').set({
+      status, finished_at: new Date(), heartbeat_at: new Date(),
+      error_code: error instanceof PullerError ? error.code : error ? 'RP_UNEXPECTED' : null,
+      error: error ? scrubSecrets(describeError(error)) : null,
+    }).where('id', '=', b.id).where('owner', '=', ownerId()).where('status', '=', 'running').executeTakeFirst();
+    if (status !== 'succeeded' || Number(r.numUpdatedRows) !== 1 || b.from !== undefined || b.seedCursor === undefined) return;
+    if (b.to !== undefined && compareCursor(kind, b.to, b.seedCursor) < 0) return;
+    await seedWatermark(trx, { connectorId: b.connectorId, stream: b.stream }, kind, b.seedCursor);
+  });
 }
 
 /** Asks a backfill to stop: its owner sees it within a second and stops after the current page. */

@@ -9,6 +9,7 @@ import { ConfigError } from '../errors.ts';
 import type { CursorKind, CursorValue } from '../interfaces.ts';
 import { canonicalCursor } from '../sources/canonical-values.ts';
 import { compareCursor } from '../engine/watermark.ts';
+import { formatTime, parseTime, resolutionTicks } from '../sources/cursor-time.ts';
 
 /** One chunk's cursor bounds: `lower` exclusive, `upper` inclusive; absent = open. */
 export interface ChunkBounds {
@@ -26,44 +27,22 @@ export interface CursorRange {
   max?: CursorValue;
 }
 
-const TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})\.(\d+)(Z?)$/;
-
-/** A canonical time as integer ticks (units of its last fraction digit) since the epoch. */
-function toTicks(value: CursorValue): { ticks: bigint; digits: number; zoned: boolean } {
-  const m = TIME.exec(value);
-  if (!m) throw new Error(`not a canonical time: ${value}`);
-  const seconds = BigInt(Date.parse(`${m[1]}T${m[2]}Z`) / 1000);
-  const digits = m[3]!.length;
-  return { ticks: seconds * 10n ** BigInt(digits) + BigInt(m[3]!), digits, zoned: m[4] === 'Z' };
-}
-
-function fromTicks(ticks: bigint, digits: number, zoned: boolean): CursorValue {
-  const scale = 10n ** BigInt(digits);
-  // Floor division, so times before 1970 keep a positive fraction.
-  let seconds = ticks / scale;
-  if (ticks % scale !== 0n && ticks < 0n) seconds -= 1n;
-  const fraction = ticks - seconds * scale;
-  const iso = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
-  const text = `${iso}.${fraction.toString().padStart(digits, '0')}`;
-  return zoned ? `${text}Z` : text.replace('T', ' ');
-}
-
 /** The value just below `value` at the database's precision. */
 export function predecessor(kind: CursorKind, value: CursorValue): CursorValue {
   if (kind === 'integer') return (BigInt(value) - 1n).toString();
-  const { ticks, digits, zoned } = toTicks(value);
-  return fromTicks(ticks - 1n, digits, zoned);
+  const { ticks, digits, zoned } = parseTime(value);
+  return formatTime(ticks - resolutionTicks(digits), digits, zoned);
 }
 
 /** Up to n-1 strictly increasing values that split [lo, hi] into n even parts (fewer when the range is too narrow). */
 export function splitPoints(kind: CursorKind, lo: CursorValue, hi: CursorValue, n: number): CursorValue[] {
   if (n <= 1 || compareCursor(kind, lo, hi) >= 0) return [];
-  const a = kind === 'integer' ? { ticks: BigInt(lo), digits: 0, zoned: false } : toTicks(lo);
-  const b = kind === 'integer' ? BigInt(hi) : toTicks(hi).ticks;
+  const a = kind === 'integer' ? { ticks: BigInt(lo), digits: 0, zoned: false } : parseTime(lo);
+  const b = kind === 'integer' ? BigInt(hi) : parseTime(hi).ticks;
   const points: CursorValue[] = [];
   for (let i = 1; i < n; i++) {
     const t = a.ticks + ((b - a.ticks) * BigInt(i)) / BigInt(n);
-    const value = kind === 'integer' ? t.toString() : fromTicks(t, a.digits, a.zoned);
+    const value = kind === 'integer' ? t.toString() : formatTime(t, a.digits, a.zoned);
     // Interior points only: a split at or past hi would leave an empty last chunk.
     if (compareCursor(kind, value, hi) >= 0) break;
     if (points.length === 0 ? compareCursor(kind, value, lo) >= 0 : compareCursor(kind, value, points.at(-1)!) > 0) points.push(value);
@@ -88,7 +67,7 @@ export function planChunks(kind: CursorKind, range: CursorRange, chunks: number)
 export function rangeShare(kind: CursorKind, range: CursorRange): number {
   const { min, max } = range;
   if (min === undefined || max === undefined) return 0;
-  const ticks = (v: CursorValue) => (kind === 'integer' ? BigInt(v) : toTicks(v).ticks);
+  const ticks = (v: CursorValue) => (kind === 'integer' ? BigInt(v) : parseTime(v).ticks);
   const lo = ticks(min);
   const hi = ticks(max);
   const a = range.from === undefined ? lo : ticks(range.from) > lo ? ticks(range.from) : lo;
@@ -96,6 +75,15 @@ export function rangeShare(kind: CursorKind, range: CursorRange): number {
   if (b < a) return 0;
   if (hi === lo) return 1;
   return Number(b - a) / Number(hi - lo);
+}
+
+/** Whether text is a canonical time of a real calendar date. */
+function isTime(value: string): boolean {
+  try {
+    return !Number.isNaN(Number(parseTime(value).ticks));
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -116,7 +104,7 @@ export function parseBound(kind: CursorKind, option: string, text: string, digit
   } catch {
     value = '';
   }
-  if (!TIME.test(value) || Number.isNaN(Date.parse(value.slice(0, 19).replace(' ', 'T') + 'Z'))) {
+  if (!isTime(value)) {
     throw problem(`"${text}" is not a date or time (for example 2024-01-01 or 2024-01-01T10:00:00Z)`);
   }
   return value;

@@ -1,32 +1,34 @@
 /**
  * Backfills: start, resume, cancel, list, progress. The functions the CLI and the ops API call.
  *
- * A backfill splits a stream's cursor range into chunks (chunk-plan.ts). Each chunk is one
- * ordered, streamed query inside one read-only transaction (`ReadSession.scan`), so a view
- * without an index is read once per chunk, not once per page. Pages go through the same
- * delivery as pulls (mapping, quarantine, change detection, sink), and each page's
- * commit stores the chunk's checkpoint; a resumed chunk reads strictly after it.
- * The stream's watermark is never touched: scheduled pulls keep running, and the version
- * guard plus change detection keep the newest values whichever arrives last.
+ * A backfill splits a stream's cursor range into chunks (chunk-plan.ts). A chunk reads like
+ * a pull (range-delivery.ts): keyset pages, each in its own short read-only transaction
+ * under the settle ceiling, bounded by the chunk's range; the pages go through the same
+ * delivery (mapping, quarantine, the one delivery order, sink), and each page's commit
+ * stores the chunk's checkpoint; a resumed chunk reads strictly after it. Scheduled pulls
+ * keep running beside it: the delivery order keeps the newest value of every record,
+ * whichever run read it. The watermark moves once, when a backfill from the stream's first
+ * row succeeds (its seed, backfill-store.ts `finishBackfill`).
  */
 import type { StreamConfig } from '../config/connector-schema.ts';
 import { ConfigError, PullerError } from '../errors.ts';
 import type { Position } from '../interfaces.ts';
 import type { Logger } from '../log.ts';
 import { createSink, openConnectorSource, reachTarget, storeRuntime, type RuntimeEnv } from '../engine/connector-runtime.ts';
-import { DeliveryPipeline, judgePage } from '../engine/page-delivery.ts';
-import { DEFAULT_PAGE_SIZE, findStream, planStream, type StreamPlan } from '../engine/stream-plan.ts';
+import { deliverRange } from '../engine/range-delivery.ts';
+import { DEFAULT_PAGE_SIZE, findStream, planStream, readCeiling, type StreamPlan } from '../engine/stream-plan.ts';
 import { compareCursor } from '../engine/watermark.ts';
 import type { StateStore, Sink } from '../sinks/sink.ts';
 import { canonicalCursor } from '../sources/canonical-values.ts';
 import type { ReadSession, Source } from '../sources/source.ts';
 import { getConnector, type RegisteredConnector } from '../store/connector-registry.ts';
 import { countOpenRejections } from '../store/delivery-state.ts';
-import { addPage, finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
+import { holdsOf, type Hold } from '../store/holds.ts';
+import { addPage, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
 import { loadSchemaCatalog } from '../store/schema-registry.ts';
 import { progressOf, rateAndEta, type BackfillProgress } from './backfill-progress.ts';
 import {
-  beat, claimBackfill, finishBackfill, insertBackfill, loadBackfill, loadBackfills, ownerAlive, requestCancel,
+  backfillHoldKey, beat, claimBackfill, finishBackfill, insertBackfill, loadBackfill, loadBackfills, requestCancel,
   saveChunkCheckpoint, setChunkStatus, type BackfillRecord, type ChunkRecord,
 } from './backfill-store.ts';
 import { parseBound, planChunks, rangeShare, type CursorRange } from './chunk-plan.ts';
@@ -52,7 +54,7 @@ export interface BackfillRequest {
   /** How many ranges to split into (default: the parallelism the source allows). */
   chunks?: number;
   maxRowsPerSecond?: number;
-  /** Rows per scan page, and so per checkpoint (default 5000). */
+  /** Rows per page, and so per checkpoint (default 5000). */
   checkpointRows?: number;
 }
 
@@ -85,6 +87,7 @@ export async function startBackfill(deps: BackfillDeps, request: BackfillRequest
   }
   const runtime = await openRuntime(deps, connector, stream);
   let id: string;
+  let hold: Hold;
   try {
     const { plan, source } = runtime;
     const kind = plan.cursorKind;
@@ -97,7 +100,10 @@ export async function startBackfill(deps: BackfillDeps, request: BackfillRequest
       };
       const first = await session.readPage(plan.spec, { limit: 1 });
       const stats = await cursorStats(session, plan, digits);
-      return { range: { ...range, min: first.positions[0]?.cursor, max: stats.max }, rows: stats.rows, firstKey: first.positions[0]?.key };
+      // What a pull will need to read no more once this backfill succeeds: the rows under the
+      // ceiling now (the largest cursor, for integer cursors, which have no ceiling).
+      const seed = plan.cursorKind === 'integer' ? stats.max : readCeiling(plan, await session.clockUtc());
+      return { range: { ...range, min: first.positions[0]?.cursor, max: stats.max }, rows: stats.rows, seed };
     });
     const { range } = found;
     if (range.from !== undefined && range.to !== undefined && compareCursor(kind, range.from, range.to) > 0) {
@@ -108,14 +114,17 @@ export async function startBackfill(deps: BackfillDeps, request: BackfillRequest
       connectorId: connector.id, stream: stream.name, from: range.from, to: range.to, checkpointRows,
       maxRowsPerSecond: request.maxRowsPerSecond,
       rowsEstimated: Math.round(found.rows * (range.from === undefined && range.to === undefined ? 1 : rangeShare(kind, range))),
-      chunks: chunks.map((c) => ({ ...c, lowerKey: c.lower !== undefined ? found.firstKey : undefined })),
+      seedCursor: found.seed,
+      chunks,
     });
+    // A new id: nobody else can hold it.
+    hold = (await holdsOf(deps.store).tryTake(backfillHoldKey(id)))!;
     deps.log.info({ backfill: id, connector: connector.id, stream: stream.name, chunks: chunks.length, ...range }, 'backfill planned');
   } catch (error) {
     await runtime.close();
     throw error;
   }
-  return { id, done: execute(deps, await loadBackfill(deps.store, id), runtime) };
+  return { id, done: execute(deps, await loadBackfill(deps.store, id), runtime, hold) };
 }
 
 /**
@@ -123,16 +132,25 @@ export async function startBackfill(deps: BackfillDeps, request: BackfillRequest
  * checkpoint. Refused (RP_BACKFILL_BUSY) while a live process runs it.
  */
 export async function resumeBackfill(deps: BackfillDeps, id: string): Promise<BackfillHandle> {
-  const b = await loadBackfill(deps.store, id);
-  if (b.status === 'succeeded') throw new PullerError('RP_NOT_FOUND', `backfill ${id} already succeeded; there is nothing to resume`);
-  if (b.status === 'running' && ownerAlive(b.owner, b.heartbeatAt)) {
-    throw new PullerError('RP_BACKFILL_BUSY', `backfill ${id} is running in process ${b.owner}`);
+  const hold = await holdsOf(deps.store).tryTake(backfillHoldKey(id));
+  if (!hold) {
+    const owner = (await loadBackfill(deps.store, id)).owner;
+    throw new PullerError('RP_BACKFILL_BUSY', `backfill ${id} is running in a live process${owner ? ` (${owner})` : ''}`);
   }
-  if (!(await claimBackfill(deps.store, b))) throw new PullerError('RP_BACKFILL_BUSY', `backfill ${id} was just taken over by another process`);
-  const connector = await getConnector(deps.store, b.connectorId);
-  const runtime = await openRuntime(deps, connector, findStream(connector, b.stream));
-  deps.log.info({ backfill: id, left: b.chunks.filter((c) => c.status !== 'succeeded').length }, 'backfill resumed');
-  return { id, done: execute(deps, await loadBackfill(deps.store, id), runtime) };
+  let runtime: Runtime | undefined;
+  try {
+    const b = await loadBackfill(deps.store, id);
+    if (b.status === 'succeeded') throw new PullerError('RP_NOT_FOUND', `backfill ${id} already succeeded; there is nothing to resume`);
+    if (!(await claimBackfill(deps.store, b))) throw new PullerError('RP_BACKFILL_BUSY', `backfill ${id} changed while it was being resumed; try again`);
+    const connector = await getConnector(deps.store, b.connectorId);
+    runtime = await openRuntime(deps, connector, findStream(connector, b.stream));
+    deps.log.info({ backfill: id, left: b.chunks.filter((c) => c.status !== 'succeeded').length }, 'backfill resumed');
+    return { id, done: execute(deps, await loadBackfill(deps.store, id), runtime, hold) };
+  } catch (error) {
+    await runtime?.close();
+    await hold.release();
+    throw error;
+  }
 }
 
 /** Ids of backfills `--resume` without an id continues: interrupted or failed (cancelled ones need their id). */
@@ -152,12 +170,18 @@ export async function cancelBackfill(store: StateStore, id: string): Promise<Bac
 /** Every backfill with its progress, newest first. */
 export async function listBackfills(store: StateStore): Promise<BackfillProgress[]> {
   const now = new Date();
-  return (await loadBackfills(store)).map((b) => progressOf(b, now));
+  return Promise.all((await loadBackfills(store)).map(async (b) => progressOf(b, await ownerLive(store, b), now)));
 }
 
 /** One backfill's progress: rows done, estimate, rate, ETA, chunks. */
 export async function backfillProgress(store: StateStore, id: string): Promise<BackfillProgress> {
-  return progressOf(await loadBackfill(store, id));
+  const b = await loadBackfill(store, id);
+  return progressOf(b, await ownerLive(store, b));
+}
+
+/** Whether a live process runs the backfill (it holds it); asked only of running ones. */
+async function ownerLive(store: StateStore, b: BackfillRecord): Promise<boolean> {
+  return b.status === 'running' && holdsOf(store).isHeld(backfillHoldKey(b.id));
 }
 
 function pickStream(connector: RegisteredConnector, name: string | undefined): StreamConfig {
@@ -170,14 +194,14 @@ function pickStream(connector: RegisteredConnector, name: string | undefined): S
  * Chunks read at once: the source's max_connections, less one kept for scheduled pulls when
  * the connector has a schedule (a pull would otherwise wait for a chunk to end).
  */
-// A chunk is one streamed statement on the partner database, which its statement timeout
-// bounds; chunks of about this many rows finish well inside the default 60 s even at the
-// rates measured under load (about 10k rows/s; 36k on a quiet machine), and run `parallelism` at a time.
-const ROWS_PER_DEFAULT_CHUNK = 200_000;
+// Chunks are even in cursor values, not rows: more chunks than connections let a free
+// connection pick up the next chunk when the history is skewed, up to this many rows each.
+const ROWS_PER_EXTRA_CHUNK = 50_000;
 
-/** Enough chunks to read in parallel, and to keep each chunk's statement short. */
+/** Enough chunks to read in parallel, and up to four per connection to spread a skewed history. */
 function defaultChunks(connector: RegisteredConnector, rows: number): number {
-  return Math.max(parallelism(connector), Math.ceil(rows / ROWS_PER_DEFAULT_CHUNK));
+  const width = parallelism(connector);
+  return Math.max(width, Math.min(width * 4, Math.ceil(rows / ROWS_PER_EXTRA_CHUNK)));
 }
 
 function parallelism(connector: RegisteredConnector): number {
@@ -204,7 +228,7 @@ async function openRuntime(deps: BackfillDeps, connector: RegisteredConnector, s
     await source.close();
   };
   try {
-    sink = createSink(deps.store, target, deps.log);
+    sink = createSink(target, deps.log);
     const plan = await planStream(source, connector, stream, await loadSchemaCatalog(deps.store));
     return { connector, source, sink, plan, close };
   } catch (error) {
@@ -228,15 +252,18 @@ async function cursorStats(session: ReadSession, plan: StreamPlan, digits: numbe
   return { rows: Number(row?.n ?? 0), max: hi === null || hi === undefined ? undefined : canonicalCursor(plan.cursorKind, hi, digits) };
 }
 
-/** Runs a claimed backfill's unfinished chunks, at most `parallelism` at once, and records the outcome. */
-async function execute(deps: BackfillDeps, b: BackfillRecord, runtime: Runtime): Promise<BackfillProgress> {
+/** Runs a claimed backfill's unfinished chunks, at most `parallelism` at once, records the outcome and gives the hold back. */
+async function execute(deps: BackfillDeps, b: BackfillRecord, runtime: Runtime, hold: Hold): Promise<BackfillProgress> {
   const { store } = deps;
   const log = deps.log.child({ backfill: b.id, connector: b.connectorId, stream: b.stream });
   const controller = new AbortController();
-  const stop = () => controller.abort(deps.signal?.reason);
-  deps.signal?.addEventListener('abort', stop, { once: true });
-  if (deps.signal?.aborted) stop();
-  // The heartbeat also carries a cancel requested by another process (`backfill --cancel`).
+  const stop = (reason: unknown) => () => controller.abort(reason);
+  const onOuter = stop(deps.signal?.reason);
+  const onLost = stop(new PullerError('RP_RUN_FENCED', `backfill ${b.id} lost its hold: its store connection ended`));
+  deps.signal?.addEventListener('abort', onOuter, { once: true });
+  hold.lost.addEventListener('abort', onLost, { once: true });
+  if (deps.signal?.aborted) onOuter();
+  // The heartbeat carries a cancel requested by another process (`backfill --cancel`).
   const heartbeat = setInterval(() => {
     beat(store, b.id).then((status) => {
       if (status !== 'running') controller.abort(new PullerError('RP_RUN_CANCELLED', `backfill ${b.id} was cancelled`));
@@ -252,17 +279,19 @@ async function execute(deps: BackfillDeps, b: BackfillRecord, runtime: Runtime):
     await Promise.all(Array.from({ length: width }, async () => {
       while (next < pending.length && !controller.signal.aborted) {
         const chunk = pending[next++]!;
-        outcomes.push(await runChunk({ deps, b, runtime, chunk, signal: controller.signal, limiter, live, log }));
+        outcomes.push(await runChunk({ deps, b, runtime, chunk, hold, signal: controller.signal, limiter, live, log }));
       }
     }));
+    const failed = outcomes.find((o) => o.status === 'failed');
+    const status = controller.signal.aborted ? 'cancelled' : failed ? 'failed' : 'succeeded';
+    await finishBackfill(store, b, runtime.plan.cursorKind, status, failed?.error);
   } finally {
     clearInterval(heartbeat);
-    deps.signal?.removeEventListener('abort', stop);
+    deps.signal?.removeEventListener('abort', onOuter);
+    hold.lost.removeEventListener('abort', onLost);
     await runtime.close();
+    await hold.release();
   }
-  const failed = outcomes.find((o) => o.status === 'failed');
-  const status = controller.signal.aborted ? 'cancelled' : failed ? 'failed' : 'succeeded';
-  await finishBackfill(store, b.id, status, failed?.error);
   const progress = await backfillProgress(store, b.id);
   log.info({ state: progress.state, rows: progress.rowsDone, rowsPerSecond: progress.rowsPerSecond }, `backfill ${progress.state}`);
   return progress;
@@ -278,62 +307,47 @@ interface ChunkJob {
   b: BackfillRecord;
   runtime: Runtime;
   chunk: ChunkRecord;
+  hold: Hold;
   signal: AbortSignal;
   limiter?: RateLimiter;
   live: (rows: number) => void;
   log: Logger;
 }
 
-/** One chunk: one streamed scan after its checkpoint, each page delivered and checkpointed; recorded as a run. */
+/** One chunk: keyset pages from its checkpoint (or its lower bound) to its upper bound, each delivered and checkpointed; recorded as a run. */
 async function runChunk(job: ChunkJob): Promise<ChunkOutcome> {
-  const { deps: { store }, b, runtime: { plan, source, sink }, chunk, signal } = job;
+  const { deps: { store }, b, runtime: { plan, source, sink }, chunk } = job;
   const ref = { connectorId: b.connectorId, stream: b.stream };
-  // The first read starts after (lower, a key of the stream): rows tied at `lower` with a
-  // larger key come back too and are dropped below, so the range stays lower < cursor.
-  const start: Position | undefined = chunk.checkpoint
-    ?? (chunk.lower !== undefined && chunk.lowerKey ? { cursor: chunk.lower, key: chunk.lowerKey } : undefined);
-  const runId = await startRun(store, ref, 'backfill', start);
-  await setChunkStatus(store, b.id, chunk.chunk, 'running', runId);
-  const log = job.log.child({ chunk: chunk.chunk, run: runId });
+  // From the lower bound, before any key at it: rows at the bound itself belong to the chunk below.
+  const start: Position | undefined = chunk.checkpoint ?? (chunk.lower !== undefined ? { cursor: chunk.lower, key: [] } : undefined);
+  const run = await startRun(store, ref, 'backfill', start, { hold: job.hold, signal: job.signal });
+  await setChunkStatus(store, b.id, chunk.chunk, 'running', run.id);
+  const log = job.log.child({ chunk: chunk.chunk, run: run.id });
   const counts: RunCounts = { ...ZERO_COUNTS };
-  const hasOpenRejections = (await countOpenRejections(store, ref)) > 0;
   try {
-    await source.withReadSession(async (session) => {
-      const pages = session.scan(plan.spec, { after: start, upTo: chunk.upper }, { chunkSize: b.checkpointRows, signal });
-      // The next page is read, judged and sent while the previous one commits; pages still
-      // commit one after another, in order.
-      const pipeline = new DeliveryPipeline({ plan, store, sink, runId, hasOpenRejections });
-      try {
-        for await (const page of pages) {
-          const keep = page.positions.map((p) => chunk.lower === undefined || compareCursor(plan.cursorKind, p.cursor, chunk.lower) > 0);
-          const rows = page.rows.filter((_, i) => keep[i]);
-          const positions = page.positions.filter((_, i) => keep[i]);
-          if (rows.length === 0) continue;
-          await job.limiter?.take(rows.length, signal);
-          const last = positions.at(-1)!;
-          await pipeline.push(judgePage({ plan, runId }, rows, positions), async (trx, o) => {
-            await saveChunkCheckpoint(trx, b.id, chunk.chunk, last, addPage(ZERO_COUNTS, o));
-            await recordProgress(trx, runId, addPage(counts, o), last);
-          }, (outcome) => {
-            Object.assign(counts, addPage(counts, outcome));
-            job.live(outcome.read);
-          });
-        }
-        await pipeline.drain();
-      } finally {
-        // The page still committing ends before the chunk's outcome is recorded, even on a cancel.
-        await pipeline.drain().catch(() => undefined);
-      }
+    const openRejections = { value: (await countOpenRejections(store, ref)) > 0 };
+    await deliverRange({
+      ctx: { plan, store, sink, run, openRejections },
+      source, after: start, above: chunk.lower, upTo: chunk.upper, pageSize: b.checkpointRows, limiter: job.limiter,
+      positionAfter: (page) => page.positions.at(-1)!,
+      checkpoint: async (trx, last, outcome) => {
+        await saveChunkCheckpoint(trx, b.id, chunk.chunk, last, addPage(ZERO_COUNTS, outcome));
+        await recordProgress(trx, run.id, addPage(counts, outcome), last);
+      },
+      onCommitted: (_last, outcome) => {
+        Object.assign(counts, addPage(counts, outcome));
+        job.live(outcome.read);
+      },
     });
-    await finishRun(store, runId, 'succeeded', counts);
-    await setChunkStatus(store, b.id, chunk.chunk, 'succeeded');
+    await run.finish('succeeded', counts);
+    await setChunkStatus(store, b.id, chunk.chunk, 'succeeded', run.id);
     log.debug({ ...counts }, 'backfill chunk succeeded');
     return { status: 'succeeded' };
   } catch (error) {
     const cancelled = error instanceof PullerError && error.code === 'RP_RUN_CANCELLED';
-    await finishRun(store, runId, cancelled ? 'cancelled' : 'failed', counts, error);
+    await run.finish(cancelled ? 'cancelled' : 'failed', counts, error);
     // A cancelled chunk is simply not finished: resume continues it from its checkpoint.
-    await setChunkStatus(store, b.id, chunk.chunk, cancelled ? 'pending' : 'failed', undefined, cancelled ? undefined : error);
+    await setChunkStatus(store, b.id, chunk.chunk, cancelled ? 'pending' : 'failed', run.id, cancelled ? undefined : error);
     if (!cancelled) log.error({ err: error, ...counts }, 'backfill chunk failed');
     return { status: cancelled ? 'cancelled' : 'failed', error };
   }

@@ -10,6 +10,7 @@ import type { ConfigProblem } from '../errors.ts';
 import { checkStreamMapping } from '../mapping/mapping-checks.ts';
 import { loadSchemaDefinitionFiles, SchemaCatalog, type SchemaDefinition } from '../mapping/schema-definitions.ts';
 import { lineLocator, type LoadedConnector } from './load-connectors.ts';
+import { streamTimeZone } from './connector-schema.ts';
 
 /** Definitions read from schema files, the catalog they make with `base`, and their problems. */
 export interface AppliedSchemas {
@@ -41,7 +42,7 @@ export async function mappingProblems(connectors: LoadedConnector[], catalog: Sc
       const at = `streams[${i}]`;
       const definition = catalog.get(stream.schema);
       const found = definition
-        ? checkStreamMapping({ stream, definition, path: at, timezone: c.config.source.timezone, defaultPhoneRegion: c.config.default_phone_region })
+        ? checkStreamMapping({ stream, definition, path: at, timezone: streamTimeZone(c.config, stream), defaultPhoneRegion: c.config.default_phone_region })
         : [{ path: `${at}.schema`, message: `Reach schema "${stream.schema}" is not defined (known: ${catalog.definitions.map((d) => d.name).join(', ')}); add it to schemas/*.json beside the connector files` }];
       problems.push(...found.map((p) => ({ ...p, file: c.file })));
     });

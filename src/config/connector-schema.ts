@@ -56,6 +56,7 @@ export const streamSchema = z.strictObject({
   filter: z.record(identifier, z.union([z.string(), z.number(), z.boolean()])).optional()
     .describe('Equality filters for shared partner databases, bound as parameters'),
   settle_seconds: z.number().int().min(0).max(86400).optional().describe('Settle window; default source.settle_seconds'),
+  timezone: z.string().min(1).optional().describe("Zone of this view's wall-clock columns; default source.timezone"),
   lookback_seconds: z.number().int().min(0).max(31 * 86400).optional().describe('Re-read this trailing window each run'),
   page_size: z.number().int().min(1).max(100000).optional().describe('Rows per page; default 5000'),
   reject_threshold: z.number().min(0).max(1).optional().describe('Fail the run when more than this share of records is rejected (default 0.05)'),
@@ -70,6 +71,11 @@ export const streamSchema = z.strictObject({
   fields: z.record(fieldPath, fieldSpec).refine((f) => Object.keys(f).length > 0, 'must map at least one field'),
 });
 export type StreamConfig = z.output<typeof streamSchema>;
+
+/** The zone a stream's wall-clock columns are in: its own, or its source's. */
+export function streamTimeZone(config: { source: { timezone: string } }, stream: Pick<StreamConfig, 'timezone'>): string {
+  return stream.timezone ?? config.source.timezone;
+}
 
 export const sourceSchema = z.strictObject({
   dialect: z.enum(['postgres', 'mysql', 'mssql']),

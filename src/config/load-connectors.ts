@@ -134,6 +134,9 @@ function semanticProblems(raw: unknown): { keyPath: (string | number)[]; message
     if (typeof s.name === 'string') names.add(s.name);
     const key = Array.isArray(s.primary_key) ? s.primary_key : [];
     if (new Set(key).size !== key.length) out.push({ keyPath: ['streams', i, 'primary_key'], message: 'lists a column twice' });
+    if (typeof s.timezone === 'string' && !isTimeZone(s.timezone)) {
+      out.push({ keyPath: ['streams', i, 'timezone'], message: `"${s.timezone}" is not an IANA time zone` });
+    }
     if (typeof s.cursor === 'string' && key.includes(s.cursor)) {
       out.push({ keyPath: ['streams', i, 'cursor'], message: 'must not be part of the primary key' });
     }

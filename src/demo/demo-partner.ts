@@ -107,8 +107,9 @@ select g, 101 + g % 3, c.client_id,
   (15 + (g * 37) % 20000 / 100.0)::numeric(12,2),
   case when g % 400 = 13 then 'refunded_partial'
        when g % 10 < 7 then 'completed' when g % 10 < 9 then 'open' else 'void' end,
-  now() - interval '200 days' + g * interval '2 hours',
-  now() - interval '199 days' + g * interval '2 hours'
+  now() - interval '200 days' + g * interval '2 hours' - interval '2 hours',
+  -- Each sale was last touched an hour after it was rung up; the newest, an hour ago.
+  now() - interval '200 days' + g * interval '2 hours' - interval '1 hour'
 from generate_series(1, 2400) g
 -- A client of the same salon whose row is valid, so every sale's customer exists in Reach.
 cross join lateral (select 3 * (1 + (g * 7) % 290) + g % 3 as id) k

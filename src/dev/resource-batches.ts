@@ -45,6 +45,11 @@ export interface ResourceBatchesOptions {
   externalIdField?: string;
   /** Delay before a batch is processed; default a random 0-5 ms. */
   processingDelayMs?: number;
+  /**
+   * Apply each accepted batch after its own random delay of up to this many ms, as Reach may:
+   * concurrent batches then land out of order, and each reads PROCESSING until it is applied.
+   */
+  maxApplyDelayMs?: number;
 }
 
 // Records applied per tick, so that PROCESSING and partial progress are observable.
@@ -64,6 +69,7 @@ export class ResourceBatches {
   readonly #acceptAnySchema: boolean;
   readonly #defaultIdField: string;
   readonly #processingDelayMs: number | undefined;
+  readonly #maxApplyDelayMs: number | undefined;
   readonly #resources = new Map<string, Map<string, Record<string, unknown>>>();
   readonly #batches: BatchInfo[] = [];
   readonly #byId = new Map<string, BatchInfo>();
@@ -76,6 +82,7 @@ export class ResourceBatches {
     this.#acceptAnySchema = options.schemas === undefined;
     this.#defaultIdField = options.externalIdField ?? 'id';
     this.#processingDelayMs = options.processingDelayMs;
+    this.#maxApplyDelayMs = options.maxApplyDelayMs;
     // x-pii-type and other vendor keywords are allowed in Reach schemas: strict mode would refuse them.
     const ajv = new Ajv.default({ allErrors: true, strict: false });
     addFormats.default(ajv);
@@ -109,7 +116,7 @@ export class ResourceBatches {
     const batch: BatchInfo = {
       id: randomUUID(),
       type,
-      status: 'PENDING',
+      status: this.#maxApplyDelayMs === undefined ? 'PENDING' : 'PROCESSING',
       tenantId: tenant,
       schemaName: schema.name,
       schemaDefinitionId: schema.definitionId,
@@ -128,8 +135,11 @@ export class ResourceBatches {
     this.#batches.push(batch);
     this.#byId.set(batch.id, batch);
     this.#unfinished += 1;
-    const delay = this.#processingDelayMs ?? Math.floor(Math.random() * 6);
-    this.#later(delay, () => this.#process({ batch, schema, items, options }, 0, []));
+    const delay = this.#maxApplyDelayMs !== undefined ? Math.floor(Math.random() * (this.#maxApplyDelayMs + 1))
+      : this.#processingDelayMs ?? Math.floor(Math.random() * 6);
+    const work = { batch, schema, items, options };
+    // A batch applied out of order is applied whole: records of two batches never interleave.
+    this.#later(delay, () => (this.#maxApplyDelayMs === undefined ? this.#process(work, 0, []) : this.#processAll(work)));
     return batch;
   }
 
@@ -185,10 +195,14 @@ export class ResourceBatches {
     this.#scheduled.add(cancel);
   }
 
-  #process(work: Work, from: number, failures: BatchErrorDetail[]): void {
+  #processAll(work: Work): void {
+    this.#process(work, 0, [], work.items.length);
+  }
+
+  #process(work: Work, from: number, failures: BatchErrorDetail[], chunk = CHUNK): void {
     const { batch, items } = work;
     batch.status = 'PROCESSING';
-    const end = Math.min(from + CHUNK, items.length);
+    const end = Math.min(from + chunk, items.length);
     for (let index = from; index < end; index++) {
       const failure = this.#apply(work, items[index]);
       if (failure) failures.push({ index, ...failure });

@@ -84,8 +84,8 @@ export async function reachTarget(config: ConnectorConfig, runtime: RuntimeEnv =
 let sharedClient: ReachApiClient | undefined;
 
 /** The sink for a connector: the Reach API when one is configured, else the built-in store. */
-export function createSink(store: StateStore, target: ReachTarget | undefined, log: Logger): Sink {
-  if (!target) return new StoreSink(store);
+export function createSink(target: ReachTarget | undefined, log: Logger): Sink {
+  if (!target) return new StoreSink();
   sharedClient ??= new ReachApiClient({ ...target, logger: log });
-  return new ReachApiSink({ client: sharedClient.withTarget(target), store, log });
+  return new ReachApiSink({ client: sharedClient.withTarget(target), log });
 }

@@ -7,9 +7,9 @@ import type { StateStore } from '../sinks/sink.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
 import { loadDelivered, loadWatermark } from '../store/delivery-state.ts';
 import type { RuntimeEnv } from './connector-runtime.ts';
-import { judgeRow } from './page-delivery.ts';
+import { judgeRow } from './page-judgement.ts';
 import { withPlannedStream } from './planned-stream.ts';
-import { settleCeiling } from './watermark.ts';
+import { readCeiling } from './stream-plan.ts';
 
 /** One previewed row. */
 export interface PreviewRow {
@@ -41,9 +41,7 @@ export async function previewStream(options: PreviewOptions): Promise<{ watermar
   const watermark = await loadWatermark(store, ref);
   return withPlannedStream(store, connector, options.stream, options.runtime, async (plan, source) => {
     const page = await source.withReadSession(async (session) => {
-      const upTo = options.next
-        ? settleCeiling(plan.cursorKind, await session.clockUtc(), plan.settleSeconds, connector.config.source.timezone)
-        : undefined;
+      const upTo = options.next ? readCeiling(plan, await session.clockUtc()) : undefined;
       return session.readPage(plan.spec, { after: options.next ? watermark : undefined, upTo, limit: options.limit });
     });
     const verdicts = page.rows.map((row, i) => ({ position: page.positions[i]!, verdict: judgeRow(plan, row, page.positions[i]!) }));

@@ -25,7 +25,7 @@ export async function pullConnector(options: PullOptions): Promise<RunSummary[]>
   // The target first: if it cannot be resolved, no source pool is left open.
   const target = await reachTarget(connector.config, runtime);
   const source = await openConnectorSource(connector.config, runtime);
-  const sink = createSink(store, target, log);
+  const sink = createSink(target, log);
   try {
     const schemas = await loadSchemaCatalog(store);
     const results: RunSummary[] = [];

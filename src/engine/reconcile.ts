@@ -4,19 +4,20 @@
  * Reach. Refuses when more than a share of the delivered records would go (an emptied or
  * broken view must not wipe a tenant) unless the operator allows it.
  *
- * Each delete carries the version last delivered for its record. The store sink's guard
- * (`stored.version <= incoming.version`) lets an equal version win, so the delete replaces
- * exactly the record this stream delivered; a newer upsert (the row came back, or another
- * stream wrote a newer version) is not overwritten, and the row reappearing later with the
- * same or a newer cursor is delivered again.
+ * Each delete carries the version last delivered for its record and goes through the one
+ * delivery order (delivery-order.ts): it replaces exactly the record this stream delivered,
+ * while a newer delivery of it (the row came back, a backfill delivered a newer read) wins
+ * over it, and the row reappearing later with the same or a newer cursor is delivered again.
  */
 import { PermanentError, RecordError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { deliverPage, type Delete, type StateStore } from '../sinks/sink.ts';
+import type { StateStore } from '../sinks/sink.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
-import { loadWatermark, recordDelivered, type StreamRef } from '../store/delivery-state.ts';
-import { finishRun, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
+import { loadWatermark, type StreamRef } from '../store/delivery-state.ts';
+import { addPage, recordProgress, startRun, ZERO_COUNTS, type LiveRun, type RunCounts } from '../store/run-records.ts';
 import { createSink, reachTarget, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
+import { deliverJudged } from './page-delivery.ts';
+import { deleteCandidate, type Candidate } from './page-judgement.ts';
 import { withPlannedStream } from './planned-stream.ts';
 
 export const DEFAULT_MAX_DELETE_RATIO = 0.1;
@@ -63,7 +64,7 @@ export async function reconcileStream(options: ReconcileOptions): Promise<Reconc
   const dryRun = options.dryRun ?? false;
   const watermark = await loadWatermark(store, ref);
   // Holding the stream like a pull: no pull can deliver a row between the scan and the deletes.
-  const runId = dryRun ? undefined : await startRun(store, ref, 'reconcile', watermark);
+  const run: LiveRun | undefined = dryRun ? undefined : await startRun(store, ref, 'reconcile', watermark);
   let counts: RunCounts = { ...ZERO_COUNTS };
   try {
     const summary = await withPlannedStream(store, connector, options.stream, options.runtime, async (plan, source) => {
@@ -87,11 +88,11 @@ export async function reconcileStream(options: ReconcileOptions): Promise<Reconc
             }
           }
         }
-        return session.countNullCursor(spec);
+        return (await session.countUnpositioned(spec)).nullCursor;
       });
       const missing = [...delivered.keys()].filter((id) => !present.has(id)).sort();
       const result: ReconcileSummary = {
-        stream: options.stream, runId, viewRows, unmappedRows, nullCursorRows, delivered: delivered.size, missing, deleted: 0, dryRun,
+        stream: options.stream, runId: run?.id, viewRows, unmappedRows, nullCursorRows, delivered: delivered.size, missing, deleted: 0, dryRun,
       };
       const maxRatio = options.maxDeleteRatio ?? DEFAULT_MAX_DELETE_RATIO;
       result.guardTripped = missing.length > 0 && missing.length / delivered.size > maxRatio && !options.allowMassDelete;
@@ -102,28 +103,28 @@ export async function reconcileStream(options: ReconcileOptions): Promise<Reconc
             `(${((missing.length / delivered.size) * 100).toFixed(1)} %) are not in ${plan.stream.view}, which holds ${viewRows} row(s); ` +
             `the limit is ${(maxRatio * 100).toFixed(1)} %. Nothing was deleted.`);
       }
-      if (dryRun || missing.length === 0) return result;
-      const sink = createSink(store, await reachTarget(connector.config, storeRuntime(store, options.runtime)), options.log);
+      if (!run || missing.length === 0) return result;
+      const sink = createSink(await reachTarget(connector.config, storeRuntime(store, options.runtime)), options.log);
+      const ctx = { plan, store, sink, run, openRejections: { value: false } };
       try {
         for (let i = 0; i < missing.length; i += DELETE_PAGE) {
-          const deletes: Delete[] = missing.slice(i, i + DELETE_PAGE).map((externalId) => ({ externalId, version: delivered.get(externalId)! }));
-          const next = { ...counts, rowsDeleted: counts.rowsDeleted + deletes.length, pages: counts.pages + 1 };
-          await deliverPage(sink, { tenant: connector.tenant, schema: plan.definition.name, upserts: [], deletes }, async (trx) => {
-            await recordDelivered(trx, ref, deletes.map((d) => ({ externalId: d.externalId, contentHash: 'deleted', version: d.version, deleted: true })));
-            await recordProgress(trx, runId!, next, watermark);
+          const ids = missing.slice(i, i + DELETE_PAGE);
+          const candidates = new Map<string, Candidate>(ids.map((id) => [id, deleteCandidate(id, delivered.get(id)!, { cursor: '', key: [] })]));
+          const outcome = await deliverJudged(ctx, { read: 0, candidates, rejections: [] }, {
+            beforeCommit: (trx, o) => recordProgress(trx, run.id, addPage(counts, o), watermark),
           });
-          counts = next;
+          counts = addPage(counts, outcome);
         }
       } finally {
         await sink.close();
       }
       return { ...result, deleted: counts.rowsDeleted };
     });
-    if (runId) await finishRun(store, runId, 'succeeded', { ...counts, rowsRead: summary.viewRows });
+    await run?.finish('succeeded', { ...counts, rowsRead: summary.viewRows });
     options.log.info({ connector: connector.id, ...summary, missing: summary.missing.length }, 'reconciled');
     return summary;
   } catch (error) {
-    if (runId) await finishRun(store, runId, 'failed', counts, error);
+    await run?.finish('failed', counts, error);
     throw error;
   }
 }

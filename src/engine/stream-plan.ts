@@ -3,9 +3,10 @@
  * checked against what the stream uses (drift), the cursor's kind, the read spec and the
  * record mapper. A missing column stops here with its name; it is never read as NULL.
  */
-import type { StreamConfig } from '../config/connector-schema.ts';
+import { streamTimeZone, type StreamConfig } from '../config/connector-schema.ts';
 import { PermanentError, PullerError } from '../errors.ts';
-import type { CursorKind } from '../interfaces.ts';
+import type { CursorKind, CursorValue } from '../interfaces.ts';
+import { settleCeiling } from './watermark.ts';
 import { compileRecordMapper, type RecordMapper } from '../mapping/record-mapper.ts';
 import type { SchemaCatalog, SchemaDefinition } from '../mapping/schema-definitions.ts';
 import type { ColumnInfo, ReadSpec, Source } from '../sources/source.ts';
@@ -22,6 +23,10 @@ export interface StreamPlan {
   viewColumns: ColumnInfo[];
   pageSize: number;
   settleSeconds: number;
+  /** Zone of the view's wall-clock values (local cursors, mapped dates). */
+  timezone: string;
+  /** Smallest step of the cursor's values in 100 ns ticks (a day for DATE); the settle ceiling keeps a grain back. */
+  grainTicks: bigint;
 }
 
 export const DEFAULT_PAGE_SIZE = 5000;
@@ -47,10 +52,11 @@ export async function planStream(
   if (!definition) {
     throw new PermanentError('RP_NOT_FOUND', `stream ${connector.id}/${stream.name}: Reach schema "${stream.schema}" is not defined`);
   }
+  const timezone = streamTimeZone(connector.config, stream);
   const mapper = compileRecordMapper({
     stream,
     definition,
-    timezone: connector.config.source.timezone,
+    timezone,
     defaultPhoneRegion: connector.config.default_phone_region,
   });
   const viewColumns = await source.describeView(stream.view);
@@ -65,7 +71,8 @@ export async function planStream(
       `view ${stream.view} (stream ${connector.id}/${stream.name}) has no column ${missing.join(', ')}`,
     );
   }
-  const cursorKind = source.cursorKind(byName.get(stream.cursor)!);
+  const cursorColumn = byName.get(stream.cursor)!;
+  const cursorKind = source.cursorKind(cursorColumn);
   if (stream.cursor_fallback && source.cursorKind(byName.get(stream.cursor_fallback)!) !== cursorKind) {
     throw new PermanentError('RP_CURSOR_UNSUPPORTED', `cursor_fallback ${stream.cursor_fallback} is not the same kind of value as ${stream.cursor}`);
   }
@@ -78,6 +85,8 @@ export async function planStream(
     cursorKind,
     pageSize: stream.page_size ?? DEFAULT_PAGE_SIZE,
     settleSeconds: stream.settle_seconds ?? connector.config.source.settle_seconds,
+    timezone,
+    grainTicks: cursorKind === 'integer' ? 1n : coarsest(source, [cursorColumn, ...(stream.cursor_fallback ? [byName.get(stream.cursor_fallback)!] : [])]),
     spec: {
       view: stream.view,
       columns,
@@ -89,4 +98,14 @@ export async function planStream(
       filter: stream.filter ?? {},
     },
   };
+}
+
+/** The coarsest grain of the cursor columns (a cursor with a fallback compares values of both). */
+function coarsest(source: Source, columns: ColumnInfo[]): bigint {
+  return columns.map((c) => source.cursorGrain(c)).reduce((a, b) => (a > b ? a : b));
+}
+
+/** The newest cursor a read of the stream may take at this partner clock (the settle ceiling, watermark.ts). */
+export function readCeiling(plan: StreamPlan, clockUtc: string): CursorValue | undefined {
+  return settleCeiling(plan.cursorKind, clockUtc, plan.settleSeconds, plan.timezone, plan.grainTicks);
 }

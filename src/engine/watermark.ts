@@ -7,6 +7,9 @@
  */
 import type { CursorKind, CursorValue, Position } from '../interfaces.ts';
 import { PullerError } from '../errors.ts';
+import {
+  formatTime, parseTime, repeatedWallRange, resolutionTicks, TICKS_PER_MS, utcTicksOfWall, wallTicks,
+} from '../sources/cursor-time.ts';
 
 /** Compares two cursor values of one kind: negative, zero or positive. */
 export function compareCursor(kind: CursorKind, a: CursorValue, b: CursorValue): number {
@@ -56,67 +59,62 @@ export function comparePosition(kind: CursorKind, a: Position, b: Position): num
 
 const INTEGER = /^-?\d+$/;
 
-/** A UTC instant as canonical text, microseconds kept: `2024-01-02T03:04:05.123456Z`. */
-interface Micros {
-  /** Whole milliseconds since the epoch. */
-  ms: number;
-  /** Digits below the millisecond (3 for microseconds, 4 for SQL Server's 100 ns). */
-  sub: string;
-}
-
-function parseUtc(text: string): Micros {
-  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z?$/.exec(text);
-  if (!m) throw new Error(`not a canonical UTC timestamp: ${text}`);
-  const fraction = (m[3] ?? '').padEnd(6, '0');
-  return { ms: Date.parse(`${m[1]}T${m[2]}.${fraction.slice(0, 3)}Z`), sub: fraction.slice(3) };
-}
-
-function formatWall(ms: number, sub: string, timeZone: string): string {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', {
-      timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
-      hour: '2-digit', minute: '2-digit', second: '2-digit',
-    }).formatToParts(new Date(ms)).map((p) => [p.type, p.value]),
-  );
-  const millis = String(((ms % 1000) + 1000) % 1000).padStart(3, '0');
-  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}.${millis}${sub}`;
+/**
+ * The settle ceiling: the newest cursor value a read may take now, in the cursor's own
+ * representation. Rows newer than it are left for a later run, so a transaction that
+ * commits late with an older cursor value is still read. It is the partner clock minus the
+ * settle window, and then:
+ * - one grain less, less one digit: a column that keeps seconds (DATETIME) or days (DATE)
+ *   stores a moment as the start of its second or day, and that second or day can still
+ *   receive rows until it has passed entirely (`grainTicks`, default: the text's own digit);
+ * - for a wall-clock cursor, capped below the hour a daylight-saving fall-back repeats,
+ *   while the clock is in either pass of it: its wall times come twice, and a row written
+ *   in the second pass sorts before one written in the first.
+ * Integer cursors have no clock relation, so they get no ceiling (README: late commits and
+ * integer cursors).
+ */
+export function settleCeiling(
+  kind: CursorKind, clockUtc: string, settleSeconds: number, timeZone: string, grainTicks?: bigint,
+): CursorValue | undefined {
+  if (kind === 'integer') return undefined;
+  const clock = parseTime(clockUtc);
+  const tick = resolutionTicks(clock.digits);
+  const at = clock.ticks - BigInt(Math.round(settleSeconds * 1000)) * TICKS_PER_MS;
+  let value = at;
+  if (kind === 'local') {
+    const repeated = repeatedWallRange(Number(at / TICKS_PER_MS), timeZone);
+    value = repeated ? repeated.from - tick : wallTicks(at, timeZone);
+  }
+  const grain = grainTicks ?? tick;
+  return formatTime(value - (grain > tick ? grain - tick : 0n), clock.digits, kind === 'instant');
 }
 
 /**
- * The settle ceiling: the partner clock minus the settle window, in the cursor's own
- * representation. Rows newer than it are left for a later run, so a transaction that
- * commits late with an older cursor value is still read. Integer cursors have no clock
- * relation, so they get no ceiling (see README: late commits and integer cursors).
+ * The bound beyond which a cursor is ahead of the partner clock by more than the settle
+ * window: such rows are the mark of a wrong `timezone` (they would wait unread until the
+ * clock catches up). Undefined for integer cursors.
  */
-export function settleCeiling(kind: CursorKind, clockUtc: string, settleSeconds: number, timeZone: string): CursorValue | undefined {
+export function futureBound(kind: CursorKind, clockUtc: string, settleSeconds: number, timeZone: string): CursorValue | undefined {
   if (kind === 'integer') return undefined;
-  const { ms, sub } = parseUtc(clockUtc);
-  const at = ms - settleSeconds * 1000;
-  if (kind === 'local') return formatWall(at, sub, timeZone);
-  return `${new Date(at).toISOString().slice(0, 23)}${sub}Z`;
+  const clock = parseTime(clockUtc);
+  const at = clock.ticks + BigInt(Math.round(settleSeconds * 1000)) * TICKS_PER_MS;
+  return formatTime(kind === 'local' ? wallTicks(at, timeZone) : at, clock.digits, kind === 'instant');
 }
 
 /**
  * Where a run with a lookback window starts reading: the watermark's cursor minus the
  * window, before any key. Re-read rows are filtered by change detection, not re-sent.
  */
-export function lookbackStart(kind: CursorKind, watermark: Position, lookbackSeconds: number, timeZone: string): Position {
+export function lookbackStart(kind: CursorKind, watermark: Position, lookbackSeconds: number): Position {
   if (lookbackSeconds <= 0 || kind === 'integer') return watermark;
-  const utc = kind === 'instant' ? watermark.cursor : localToUtc(watermark.cursor, timeZone);
-  const start = settleCeiling(kind, utc, lookbackSeconds, timeZone)!;
-  return { cursor: start, key: [] };
+  const t = parseTime(watermark.cursor);
+  return { cursor: formatTime(t.ticks - BigInt(Math.round(lookbackSeconds * 1000)) * TICKS_PER_MS, t.digits, t.zoned), key: [] };
 }
 
 /** Converts a canonical local wall time in `timeZone` to canonical UTC text. */
 export function localToUtc(local: string, timeZone: string): string {
-  const { ms: wallAsUtc, sub } = parseUtc(local);
-  // The zone's offset at that wall time; a second pass settles DST edges.
-  let guess = wallAsUtc;
-  for (let i = 0; i < 2; i++) {
-    const wall = parseUtc(formatWall(guess, '', timeZone)).ms;
-    guess = guess - (wall - wallAsUtc);
-  }
-  return `${new Date(guess).toISOString().slice(0, 23)}${sub}Z`;
+  const t = parseTime(local);
+  return formatTime(utcTicksOfWall(t.ticks, timeZone), t.digits, true);
 }
 
 /** A text form of a cursor value that sorts like the value (integers zero-padded, sign-aware). */

@@ -1,8 +1,9 @@
 /**
  * The scheduler behind `serve`: one node-cron task per scheduled connector, refreshed when
- * connectors change; each due stream runs under a lease in the state store so that any
- * number of replicas run it once; transient failures retry with backoff, permanent ones park
- * the stream; a global and a per-source concurrency cap; a graceful stop.
+ * connectors change; a tick fires once across replicas (schedule-ticks.ts) and a stream runs
+ * in one process at a time (its run holds it, store/run-records.ts); transient failures retry
+ * with backoff, permanent ones park the stream; a per-source cap across replicas
+ * (source-slots.ts), a global cap per process; a graceful stop.
  */
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -15,12 +16,13 @@ import { isTransient, PermanentError, PullerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { listConnectors, type RegisteredConnector } from '../store/connector-registry.ts';
 import type { StreamRef } from '../store/delivery-state.ts';
-import { abandonStaleRuns } from '../store/run-records.ts';
 import type { StoreSchema } from '../store/schema.ts';
 import type { PullerMetrics } from '../server/puller-metrics.ts';
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './retry-delay.ts';
 import { Semaphore } from './semaphore.ts';
-import { acquireLease, claimTick, releaseLease, renewLease } from './stream-leases.ts';
+import type { Hold } from '../store/holds.ts';
+import { claimTick } from './schedule-ticks.ts';
+import { takeSourceSlot } from './source-slots.ts';
 import { parkedReason, parkStream } from './stream-parking.ts';
 import { streamStatuses } from './stream-status.ts';
 
@@ -30,8 +32,6 @@ export interface SchedulerOptions {
   metrics?: PullerMetrics;
   /** Runs in progress at once in this process, over every connector. */
   concurrency?: number;
-  /** A lease not renewed for this long is free for another replica. */
-  leaseSeconds?: number;
   /** How often connectors are re-read for changes (and lag objectives checked). */
   refreshSeconds?: number;
   retry?: RetryPolicy;
@@ -50,11 +50,10 @@ const SOURCE_WAIT_MS = 60_000;
 const SOURCE_POLL_MS = 500;
 
 export class Scheduler {
-  /** This replica's name in leases and tick claims. */
+  /** This replica's name in tick claims and logs. */
   readonly holder = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly db: Kysely<StoreSchema>;
   private readonly log: Logger;
-  private readonly leaseSeconds: number;
   private readonly refreshSeconds: number;
   private readonly retry: RetryPolicy;
   private readonly global: Semaphore;
@@ -70,7 +69,6 @@ export class Scheduler {
   constructor(private readonly options: SchedulerOptions) {
     this.db = options.db;
     this.log = options.log.child({ holder: this.holder });
-    this.leaseSeconds = options.leaseSeconds ?? 60;
     this.refreshSeconds = options.refreshSeconds ?? 10;
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.global = new Semaphore(options.concurrency ?? 4);
@@ -201,44 +199,45 @@ export class Scheduler {
       log.debug({ parked }, 'skipped: stream is parked');
       return;
     }
-    // At most `max_connections` jobs of one source (and `concurrency` overall) go on in this
-    // process; the lease then caps the source across replicas. Waiting happens here, in line.
+    // At most `max_connections` jobs of one source go on in this process, and a slot of the
+    // source caps it across replicas; only then does the job take one of this process's
+    // `concurrency` places, so a source at its cap never keeps other sources waiting.
     let sourceCap = this.perSource.get(connector.sourceId);
     if (!sourceCap) this.perSource.set(connector.sourceId, (sourceCap = new Semaphore(connector.config.source.max_connections)));
-    const cap = sourceCap;
-    await this.global.use(() => cap.use(() => this.leasedJob(connector, ref, cause, log)));
+    await sourceCap.use(async () => {
+      const slot = await this.sourceSlot(connector, log);
+      if (!slot) return;
+      try {
+        await this.global.use(() => this.slottedJob(connector, ref, cause, log));
+      } finally {
+        await slot.release();
+      }
+    });
   }
 
-  /** Takes the stream's lease, then runs it, retrying transient failures and parking permanent ones. */
-  private async leasedJob(connector: RegisteredConnector, ref: StreamRef, cause: string, log: Logger): Promise<void> {
+  /** A slot of the connector's source, waited for a while when every replica's runs hold them all. */
+  private async sourceSlot(connector: RegisteredConnector, log: Logger): Promise<Hold | undefined> {
+    const cap = connector.config.source.max_connections;
+    for (let waited = 0; !this.stopping.signal.aborted; waited += SOURCE_POLL_MS) {
+      const slot = await takeSourceSlot(this.db, connector.sourceId, cap);
+      if (slot) return slot;
+      if (waited >= SOURCE_WAIT_MS) break;
+      await sleep(SOURCE_POLL_MS, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+    }
+    log.info(this.stopping.signal.aborted ? 'skipped: stopping' : 'skipped: the source is at its connection cap across replicas');
+    return undefined;
+  }
+
+  /** Runs a stream, retrying transient failures and parking permanent ones. */
+  private async slottedJob(connector: RegisteredConnector, ref: StreamRef, cause: string, log: Logger): Promise<void> {
     if (this.stopping.signal.aborted) {
       log.info('skipped: stopping');
-      return;
-    }
-    const source = { id: connector.sourceId, cap: connector.config.source.max_connections };
-    let lease = await acquireLease(this.db, ref, this.holder, this.leaseSeconds, source);
-    // A source at its cap across replicas frees a slot when some run ends: wait for it a while.
-    for (let waited = 0; lease === 'source-full' && waited < SOURCE_WAIT_MS && !this.stopping.signal.aborted; waited += SOURCE_POLL_MS) {
-      await sleep(SOURCE_POLL_MS, undefined, { signal: this.stopping.signal }).catch(() => undefined);
-      lease = await acquireLease(this.db, ref, this.holder, this.leaseSeconds, source);
-    }
-    if (lease !== 'held') {
-      log.info(lease === 'taken' ? 'skipped: another replica holds the stream' : 'skipped: the source is at its connection cap across replicas');
       return;
     }
     const controller = new AbortController();
     const onStop = () => controller.abort();
     this.stopping.signal.addEventListener('abort', onStop);
-    const renew = setInterval(() => {
-      renewLease(this.db, ref, this.holder, this.leaseSeconds).then((held) => {
-        if (held) return;
-        log.error('lease lost to another replica; cancelling the run after its current page');
-        controller.abort();
-      }, (err: unknown) => log.warn({ err }, 'lease renewal failed'));
-    }, (this.leaseSeconds * 1000) / 3);
     try {
-      // With the lease held, a running pull of this stream that stopped beating is a dead replica's.
-      await abandonStaleRuns(this.db, ref, this.leaseSeconds, true);
       for (let attempt = 1; ; attempt++) {
         const summary = await this.runOnce(connector, ref, controller.signal, log);
         if (!summary || summary.status !== 'failed') return;
@@ -255,9 +254,7 @@ export class Scheduler {
         if (controller.signal.aborted) return;
       }
     } finally {
-      clearInterval(renew);
       this.stopping.signal.removeEventListener('abort', onStop);
-      await releaseLease(this.db, ref, this.holder).catch((err: unknown) => log.warn({ err }, 'releasing the lease failed'));
     }
   }
 
@@ -274,7 +271,7 @@ export class Scheduler {
       return summary;
     } catch (err) {
       if (err instanceof PullerError && err.code === 'RP_STREAM_BUSY') {
-        log.info('skipped: a run outside this scheduler holds the stream');
+        log.info('skipped: another run of the stream is in progress (this replica or another)');
         return undefined;
       }
       // Failed before a run was recorded (secret unresolved, bad TLS file...): log and count it.

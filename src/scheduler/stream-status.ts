@@ -10,7 +10,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import cron from 'node-cron';
-import type { ConnectorConfig } from '../config/connector-schema.ts';
+import { streamTimeZone, type ConnectorConfig } from '../config/connector-schema.ts';
 import type { Position } from '../interfaces.ts';
 import { localToUtc } from '../engine/watermark.ts';
 import type { StoreSchema } from '../store/schema.ts';
@@ -92,10 +92,11 @@ export async function streamStatuses(db: Kysely<StoreSchema>, options: { connect
 
 function toStatus(r: Row, now: Date, backfill: BackfillProgress | undefined): StreamStatus {
   const config = r.config;
-  const settle = config.streams.find((s) => s.name === r.stream)?.settle_seconds ?? config.source.settle_seconds;
+  const stream = config.streams.find((s) => s.name === r.stream);
+  const settle = stream?.settle_seconds ?? config.source.settle_seconds;
   const lag = lagSeconds({
     watermarkCursor: r.watermark_cursor ?? undefined, lastSuccessStart: r.ok_started ?? undefined,
-    settleSeconds: settle, timeZone: config.source.timezone, now,
+    settleSeconds: settle, timeZone: streamTimeZone(config, stream ?? {}), now,
   });
   const objective = config.lag_objective_seconds ?? null;
   const state: StreamState = !r.enabled ? 'disabled'

@@ -1,7 +1,12 @@
 /**
- * The one interface the engine delivers through, in two steps: `send` hands the records
- * over, `commit` resolves only when every record of the page is durably accepted AND the
- * page's checkpoint has been committed; if it rejects, the watermark stays.
+ * Where mapped records go. The two sinks differ in the one way that decides how the engine
+ * orders deliveries (engine/page-delivery.ts), so they are two interfaces, told apart by `kind`:
+ *
+ * - TransactionalSink (the built-in store): writes a page inside the transaction that also
+ *   commits its checkpoint, and itself keeps the newest version of each record.
+ * - BatchSink (Reach): accepts batches and applies them later, in any order. The engine
+ *   claims each record before it posts it and settles the claim once Reach has processed
+ *   the batch, so no two unconfirmed sends of one record are ever in flight.
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { StoreSchema } from '../store/schema.ts';
@@ -11,7 +16,7 @@ export interface Upsert {
   externalId: string;
   /** The record as JSON text, built once per row: hashed for change detection, sent as is. */
   json: string;
-  /** Sortable text of the row's cursor value (see engine/version-key.ts): newer sorts later. */
+  /** Sortable text of the row's cursor value (engine/watermark.ts `versionKey`): newer sorts later. */
   version: string;
 }
 
@@ -21,7 +26,7 @@ export interface Delete {
   version: string;
 }
 
-/** One page of mapped records for one tenant and one Reach schema. */
+/** One page of mapped records for one tenant and one Reach schema; each external id once. */
 export interface SinkPage {
   tenant: string;
   schema: string;
@@ -35,46 +40,41 @@ export interface FailedRecord {
   message: string;
 }
 
-/** What the sink learned about a page before its checkpoint commits. */
-export interface PageResult {
-  /** Records Reach reported failed; they go to quarantine instead of counting as delivered. */
-  failed: FailedRecord[];
-}
-
-/** Writes the state that covers the page (watermark, change hashes) in the store transaction. */
-export type Checkpoint = (trx: Transaction<StoreSchema>, result: PageResult) => Promise<void>;
-
-/** What Reach (or the store) made of a page. */
-export interface PageReceipt {
-  /** Batch ids returned by Reach (empty for the built-in store). */
-  batchIds: string[];
-  /** Upserts the store skipped because it already held a newer version. */
-  staleSkipped: number;
-}
-
-export interface Sink {
-  readonly kind: 'reach-api' | 'store';
-  /**
-   * Hands a page's records over (Reach: every request answered 202; the store: nothing yet).
-   * The engine may send the next page while this one commits.
-   */
-  send(page: SinkPage): Promise<SentPage>;
+/** Writes pages in the caller's transaction and keeps the newest version of every record. */
+export interface TransactionalSink {
+  readonly kind: 'store';
+  /** Writes the page; a record older than the stored one changes nothing. Returns how many were skipped as older. */
+  write(trx: Transaction<StoreSchema>, page: SinkPage): Promise<number>;
   close(): Promise<void>;
 }
 
-/** A sent page, not yet confirmed. */
-export interface SentPage {
+/** Reach's batches of one page: the ids it accepted, and whether some request's fate is unknown. */
+export interface Posted {
+  upsertBatchIds: string[];
+  deleteBatchIds: string[];
+  /** Some request may have been taken by Reach without an answer: a batch no id names may exist. */
+  ambiguous: boolean;
+}
+
+/** Accepts batches and applies them later, in any order. */
+export interface BatchSink {
+  readonly kind: 'reach-api';
   /**
-   * Resolves once every record of the page is durably accepted AND the checkpoint has been
-   * committed; if it rejects, nothing of the checkpoint was committed.
+   * Posts a page. `beforeAttempt` runs before every request and retry and may throw to stop
+   * it. A failure carries what was accepted before it (`postedBefore`).
    */
-  commit(checkpoint: Checkpoint): Promise<PageReceipt>;
+  post(page: SinkPage, beforeAttempt: () => void): Promise<Posted>;
+  /** Resolves once Reach has processed every batch, with the upserts it failed; throws RP_SINK_UNCONFIRMED at its wait deadline. */
+  processed(posted: Posted, signal?: AbortSignal): Promise<FailedRecord[]>;
+  /**
+   * Waits until every batch of the tenant and schema that Reach lists as unfinished now has
+   * finished: after it, no batch posted before the call can still be applied.
+   */
+  drainUnfinished(tenant: string, schema: string, signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
 }
 
-/** Sends one page and commits its checkpoint, with nothing overlapping. */
-export async function deliverPage(sink: Sink, page: SinkPage, checkpoint: Checkpoint): Promise<PageReceipt> {
-  return (await sink.send(page)).commit(checkpoint);
-}
+export type Sink = TransactionalSink | BatchSink;
 
-/** The store the sinks commit checkpoints to. */
+/** The store the engine commits checkpoints and delivery records to. */
 export type StateStore = Kysely<StoreSchema>;

@@ -61,6 +61,8 @@ export function keysetQuery(
 ): Knex.QueryBuilder {
   const cursor = cursorExpression(knex, spec);
   const query = selectRows(knex, dialect, spec);
+  // A row with a NULL key has no position (and would sort differently per dialect): it is counted, not read.
+  for (const column of spec.primaryKey) query.whereNotNull(column);
   if (request.after) whereAfter(knex, dialect, query, spec, request.after);
   if (request.upTo !== undefined) query.where(cursor, '<=', dialect.bindCursor(knex, request.upTo, spec));
   if (!request.after && request.upTo === undefined) query.whereRaw('? is not null', [cursor]);
@@ -93,7 +95,20 @@ function orderByPosition(knex: Knex, query: Knex.QueryBuilder, spec: ReadSpec): 
   return query.orderByRaw(['? asc', ...spec.primaryKey.map(() => '?? asc')].join(', '), [cursorExpression(knex, spec), ...spec.primaryKey]);
 }
 
-/** Counts the rows a keyset read never returns: those whose cursor expression is NULL. */
-export function nullCursorQuery(knex: Knex, spec: ReadSpec): Knex.QueryBuilder {
-  return whereFilter(knex(spec.view).count({ n: '*' }), spec).whereRaw('? is null', [cursorExpression(knex, spec)]);
+/** Counts the rows a keyset read never returns: `null_cursor` (cursor expression NULL) and `null_key` (a key column NULL). */
+export function unpositionedQuery(knex: Knex, spec: ReadSpec): Knex.QueryBuilder {
+  const cursor = cursorExpression(knex, spec);
+  const anyKeyNull = spec.primaryKey.map(() => '?? is null').join(' or ');
+  return whereFilter(knex(spec.view).select(
+    knex.raw('count(case when ? is null then 1 end) as ??', [cursor, 'null_cursor']),
+    knex.raw(`count(case when ? is not null and (${anyKeyNull}) then 1 end) as ??`, [cursor, ...spec.primaryKey, 'null_key']),
+  ), spec).where((q) => {
+    q.whereRaw('? is null', [cursor]);
+    for (const column of spec.primaryKey) q.orWhereNull(column);
+  });
+}
+
+/** Counts the rows within the filter whose cursor is after `bound`. */
+export function afterCursorQuery(knex: Knex, dialect: SourceDialect, spec: ReadSpec, bound: string): Knex.QueryBuilder {
+  return whereFilter(knex(spec.view).count({ n: '*' }), spec).where(cursorExpression(knex, spec), '>', dialect.bindCursor(knex, bound, spec));
 }

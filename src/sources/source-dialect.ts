@@ -20,15 +20,17 @@ export interface SourceDialect {
   readonly fractionDigits: number;
   /** information_schema type name (lower case) -> how a cursor of that type compares. */
   readonly cursorKinds: Readonly<Record<string, CursorKind>>;
+  /** Time types whose values step by a fixed grain (100 ns ticks) whatever their precision says: DATE, smalldatetime. */
+  readonly fixedGrains: Readonly<Record<string, bigint>>;
   /** knex config for the shared pool: read-only, UTC session, lossless value parsing, TLS. */
   knexConfig(settings: ConnectionSettings): Knex.Config;
   /** Statements that open the read-only transaction of a read session, in order. */
   beginStatements(settings: ConnectionSettings): SqlFragment[];
   /** Ends a read session; it never wrote, so it always rolls back. */
   readonly endStatement: string;
-  /** Selects the partner clock as `now`, in UTC, in text canonicalInstant can read. */
+  /** Selects the partner clock as `now`, in UTC, in text canonicalInstant can read; run before the transaction begins. */
   readonly clockSql: string;
-  /** Selects `name`, `data_type` of a view's columns in order; schema absent = the default one. */
+  /** Selects `name`, `data_type`, `precision` (datetime precision) of a view's columns in order; schema absent = the default one. */
   describeSql(schema: string | undefined, view: string): SqlFragment;
   /** The cursor expression as the driver should return it so that it reads back as canonical text. */
   selectCursor(knex: Knex, expression: Knex.Raw, spec: ReadSpec): Knex.Raw;

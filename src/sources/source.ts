@@ -9,6 +9,8 @@ export interface ColumnInfo {
   name: string;
   /** The database's own type name, lower case (`timestamp with time zone`, `datetime`, `bigint`). */
   dataType: string;
+  /** Fraction digits a time column keeps (`datetime_precision`); null when the database gives none. */
+  precision: number | null;
 }
 
 /** What a page read needs to know about the stream. */
@@ -46,14 +48,28 @@ export interface Page {
   positions: Position[];
 }
 
+/** Rows a keyset read never returns, because they have no position. */
+export interface Unpositioned {
+  /** The cursor (and its fallback) is NULL. */
+  nullCursor: number;
+  /** The cursor is set but a primary-key column is NULL. */
+  nullKey: number;
+}
+
 /** Facts read inside one read-only transaction, alongside a page. */
 export interface ReadSession {
-  /** The partner database's clock now, in UTC, as `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
+  /**
+   * The partner database's clock in UTC, as `YYYY-MM-DDTHH:MM:SS.ffffffZ`, read just before
+   * this transaction's snapshot: a row committed after the snapshot has a cursor past any
+   * ceiling drawn from it (given the settle window).
+   */
   clockUtc(): Promise<string>;
   /** Reads one keyset page. */
   readPage(spec: ReadSpec, request: PageRequest): Promise<Page>;
-  /** Counts rows whose cursor is NULL (and whose fallback is NULL), within the filter. */
-  countNullCursor(spec: ReadSpec): Promise<number>;
+  /** Counts the rows within the filter that have no position. */
+  countUnpositioned(spec: ReadSpec): Promise<Unpositioned>;
+  /** Counts the rows within the filter whose cursor is after `bound`. */
+  countAfter(spec: ReadSpec, bound: CursorValue): Promise<number>;
   /** Runs one statement inside this read-only transaction (the `test` command's sample; tests). */
   raw(sql: string, bindings?: readonly unknown[]): Promise<SourceRow[]>;
   /** Reads the rows with these primary keys (text values) within the filter, in (cursor, key) order. */
@@ -75,6 +91,8 @@ export interface Source {
   describeView(view: string): Promise<ColumnInfo[]>;
   /** How a cursor column of this database type compares; throws RP_CURSOR_UNSUPPORTED otherwise. */
   cursorKind(column: ColumnInfo): CursorKind;
+  /** The smallest step between a time cursor column's values, in 100 ns ticks (a day for DATE, a second for DATETIME(0)). */
+  cursorGrain(column: ColumnInfo): bigint;
   /** Runs `fn` inside one read-only transaction with a statement timeout. */
   withReadSession<T>(fn: (session: ReadSession) => Promise<T>): Promise<T>;
   /** Privileges of the connected user beyond reading. */

@@ -4,14 +4,15 @@
  * and driver details through SourceDialect.
  */
 import type { Knex } from 'knex';
-import type { CursorKind, Dialect, Position, SourceRow } from '../interfaces.ts';
+import type { CursorKind, CursorValue, Dialect, Position, SourceRow } from '../interfaces.ts';
 import { PermanentError, PullerError } from '../errors.ts';
 import { canonicalCursor, canonicalInstant } from './canonical-values.ts';
 import type { ConnectionSettings } from './connection-settings.ts';
 import { sourceIdentity } from '../config/source-identity.ts';
 import { toSourceError, type ErrorContext } from './error-codes.ts';
-import { CURSOR_ALIAS, keyLookupQuery, keysetQuery, nullCursorQuery } from './keyset.ts';
-import type { ColumnInfo, Page, PageRequest, PrivilegeReport, ReadSession, ReadSpec, Source } from './source.ts';
+import { afterCursorQuery, CURSOR_ALIAS, keyLookupQuery, keysetQuery, unpositionedQuery } from './keyset.ts';
+import type { ColumnInfo, Page, PageRequest, PrivilegeReport, ReadSession, ReadSpec, Source, Unpositioned } from './source.ts';
+import { resolutionTicks } from './cursor-time.ts';
 import type { SourceDialect } from './source-dialect.ts';
 
 export class SqlSource implements Source {
@@ -48,7 +49,11 @@ export class SqlSource implements Source {
         `View ${view} does not exist on ${this.#context.source}, or ${this.#settings.user} cannot read it.`,
       );
     }
-    return rows.map((row) => ({ name: String(row.name), dataType: String(row.data_type).toLowerCase() }));
+    return rows.map((row) => ({
+      name: String(row.name),
+      dataType: String(row.data_type).toLowerCase(),
+      precision: row.precision === null || row.precision === undefined ? null : Number(row.precision),
+    }));
   }
 
   cursorKind(column: ColumnInfo): CursorKind {
@@ -62,6 +67,13 @@ export class SqlSource implements Source {
     return kind;
   }
 
+  cursorGrain(column: ColumnInfo): bigint {
+    const fixed = this.#impl.fixedGrains[column.dataType.toLowerCase()];
+    if (fixed !== undefined) return fixed;
+    const digits = column.precision ?? this.#impl.fractionDigits;
+    return resolutionTicks(Math.min(digits, this.#impl.fractionDigits));
+  }
+
   async withReadSession<T>(fn: (session: ReadSession) => Promise<T>): Promise<T> {
     if (this.#closed) throw new Error(`Source ${this.#context.source} is closed.`);
     const client = this.knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<unknown> };
@@ -72,12 +84,16 @@ export class SqlSource implements Source {
       throw this.error(error);
     }
     try {
-      for (const { sql, bindings } of this.#impl.beginStatements(this.#settings)) {
-        await this.knex.raw(sql, bindings).connection(connection).catch((error: unknown) => {
+      const run = (sql: string, bindings: readonly Knex.RawBinding[] = []) => this.knex.raw(sql, bindings as Knex.RawBinding[]).connection(connection)
+        .catch((error: unknown) => {
           throw this.error(error);
         });
-      }
-      return await fn(new SqlReadSession(this, this.#impl, connection));
+      // The clock first, then the snapshot: a ceiling drawn from a clock read after the snapshot
+      // could pass rows that committed in between, which the snapshot does not show.
+      const [clock] = this.#impl.rowsOf(await run(this.#impl.clockSql));
+      const clockUtc = canonicalInstant(String(clock?.now), this.#impl.fractionDigits);
+      for (const { sql, bindings } of this.#impl.beginStatements(this.#settings)) await run(sql, bindings);
+      return await fn(new SqlReadSession(this, this.#impl, connection, clockUtc));
     } finally {
       // Nothing was written; a failed rollback means a broken connection, which the pool discards.
       await this.knex.raw(this.#impl.endStatement).connection(connection).catch(() => undefined);
@@ -107,11 +123,13 @@ class SqlReadSession implements ReadSession {
   readonly #source: SqlSource;
   readonly #impl: SourceDialect;
   readonly #connection: unknown;
+  readonly #clockUtc: string;
 
-  constructor(source: SqlSource, impl: SourceDialect, connection: unknown) {
+  constructor(source: SqlSource, impl: SourceDialect, connection: unknown, clockUtc: string) {
     this.#source = source;
     this.#impl = impl;
     this.#connection = connection;
+    this.#clockUtc = clockUtc;
   }
 
   async raw(sql: string, bindings: readonly unknown[] = []): Promise<SourceRow[]> {
@@ -123,8 +141,7 @@ class SqlReadSession implements ReadSession {
   }
 
   async clockUtc(): Promise<string> {
-    const [row] = await this.raw(this.#impl.clockSql);
-    return canonicalInstant(String(row?.now), this.#impl.fractionDigits);
+    return this.#clockUtc;
   }
 
   async readPage(spec: ReadSpec, request: PageRequest): Promise<Page> {
@@ -144,10 +161,19 @@ class SqlReadSession implements ReadSession {
     }
   }
 
-  async countNullCursor(spec: ReadSpec): Promise<number> {
+  async countUnpositioned(spec: ReadSpec): Promise<Unpositioned> {
+    const [row] = await this.#count(spec, unpositionedQuery(this.#source.knex, spec));
+    return { nullCursor: Number(row?.null_cursor ?? 0), nullKey: Number(row?.null_key ?? 0) };
+  }
+
+  async countAfter(spec: ReadSpec, bound: CursorValue): Promise<number> {
+    const [row] = await this.#count(spec, afterCursorQuery(this.#source.knex, this.#impl, spec, bound));
+    return Number(row?.n ?? 0);
+  }
+
+  async #count(spec: ReadSpec, query: Knex.QueryBuilder): Promise<SourceRow[]> {
     try {
-      const [row] = (await nullCursorQuery(this.#source.knex, spec).connection(this.#connection)) as SourceRow[];
-      return Number(row?.n ?? 0);
+      return (await query.connection(this.#connection)) as SourceRow[];
     } catch (error) {
       throw this.#source.error(error, spec.view);
     }

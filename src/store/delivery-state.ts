@@ -4,7 +4,8 @@
  * Writers take a transaction so they commit together with the page they cover.
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Position } from '../interfaces.ts';
+import type { CursorKind, CursorValue, Position } from '../interfaces.ts';
+import { comparePosition } from '../engine/watermark.ts';
 import type { StoreSchema } from './schema.ts';
 import { textColumn } from './text-column.ts';
 
@@ -31,6 +32,18 @@ export async function saveWatermark(db: Db, ref: StreamRef, position: Position |
   const values = { watermark_cursor: position.cursor, watermark_key: JSON.stringify(position.key), updated_at: new Date() };
   await db.insertInto('stream_state').values({ connector_id: ref.connectorId, stream: ref.stream, ...values })
     .onConflict((oc) => oc.columns(['connector_id', 'stream']).doUpdateSet(values)).execute();
+}
+
+/**
+ * Moves the watermark forward to the start of `cursor` (before any key at it), unless it is
+ * there or beyond already. Read and written under the row's lock.
+ */
+export async function seedWatermark(trx: Transaction<StoreSchema>, ref: StreamRef, kind: CursorKind, cursor: CursorValue): Promise<void> {
+  const row = await trx.selectFrom('stream_state').select(['watermark_cursor', 'watermark_key'])
+    .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).forUpdate().executeTakeFirst();
+  const seed: Position = { cursor, key: [] };
+  if (row && comparePosition(kind, { cursor: row.watermark_cursor, key: row.watermark_key }, seed) >= 0) return;
+  await saveWatermark(trx, ref, seed);
 }
 
 /** What was last delivered for one external id. */

@@ -10,12 +10,16 @@ import { PullerError } from '../errors.ts';
 import type { StoreSchema } from './schema.ts';
 import { pglitePool } from './pglite-pool.ts';
 import { migrateStore } from './migrate.ts';
+import { lockEmbeddedStore } from './embedded-store-lock.ts';
+import { ProcessHolds, registerHolds, SessionLockHolds, type Holds } from './holds.ts';
 
 export interface Store {
   db: Kysely<StoreSchema>;
   kind: 'postgres' | 'embedded';
   /** Where the store lives, without credentials. */
   location: string;
+  /** Who runs what: advisory locks on PostgreSQL, this process's memory on the embedded store. */
+  holds: Holds;
   close(): Promise<void>;
 }
 
@@ -24,6 +28,8 @@ export interface StoreOptions {
   home?: string;
   /** Apply pending migrations (default true; `migrate` itself passes true too). */
   migrate?: boolean;
+  /** What this process is (`pull`, `serve`...), named to another process the embedded store refuses. */
+  command?: string;
 }
 
 // node-pg's defaults, made explicit for both drivers: int8 and numeric stay exact strings.
@@ -37,7 +43,7 @@ export function storeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Store
 
 /** Opens (and by default migrates) the state store. */
 export async function openStore(options: StoreOptions = storeOptionsFromEnv()): Promise<Store> {
-  const store = options.databaseUrl ? openPostgres(options.databaseUrl) : await openEmbedded(options.home);
+  const store = options.databaseUrl ? openPostgres(options.databaseUrl) : await openEmbedded(options.home, options.command);
   if (options.migrate !== false) {
     try {
       await migrateStore(store.db);
@@ -54,18 +60,26 @@ function openPostgres(databaseUrl: string): Store {
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => {});
   const db = new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool }) });
+  const holds = new SessionLockHolds(databaseUrl);
+  registerHolds(db, holds);
   const u = new URL(databaseUrl);
   return {
     db,
     kind: 'postgres',
     location: `postgres://${u.host}${u.pathname}`,
-    close: () => db.destroy(),
+    holds,
+    close: async () => {
+      await holds.close();
+      await db.destroy();
+    },
   };
 }
 
-async function openEmbedded(home = './.reach-puller'): Promise<Store> {
+async function openEmbedded(home = './.reach-puller', command = process.argv[2] ?? 'reach-puller'): Promise<Store> {
   const dataDir = path.resolve(home, 'store');
   await mkdir(dataDir, { recursive: true });
+  // Before PGlite opens the directory: a second process on it would corrupt it.
+  const unlock = await lockEmbeddedStore(dataDir, command);
   // Loaded lazily: PGlite's WASM is only paid for when the embedded store is used.
   const { PGlite } = await import('@electric-sql/pglite');
   let pglite;
@@ -74,8 +88,21 @@ async function openEmbedded(home = './.reach-puller'): Promise<Store> {
       parsers: { [INT8]: (v: string) => v, [NUMERIC]: (v: string) => v },
     });
   } catch (error) {
+    await unlock();
     throw new PullerError('RP_STORE_UNREACHABLE', `Cannot open the embedded store at ${dataDir}`, { cause: error });
   }
   const db = new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool: pglitePool(pglite) }) });
-  return { db, kind: 'embedded', location: dataDir, close: () => db.destroy() };
+  const holds: Holds = new ProcessHolds();
+  registerHolds(db, holds);
+  return {
+    db,
+    kind: 'embedded',
+    location: dataDir,
+    holds,
+    close: async () => {
+      await holds.close();
+      await db.destroy();
+      await unlock();
+    },
+  };
 }

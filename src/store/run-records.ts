@@ -1,8 +1,25 @@
-/** Run history: one row per run, started, updated at each checkpoint, finished. */
+/**
+ * Runs: one row per run in the history, and the live run that owns it.
+ *
+ * Ownership. A pull, retry or reconcile run holds its stream (holds.ts): a second run of the
+ * stream is refused while the first one's process lives, and admitted at once when it died,
+ * because its hold ended with its connection (or its process, for the embedded store). The
+ * new run then marks the dead one's row abandoned. Backfill chunks run under their
+ * backfill's hold instead (backfill-store.ts), beside pulls.
+ *
+ * Fencing. A run beats on a timer for as long as it lives; every beat and every transaction
+ * that commits the run's work first checks that its row is still `running`, so a run taken
+ * for dead (its connection to the store dropped while it went on) can never move a
+ * watermark or record a delivery after another run took over. A run also fences itself: it
+ * sends nothing to Reach once `sendDeadlineMs` have passed since a beat last reached the
+ * store, which is what lets another run settle its unconfirmed sends after that long.
+ */
+import { hostname } from 'node:os';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Position } from '../interfaces.ts';
 import { PullerError } from '../errors.ts';
 import { scrubSecrets } from '../secrets/secret-registry.ts';
+import { holdsOf, type Hold } from './holds.ts';
 import type { RunKind, RunStatus, StoreSchema } from './schema.ts';
 import type { StreamRef } from './delivery-state.ts';
 
@@ -16,6 +33,8 @@ export interface RunCounts {
   rowsRejected: number;
   rowsDeleted: number;
   rowsNullCursor: number;
+  rowsNullKey: number;
+  rowsFutureCursor: number;
   pages: number;
 }
 
@@ -43,41 +62,182 @@ export function abandoned() {
 }
 
 export const ZERO_COUNTS: RunCounts = {
-  rowsRead: 0, rowsSent: 0, rowsUnchanged: 0, rowsRejected: 0, rowsDeleted: 0, rowsNullCursor: 0, pages: 0,
+  rowsRead: 0, rowsSent: 0, rowsUnchanged: 0, rowsRejected: 0, rowsDeleted: 0, rowsNullCursor: 0, rowsNullKey: 0,
+  rowsFutureCursor: 0, pages: 0,
 };
 
-// A run that has not checkpointed or beaten for this long belongs to a dead process.
-export const ABANDONED_AFTER_SECONDS = 300;
-const UNIQUE_VIOLATION = '23505';
+/**
+ * How often a run beats, and how long after its last beat reached the store it still sends.
+ * Others settle a silent run's unconfirmed sends only after the deadline has passed, so it
+ * bounds how long a crash can hold up the records the dead run was sending.
+ */
+export const RUN_TIMING = {
+  heartbeatMs: positiveEnv('REACH_PULLER_HEARTBEAT_MS', 2_000),
+  sendDeadlineMs: positiveEnv('REACH_PULLER_SEND_DEADLINE_MS', 15_000),
+};
 
-/** Starts a run; refuses when another live run of the stream is in progress. */
-export async function startRun(db: Db, ref: StreamRef, kind: RunKind, watermark: Position | undefined): Promise<string> {
-  await abandonStaleRuns(db, ref);
-  try {
-    const row = await db.insertInto('runs')
-      .values({ connector_id: ref.connectorId, stream: ref.stream, kind, status: 'running', watermark_before: JSON.stringify(watermark ?? null) })
-      .returning('id').executeTakeFirstOrThrow();
-    return row.id;
-  } catch (error) {
-    if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
-      throw new PullerError('RP_STREAM_BUSY',
-        `stream ${ref.connectorId}/${ref.stream} is already running (a run whose process died counts as abandoned ${ABANDONED_AFTER_SECONDS} s after its last checkpoint)`);
-    }
-    throw error;
-  }
+function positiveEnv(name: string, fallback: number): number {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+/** A run in progress, owned by this process. */
+export interface LiveRun {
+  readonly id: string;
+  readonly ref: StreamRef;
+  readonly kind: RunKind;
+  /** Aborts when the run must stop: its hold ended, or another run took its stream. */
+  readonly signal: AbortSignal;
+  /** Throws RP_RUN_FENCED unless this run's row is still `running`; call inside every transaction that commits its work. */
+  fence(trx: Db): Promise<void>;
+  /** Throws RP_RUN_FENCED when the run has not reached the store within its send deadline: it must not send. */
+  assertMaySend(): void;
+  /** Records the outcome (unless the run was fenced) and gives the stream back. */
+  finish(status: Exclude<RunStatus, 'running'>, counts: RunCounts, error?: unknown): Promise<void>;
+}
+
+/** The hold a pull, retry or reconcile run takes: one such run per stream, in every process. */
+export function streamHoldKey(ref: StreamRef): string {
+  return `stream ${ref.connectorId}/${ref.stream}`;
+}
+
+// This process, as runs name their owner.
+const PROCESS = `${hostname()}:${process.pid}`;
+
+// Run ids of this process's live runs: on a store only this process opens, any other is dead.
+const liveHere = new Set<string>();
+
+/** Whether this process runs the run (meaningful where the store is this process's alone). */
+export function isLiveHere(runId: string): boolean {
+  return liveHere.has(runId);
+}
+
+export interface StartRunOptions {
+  /** Backfill chunks: the backfill's hold, taken by its owner; default: the stream's own hold. */
+  hold?: Hold;
+  /** Stops the run with the caller (cancel, shutdown). */
+  signal?: AbortSignal;
 }
 
 /**
- * Marks a stream's running runs that stopped beating for `olderThanSeconds` as failed;
- * `pullsOnly` leaves backfill chunks alone (they may run beside a pull).
+ * Starts a run. A pull, retry or reconcile takes the stream's hold first and is refused with
+ * RP_STREAM_BUSY while a live run has it; the rows of runs whose holder died are closed as
+ * abandoned. Throws before anything is recorded when the stream is busy.
  */
-export async function abandonStaleRuns(db: Db, ref: StreamRef, olderThanSeconds = ABANDONED_AFTER_SECONDS, pullsOnly = false): Promise<void> {
-  let query = db.updateTable('runs')
-    .set(abandoned())
-    .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).where('status', '=', 'running')
-    .where('heartbeat_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`);
-  if (pullsOnly) query = query.where('kind', '<>', 'backfill');
-  await query.execute();
+export async function startRun(db: Kysely<StoreSchema>, ref: StreamRef, kind: RunKind, watermark: Position | undefined, options: StartRunOptions = {}): Promise<LiveRun> {
+  const ownHold = options.hold ? undefined : await holdsOf(db).tryTake(streamHoldKey(ref));
+  if (!options.hold && !ownHold) {
+    const live = await db.selectFrom('runs').select(['id', 'kind', 'owner']).where('connector_id', '=', ref.connectorId)
+      .where('stream', '=', ref.stream).where('status', '=', 'running').where('kind', '<>', 'backfill').executeTakeFirst();
+    const which = live ? `: ${live.kind} run ${live.id} in process ${live.owner ?? 'unknown'}` : ' in a live process';
+    throw new PullerError('RP_STREAM_BUSY', `stream ${ref.connectorId}/${ref.stream} is already running${which}`);
+  }
+  const hold = (options.hold ?? ownHold)!;
+  let id: string;
+  try {
+    id = await db.transaction().execute(async (trx) => {
+      // Holding the stream, any other running pull of it belongs to a process that died.
+      if (kind !== 'backfill') {
+        await trx.updateTable('runs').set(abandoned())
+          .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream)
+          .where('status', '=', 'running').where('kind', '<>', 'backfill').execute();
+      }
+      const row = await trx.insertInto('runs')
+        .values({
+          connector_id: ref.connectorId, stream: ref.stream, kind, status: 'running', owner: PROCESS,
+          watermark_before: JSON.stringify(watermark ?? null),
+        })
+        .returning('id').executeTakeFirstOrThrow();
+      return row.id;
+    });
+  } catch (error) {
+    await ownHold?.release();
+    throw error;
+  }
+  return new StoreRun(db, id, ref, kind, hold, ownHold, options.signal);
+}
+
+class StoreRun implements LiveRun {
+  readonly controller = new AbortController();
+  readonly signal = this.controller.signal;
+  #maySendUntil: number;
+  #fenced = false;
+  readonly #timer: NodeJS.Timeout;
+  readonly #stopWatching: () => void;
+
+  constructor(
+    private readonly db: Kysely<StoreSchema>,
+    readonly id: string,
+    readonly ref: StreamRef,
+    readonly kind: RunKind,
+    hold: Hold,
+    private readonly ownHold: Hold | undefined,
+    outer: AbortSignal | undefined,
+  ) {
+    liveHere.add(id);
+    this.#maySendUntil = performance.now() + RUN_TIMING.sendDeadlineMs;
+    const onLost = () => this.#stop(new PullerError('RP_RUN_FENCED', `run ${id} lost its hold on ${ref.connectorId}/${ref.stream}: its store connection ended`));
+    const onOuter = () => this.controller.abort(outer!.reason);
+    hold.lost.addEventListener('abort', onLost);
+    outer?.addEventListener('abort', onOuter);
+    if (hold.lost.aborted) onLost();
+    if (outer?.aborted) onOuter();
+    this.#stopWatching = () => {
+      hold.lost.removeEventListener('abort', onLost);
+      outer?.removeEventListener('abort', onOuter);
+    };
+    this.#timer = setInterval(() => void this.#beat(), RUN_TIMING.heartbeatMs);
+  }
+
+  async #beat(): Promise<void> {
+    const sentAt = performance.now();
+    try {
+      const row = await this.db.updateTable('runs').set({ heartbeat_at: sql<Date>`now()` })
+        .where('id', '=', this.id).where('status', '=', 'running').returning('id').executeTakeFirst();
+      if (!row) this.#stop(this.#fencedError());
+      else if (!this.#fenced) this.#maySendUntil = sentAt + RUN_TIMING.sendDeadlineMs;
+    } catch {
+      // The store is unreachable: the send deadline runs out on its own.
+    }
+  }
+
+  #fencedError(): PullerError {
+    return new PullerError('RP_RUN_FENCED', `run ${this.id} of ${this.ref.connectorId}/${this.ref.stream} was taken for dead and another run took the stream over`);
+  }
+
+  #stop(reason: PullerError): void {
+    this.#fenced = true;
+    this.#maySendUntil = 0;
+    if (!this.signal.aborted) this.controller.abort(reason);
+  }
+
+  async fence(trx: Db): Promise<void> {
+    // The row lock taken here also orders this commit against a takeover's `abandoned()` update.
+    const row = await trx.updateTable('runs').set({ heartbeat_at: sql<Date>`now()` })
+      .where('id', '=', this.id).where('status', '=', 'running').returning('id').executeTakeFirst();
+    if (!row) {
+      const error = this.#fencedError();
+      this.#stop(error);
+      throw error;
+    }
+  }
+
+  assertMaySend(): void {
+    if (performance.now() < this.#maySendUntil) return;
+    const reason = this.#fenced ? 'it was taken for dead' : `it has not reached the store for ${RUN_TIMING.sendDeadlineMs} ms`;
+    throw new PullerError('RP_RUN_FENCED', `run ${this.id} of ${this.ref.connectorId}/${this.ref.stream} stopped sending: ${reason}`);
+  }
+
+  async finish(status: Exclude<RunStatus, 'running'>, counts: RunCounts, error?: unknown): Promise<void> {
+    clearInterval(this.#timer);
+    this.#stopWatching();
+    try {
+      await finishRun(this.db, this.id, status, counts, error);
+    } finally {
+      liveHere.delete(this.id);
+      await this.ownHold?.release();
+    }
+  }
 }
 
 /** Records progress at a checkpoint (inside the checkpoint's transaction). */
@@ -86,13 +246,13 @@ export async function recordProgress(db: Db, runId: string, counts: RunCounts, w
     .where('id', '=', runId).execute();
 }
 
-/** Ends a run with its final counts and, for a failure, the error (secrets scrubbed). */
-export async function finishRun(db: Db, runId: string, status: Exclude<RunStatus, 'running'>, counts: RunCounts, error?: unknown): Promise<void> {
+/** Ends a run with its final counts and, for a failure, the error (secrets scrubbed); a fenced run's row is left as its successor left it. */
+async function finishRun(db: Db, runId: string, status: Exclude<RunStatus, 'running'>, counts: RunCounts, error?: unknown): Promise<void> {
   await db.updateTable('runs').set({
     status, ended_at: new Date(), ...countColumns(counts),
     error_code: error instanceof PullerError ? error.code : error ? 'RP_UNEXPECTED' : null,
     error: error ? scrubSecrets(describeError(error)) : null,
-  }).where('id', '=', runId).execute();
+  }).where('id', '=', runId).where('status', '=', 'running').execute();
 }
 
 /** An error and its causes on one line. */
@@ -107,6 +267,7 @@ export function describeError(error: unknown): string {
 function countColumns(c: RunCounts) {
   return {
     rows_read: c.rowsRead, rows_sent: c.rowsSent, rows_unchanged: c.rowsUnchanged, rows_rejected: c.rowsRejected,
-    rows_deleted: c.rowsDeleted, rows_null_cursor: c.rowsNullCursor, pages: c.pages,
+    rows_deleted: c.rowsDeleted, rows_null_cursor: c.rowsNullCursor, rows_null_key: c.rowsNullKey,
+    rows_future_cursor: c.rowsFutureCursor, pages: c.pages,
   };
 }

@@ -69,12 +69,15 @@ export interface RunsTable {
   rows_rejected: Int8;
   rows_deleted: Int8;
   rows_null_cursor: Int8;
+  rows_future_cursor: Int8;
+  rows_null_key: Int8;
   pages: ColumnType<number, number | undefined, number>;
   watermark_before: Json<unknown> | null;
   watermark_after: Json<unknown> | null;
   error_code: string | null;
   error: string | null;
   heartbeat_at: Timestamp;
+  owner: string | null;
 }
 
 export interface RejectedRecordsTable {
@@ -135,14 +138,6 @@ export interface SecretsTable {
   updated_at: Timestamp;
 }
 
-export interface StreamLeasesTable {
-  connector_id: string;
-  stream: string;
-  holder: string;
-  acquired_at: Timestamp;
-  expires_at: Timestamp;
-}
-
 export interface ScheduleTicksTable {
   connector_id: string;
   last_tick: Timestamp;
@@ -163,6 +158,7 @@ export interface BackfillsTable {
   checkpoint_rows: number;
   max_rows_per_second: number | null;
   rows_estimated: Int8;
+  seed_cursor: string | null;
   owner: string | null;
   heartbeat_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   attempt_started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
@@ -177,7 +173,6 @@ export interface BackfillChunksTable {
   backfill_id: ColumnType<string, string | number, never>;
   chunk: number;
   lower_cursor: string | null;
-  lower_key: Json<string[]> | null;
   upper_cursor: string | null;
   status: BackfillChunkStatus;
   checkpoint_cursor: string | null;
@@ -193,8 +188,34 @@ export interface BackfillChunksTable {
   updated_at: Timestamp;
 }
 
+export type SendState = 'posting' | 'accepted' | 'ambiguous';
+
+export interface DeliverySendsTable {
+  id: ColumnType<string, undefined, never>;
+  connector_id: string;
+  stream: string;
+  run_id: ColumnType<string, string | number, never>;
+  tenant_id: string;
+  schema_name: string;
+  state: ColumnType<SendState, SendState | undefined, SendState>;
+  upsert_batch_ids: ColumnType<string[], string[] | undefined, string[]>;
+  delete_batch_ids: ColumnType<string[], string[] | undefined, string[]>;
+  created_at: Timestamp;
+}
+
+export interface DeliveryClaimsTable {
+  connector_id: string;
+  stream: string;
+  external_id: string;
+  send_id: ColumnType<string, string | number, never>;
+  version: string;
+  content_hash: string;
+  deleted: boolean;
+}
+
 export interface StoreSchema {
-  stream_leases: StreamLeasesTable;
+  delivery_sends: DeliverySendsTable;
+  delivery_claims: DeliveryClaimsTable;
   schedule_ticks: ScheduleTicksTable;
   tenants: TenantsTable;
   sources: SourcesTable;

@@ -1,14 +1,16 @@
 /**
  * The delivery pipeline sends a page while the previous one commits (for Reach: while its
  * batches are processed). A page that shares a record with the page still committing must
- * wait for that commit, or its change detection compares against what was delivered before
- * the previous page and drops a change: here a record goes A -> B -> A across two pages,
- * and without the wait Reach would be left at B.
+ * wait until that page's send of it is settled (its claim, claimed-delivery.ts), or its
+ * change detection compares against what was delivered before and drops a change: here a
+ * record goes A -> B -> A across two pages, and without the wait Reach would be left at B.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReachApiServer, type ReachApiServer } from '../../src/dev/reach-api-server.ts';
 import { createSink, reachTarget, storeRuntime } from '../../src/engine/connector-runtime.ts';
-import { DeliveryPipeline, judgePage, type PageOutcome } from '../../src/engine/page-delivery.ts';
+import { DeliveryPipeline } from '../../src/engine/page-delivery.ts';
+import { judgePage, type PageOutcome } from '../../src/engine/page-judgement.ts';
+import { startRun, ZERO_COUNTS } from '../../src/store/run-records.ts';
 import { withPlannedStream } from '../../src/engine/planned-stream.ts';
 import type { Position, SourceRow } from '../../src/interfaces.ts';
 import type { Store } from '../../src/store/open-store.ts';
@@ -49,7 +51,7 @@ streams:
   - { name: people, view: people_v, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id, first_name: name } }
 `);
     const target = await reachTarget(connector.config, storeRuntime(store.db));
-    const sink = createSink(store.db, target, testLog);
+    const sink = createSink(target, testLog);
     // Pages as the source returns them: rows, and their (cursor, key) positions.
     const page = (names: Record<string, string>, second: number) => {
       const rows: SourceRow[] = Object.entries(names).map(([id, name]) => ({ id, name }));
@@ -58,16 +60,18 @@ streams:
     };
     const committed: number[] = [];
     const deliver = async (pages: { rows: SourceRow[]; positions: Position[] }[]) => {
+      const run = await startRun(store.db, { connectorId: connector.id, stream: 'people' }, 'pull', undefined);
       await withPlannedStream(store.db, connector, 'people', undefined, async (plan) => {
-        const pipeline = new DeliveryPipeline({ plan, store: store.db, sink, runId: '1', hasOpenRejections: false });
+        const pipeline = new DeliveryPipeline({ plan, store: store.db, sink, run, openRejections: { value: false } });
         for (const [i, p] of pages.entries()) {
-          await pipeline.push(judgePage({ plan, runId: '1' }, p.rows, p.positions), async () => {}, (o: PageOutcome) => {
+          await pipeline.push(judgePage(plan, run.id, p.rows, p.positions), async () => {}, (o: PageOutcome) => {
             committed.push(i);
             expect(o.read).toBe(p.rows.length);
           });
         }
         await pipeline.drain();
       });
+      await run.finish('succeeded', ZERO_COUNTS);
     };
 
     await deliver([page({ 1: 'A', 2: 'x' }, 1)]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  compareCursor, comparePosition, localToUtc, lookbackStart, nextWatermark, settleCeiling, versionKey,
+  compareCursor, comparePosition, futureBound, localToUtc, lookbackStart, nextWatermark, settleCeiling, versionKey,
 } from '../../src/engine/watermark.ts';
 
 describe('nextWatermark', () => {
@@ -58,6 +58,56 @@ describe('settleCeiling', () => {
     expect(settleCeiling('integer', '2024-03-10T07:30:00.000000Z', 120, 'UTC')).toBeUndefined();
   });
 
+  it('keeps a whole grain back for coarse cursors: a DATE day or a DATETIME second still open is not read', () => {
+    const day = 864_000_000_000n;
+    // 10:00 minus 2 minutes is still 30 November: only 29 November and before are closed.
+    const dateCeiling = settleCeiling('local', '2026-11-30T10:00:00.000000Z', 120, 'UTC', day)!;
+    expect(dateCeiling).toBe('2026-11-29 09:58:00.000001');
+    expect('2026-11-29 00:00:00.000000' <= dateCeiling).toBe(true);
+    expect('2026-11-30 00:00:00.000000' <= dateCeiling).toBe(false);
+    // In the partner's zone: 30 November 00:30 in Auckland is still 29 November 11:30 UTC.
+    expect(settleCeiling('local', '2026-11-29T11:30:00.000000Z', 0, 'Pacific/Auckland', day)).toBe('2026-11-29 00:30:00.000001');
+    // DATETIME(0): the second 10:00:05 can still receive rows (stamped 10:00:05.9, truncated).
+    const second = settleCeiling('local', '2026-11-30T10:00:05.123000Z', 0, 'UTC', 10_000_000n)!;
+    expect('2026-11-30 10:00:04.000000' <= second).toBe(true);
+    expect('2026-11-30 10:00:05.000000' <= second).toBe(false);
+  });
+
+  it('holds a wall-clock ceiling below the hour a fall-back repeats, in both passes of it', () => {
+    // Berlin, 27 October 2024: 03:00 CEST (01:00Z) becomes 02:00 CET; 02:00-03:00 comes twice.
+    const at = (utc: string) => settleCeiling('local', utc, 0, 'Europe/Berlin');
+    expect(at('2024-10-26T23:30:00.000000Z')).toBe('2024-10-27 01:30:00.000000');
+    expect(at('2024-10-27T00:30:00.000000Z')).toBe('2024-10-27 01:59:59.999999');
+    expect(at('2024-10-27T01:30:00.000000Z')).toBe('2024-10-27 01:59:59.999999');
+    expect(at('2024-10-27T02:00:00.000000Z')).toBe('2024-10-27 03:00:00.000000');
+  });
+
+  it('never steps back while the clock moves forward, across daylight-saving changes, in any zone', () => {
+    const zones = ['Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Pacific/Chatham', 'America/Santiago'];
+    fc.assert(fc.property(fc.constantFrom(...zones), fc.integer({ min: 0, max: 3 * 365 * 24 * 60 }), fc.integer({ min: 1, max: 600 }), (zone, minute, step) => {
+      const t0 = Date.UTC(2024, 0, 1) + minute * 60_000;
+      const text = (ms: number) => `${new Date(ms).toISOString().slice(0, 19)}.000000Z`;
+      return settleCeiling('local', text(t0), 30, zone)! <= settleCeiling('local', text(t0 + step * 60_000), 30, zone)!;
+    }), { numRuns: 2_000 });
+    // Swept minute by minute across the Berlin and New York fall-backs.
+    for (const [zone, start] of [['Europe/Berlin', Date.UTC(2024, 9, 26, 22)], ['America/New_York', Date.UTC(2024, 10, 3, 4)]] as const) {
+      let previous = '';
+      for (let m = 0; m < 5 * 60; m++) {
+        const ceiling = settleCeiling('local', `${new Date(start + m * 60_000).toISOString().slice(0, 19)}.000000Z`, 0, zone)!;
+        expect(ceiling >= previous).toBe(true);
+        previous = ceiling;
+      }
+    }
+  });
+});
+
+describe('futureBound', () => {
+  it('is the partner clock plus the settle window, in the cursor\'s zone', () => {
+    expect(futureBound('instant', '2026-11-30T10:00:00.000000Z', 120, 'UTC')).toBe('2026-11-30T10:02:00.000000Z');
+    expect(futureBound('local', '2026-11-30T10:00:00.000000Z', 120, 'Europe/Berlin')).toBe('2026-11-30 11:02:00.000000');
+    expect(futureBound('integer', '2026-11-30T10:00:00.000000Z', 120, 'UTC')).toBeUndefined();
+  });
+
   it('does not depend on the process time zone', () => {
     const before = process.env.TZ;
     process.env.TZ = 'America/Los_Angeles';
@@ -72,9 +122,9 @@ describe('settleCeiling', () => {
 
 describe('lookbackStart', () => {
   it('starts a lookback window before the watermark, before any key', () => {
-    expect(lookbackStart('instant', { cursor: '2024-01-01T01:00:00.000000Z', key: ['4'] }, 600, 'UTC'))
+    expect(lookbackStart('instant', { cursor: '2024-01-01T01:00:00.000000Z', key: ['4'] }, 600))
       .toEqual({ cursor: '2024-01-01T00:50:00.000000Z', key: [] });
-    expect(lookbackStart('local', { cursor: '2024-01-01 01:00:00.000000', key: ['4'] }, 600, 'Asia/Kolkata'))
+    expect(lookbackStart('local', { cursor: '2024-01-01 01:00:00.000000', key: ['4'] }, 600))
       .toEqual({ cursor: '2024-01-01 00:50:00.000000', key: [] });
   });
 });

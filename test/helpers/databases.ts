@@ -78,3 +78,9 @@ export async function mysqlExec(url: string, ...statements: string[]): Promise<v
     await conn.end();
   }
 }
+
+/** Drops a test database (PostgreSQL: its sessions ended first). */
+export async function dropDatabase(dialect: 'postgres' | 'mysql', name: string): Promise<void> {
+  if (dialect === 'postgres') await pgExec(PG_URL, `drop database if exists "${name}" with (force)`);
+  else await mysqlExec(MYSQL_URL, `drop database if exists \`${name}\``);
+}

@@ -28,6 +28,6 @@ describe('key lookups and keyless positions (mssql)', () => {
 
   it('reads a position without key (a lookback start) from its cursor value inclusive', () => {
     const { sql } = offline.compilePage(spec, { after: { cursor: '2024-01-02 03:04:05.0000000', key: [] }, limit: 10 });
-    expect(sql).toContain('where [tenant] = @p1 and [updated_at] >= CAST(@p2 AS datetime2(7)) order by');
+    expect(sql).toContain('where [tenant] = @p1 and [shop_id] is not null and [id] is not null and [updated_at] >= CAST(@p2 AS datetime2(7)) order by');
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checkStreamMapping } from '../../src/mapping/mapping-checks.ts';
 import { builtin, stream } from './fixtures.ts';
 
-const columns = ['id', 'email', 'updated_at', 'created_at', 'tenant_id', 'deleted_at', 'Phone'].map((name) => ({ name, dataType: 'text' }));
+const columns = ['id', 'email', 'updated_at', 'created_at', 'tenant_id', 'deleted_at', 'Phone'].map((name) => ({ name, dataType: 'text', precision: null }));
 
 describe('checkStreamMapping', () => {
   it('finds nothing wrong with a good stream, with or without the view', () => {

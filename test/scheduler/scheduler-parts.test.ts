@@ -1,10 +1,11 @@
 /** The scheduler's pure parts and the embedded store's single-process lock. */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { retryDelayMs } from '../../src/scheduler/retry-delay.ts';
-import { acquireServeLock, serveLockHolder } from '../../src/scheduler/serve-lock.ts';
+import { embeddedStoreHolder, lockEmbeddedStore } from '../../src/store/embedded-store-lock.ts';
 import { lagSeconds } from '../../src/scheduler/stream-status.ts';
 
 describe('retryDelayMs', () => {
@@ -30,16 +31,23 @@ describe('lagSeconds', () => {
   });
 });
 
-describe('serve lock on the embedded store', () => {
-  it('refuses a second serve and takes over a stale lock', async () => {
-    const home = await mkdtemp(path.join(os.tmpdir(), 'rp-ops-lock-'));
-    const release = await acquireServeLock(home);
-    await expect(acquireServeLock(home)).rejects.toMatchObject({ code: 'RP_STORE_LOCKED', message: expect.stringContaining(`pid ${process.pid}`) });
-    expect(await serveLockHolder(home)).toBe(process.pid);
+describe('the embedded store lock', () => {
+  it('lets one process hold the store, names it to the next, and frees it the moment that process dies', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rp-store-lock-'));
+    const release = await lockEmbeddedStore(dir, 'serve');
+    await expect(lockEmbeddedStore(dir, 'pull')).rejects.toMatchObject({
+      code: 'RP_STORE_LOCKED', message: expect.stringContaining(`reach-puller serve (pid ${process.pid})`),
+    });
+    expect(await embeddedStoreHolder(dir)).toEqual({ pid: process.pid, command: 'serve' });
     await release();
-    expect(await serveLockHolder(home)).toBeUndefined();
-    // A lock left by a process that no longer exists.
-    await writeFile(path.join(home, 'serve.lock'), '2147483646\n');
-    await (await acquireServeLock(home))();
+    // A child takes the lock and is killed -9: no stale lock is left to judge.
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e',
+      `const { lockEmbeddedStore } = await import(${JSON.stringify(path.resolve('src/store/embedded-store-lock.ts'))});
+       await lockEmbeddedStore(${JSON.stringify(dir)}, 'pull'); console.log('locked'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve()));
+    await expect(lockEmbeddedStore(dir, 'status')).rejects.toMatchObject({ code: 'RP_STORE_LOCKED' });
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    await (await lockEmbeddedStore(dir, 'status'))();
   });
 });

@@ -34,7 +34,7 @@ describe('scheduler', () => {
     const store = await freshStore(`rp_ops_sched_${name}`);
     const connector = await registerYaml(store, name, yaml);
     const { log, events } = capturedLog(level);
-    const scheduler = new Scheduler({ db: store.db, log, leaseSeconds: 5, refreshSeconds: 1, retry: RETRY });
+    const scheduler = new Scheduler({ db: store.db, log, refreshSeconds: 1, retry: RETRY });
     open.push({ store, scheduler });
     return { store, connector, scheduler, events };
   }

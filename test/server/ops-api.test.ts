@@ -38,7 +38,7 @@ describe('ops API', () => {
     const captured = capturedLog();
     events = captured.events;
     const metrics = new PullerMetrics();
-    scheduler = new Scheduler({ db: store.db, log: captured.log, metrics, leaseSeconds: 5, refreshSeconds: 1 });
+    scheduler = new Scheduler({ db: store.db, log: captured.log, metrics, refreshSeconds: 1 });
     await scheduler.start();
     backfills = new BackgroundBackfills({ store: store.db, log: captured.log });
     app = buildOpsApi({ db: store.db, scheduler, metrics, backfills, token: TOKEN, log: captured.log });

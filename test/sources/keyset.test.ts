@@ -112,9 +112,9 @@ for (const dialect of LIVE_DIALECTS) {
 
     it('counts NULL-cursor rows within the filter, and none when the fallback covers them', async () => {
       await source.withReadSession(async (s) => {
-        expect(await s.countNullCursor(items())).toBe(5);
-        expect(await s.countNullCursor(items({ filter: { tenant_id: 1 } }))).toBe(2);
-        expect(await s.countNullCursor(items({ cursorFallback: 'created_at' }))).toBe(0);
+        expect((await s.countUnpositioned(items())).nullCursor).toBe(5);
+        expect((await s.countUnpositioned(items({ filter: { tenant_id: 1 } }))).nullCursor).toBe(2);
+        expect((await s.countUnpositioned(items({ cursorFallback: 'created_at' }))).nullCursor).toBe(0);
       });
     });
 

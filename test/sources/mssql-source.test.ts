@@ -25,7 +25,7 @@ describe('mssql compiled SQL', () => {
     const { sql, bindings } = offline.compilePage(orders(), { after, upTo: '2024-01-03 00:00:00.0000000', limit: 500 });
     expect(sql).toBe(
       'select top (@p0) [id], [total], CONVERT(varchar(40), [updated_at], 121) as [__rp_cursor] from [dbo].[orders] ' +
-        'where [shop] = @p1 and [updated_at] >= CAST(@p2 AS datetime2(7)) ' +
+        'where [shop] = @p1 and [id] is not null and [updated_at] >= CAST(@p2 AS datetime2(7)) ' +
         'and ([updated_at] > CAST(@p3 AS datetime2(7)) or ([updated_at] = CAST(@p4 AS datetime2(7)) and [id] > @p5)) ' +
         'and [updated_at] <= CAST(@p6 AS datetime2(7)) order by [updated_at] asc, [id] asc',
     );
@@ -38,7 +38,7 @@ describe('mssql compiled SQL', () => {
       limit: 10,
     });
     expect(sql).toContain(
-      'where COALESCE([updated_at], [created_at]) >= CAST(@p1 AS datetime2(7)) ' +
+      'where [shop_id] is not null and [id] is not null and COALESCE([updated_at], [created_at]) >= CAST(@p1 AS datetime2(7)) ' +
         'and (COALESCE([updated_at], [created_at]) > CAST(@p2 AS datetime2(7)) ' +
         'or (COALESCE([updated_at], [created_at]) = CAST(@p3 AS datetime2(7)) and [shop_id] > @p4) ' +
         'or (COALESCE([updated_at], [created_at]) = CAST(@p5 AS datetime2(7)) and [shop_id] = @p6 and [id] > @p7))',
@@ -65,10 +65,20 @@ describe('mssql compiled SQL', () => {
 
   it('maps cursor kinds, and refuses other types naming the column', () => {
     const kinds = ['datetimeoffset', 'datetime2', 'datetime', 'smalldatetime', 'date', 'int', 'bigint', 'timestamp', 'rowversion'].map((dataType) =>
-      offline.cursorKind({ name: 'c', dataType }),
+      offline.cursorKind({ name: 'c', dataType, precision: null }),
     );
     expect(kinds).toEqual(['instant', 'local', 'local', 'local', 'local', 'integer', 'integer', 'integer', 'integer']);
-    expect(() => offline.cursorKind({ name: 'note', dataType: 'nvarchar' })).toThrow(
+  });
+
+  it('gives each time type the grain its values step by: a day, a minute, 10 ms for datetime, else its precision', () => {
+    const grain = (dataType: string, precision: number | null) => offline.cursorGrain({ name: 'c', dataType, precision });
+    expect(grain('date', 0)).toBe(864_000_000_000n);
+    expect(grain('smalldatetime', 0)).toBe(600_000_000n);
+    expect(grain('datetime', 3)).toBe(100_000n);
+    expect(grain('datetime2', 7)).toBe(1n);
+    expect(grain('datetime2', 0)).toBe(10_000_000n);
+    expect(grain('datetimeoffset', 3)).toBe(10_000n);
+    expect(() => offline.cursorKind({ name: 'note', dataType: 'nvarchar', precision: null })).toThrow(
       expect.objectContaining({ code: 'RP_CURSOR_UNSUPPORTED', message: expect.stringContaining('note has type nvarchar') }),
     );
   });

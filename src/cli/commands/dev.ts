@@ -10,11 +10,13 @@ export function registerDev(program: Command): void {
     .option('--port <port>', 'port (0 = any free port)', '4010')
     .option('--rate-429 <p>', 'share of requests answered 429', '0')
     .option('--rate-503 <p>', 'share of requests answered 503', '0')
-    .action(async (opts: { port: string; rate429: string; rate503: string }) => {
+    .option('--apply-delay-ms <ms>', 'apply each accepted batch after a random delay up to this long, so concurrent batches land out of order')
+    .action(async (opts: { port: string; rate429: string; rate503: string; applyDelayMs?: string }) => {
       const token = process.env.REACH_API_TOKEN;
       if (!token) throw new PullerError('RP_SECRET_UNRESOLVED', 'set REACH_API_TOKEN: the local API requires it as the bearer token');
       const server = await startReachApiServer({
         token, port: Number(opts.port), faults: { rate429: Number(opts.rate429), rate503: Number(opts.rate503) },
+        maxApplyDelayMs: opts.applyDelayMs === undefined ? undefined : Number(opts.applyDelayMs),
       });
       process.stdout.write(`local Reach API listening at ${server.url} (Ctrl-C to stop)\n` +
         `point connectors at it with REACH_API_URL=${server.url}\n`);

@@ -3,7 +3,6 @@ import { PullerError } from '../../errors.ts';
 import { logger } from '../../log.ts';
 import { DEFAULT_RETRY } from '../../scheduler/retry-delay.ts';
 import { Scheduler } from '../../scheduler/scheduler.ts';
-import { acquireServeLock } from '../../scheduler/serve-lock.ts';
 import { BackgroundBackfills } from '../../backfill/background-backfills.ts';
 import { buildOpsApi } from '../../server/ops-api.ts';
 import { PullerMetrics } from '../../server/puller-metrics.ts';
@@ -14,7 +13,6 @@ interface ServeOptions {
   port: string;
   api: boolean;
   concurrency: string;
-  leaseSeconds: string;
   refreshSeconds: string;
   retryAttempts: string;
   retryBaseMs: string;
@@ -34,7 +32,6 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--port <port>', 'ops API port (0: any free port)').env('REACH_PULLER_OPS_PORT').default('8080'))
     .option('--no-api', 'run the scheduler without the ops API')
     .addOption(new Option('--concurrency <n>', 'runs at once in this process').env('REACH_PULLER_CONCURRENCY').default('4'))
-    .addOption(new Option('--lease-seconds <s>', 'a replica that stops renewing for this long loses its streams').env('REACH_PULLER_LEASE_SECONDS').default('60'))
     .addOption(new Option('--refresh-seconds <s>', 'how often connector changes are picked up').env('REACH_PULLER_REFRESH_SECONDS').default('10'))
     .addOption(new Option('--retry-attempts <n>', 'attempts of a run that fails transiently').env('REACH_PULLER_RETRY_ATTEMPTS').default(String(DEFAULT_RETRY.attempts)))
     .addOption(new Option('--retry-base-ms <ms>', 'first retry delay; doubles each attempt, with jitter').env('REACH_PULLER_RETRY_BASE_MS').default(String(DEFAULT_RETRY.baseMs)))
@@ -47,37 +44,30 @@ export function registerServe(program: Command): void {
         process.once('SIGTERM', () => resolve('SIGTERM'));
         process.once('SIGINT', () => resolve('SIGINT'));
       });
-      const storeOptions = storeOptionsFromEnv();
-      // Before opening PGlite: two processes on one data directory would corrupt it.
-      const unlock = storeOptions.databaseUrl ? undefined : await acquireServeLock(storeOptions.home ?? './.reach-puller');
+      const storeOptions = { ...storeOptionsFromEnv(), command: 'serve' };
+      const store = await openStore(storeOptions);
+      const metrics = new PullerMetrics();
+      const scheduler = new Scheduler({
+        db: store.db, log, metrics,
+        concurrency: positive('concurrency', opts.concurrency),
+        refreshSeconds: positive('refresh-seconds', opts.refreshSeconds),
+        retry: { ...DEFAULT_RETRY, attempts: positive('retry-attempts', opts.retryAttempts), baseMs: positive('retry-base-ms', opts.retryBaseMs) },
+      });
+      const backfills = new BackgroundBackfills({ store: store.db, log });
+      const api = opts.api ? buildOpsApi({ db: store.db, scheduler, metrics, backfills, token: token!, log }) : undefined;
       try {
-        const store = await openStore(storeOptions);
-        const metrics = new PullerMetrics();
-        const scheduler = new Scheduler({
-          db: store.db, log, metrics,
-          concurrency: positive('concurrency', opts.concurrency),
-          leaseSeconds: positive('lease-seconds', opts.leaseSeconds),
-          refreshSeconds: positive('refresh-seconds', opts.refreshSeconds),
-          retry: { ...DEFAULT_RETRY, attempts: positive('retry-attempts', opts.retryAttempts), baseMs: positive('retry-base-ms', opts.retryBaseMs) },
-        });
-        const backfills = new BackgroundBackfills({ store: store.db, log });
-        const api = opts.api ? buildOpsApi({ db: store.db, scheduler, metrics, backfills, token: token!, log }) : undefined;
-        try {
-          await scheduler.start();
-          await backfills.resumeInterrupted();
-          const address = await api?.listen({ host: opts.host, port: Number(opts.port) });
-          log.info({ store: store.location, holder: scheduler.holder, api: address ?? null }, 'serving');
-          const signal = await stopped;
-          log.info({ signal, running: scheduler.running() }, 'shutting down: running streams stop after their current page');
-        } finally {
-          await api?.close();
-          await backfills.stop();
-          await scheduler.stop();
-          await store.close();
-        }
-        log.info('stopped');
+        await scheduler.start();
+        await backfills.resumeInterrupted();
+        const address = await api?.listen({ host: opts.host, port: Number(opts.port) });
+        log.info({ store: store.location, holder: scheduler.holder, api: address ?? null }, 'serving');
+        const signal = await stopped;
+        log.info({ signal, running: scheduler.running() }, 'shutting down: running streams stop after their current page');
       } finally {
-        await unlock?.();
+        await api?.close();
+        await backfills.stop();
+        await scheduler.stop();
+        await store.close();
       }
+      log.info('stopped');
     });
 }

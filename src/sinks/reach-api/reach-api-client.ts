@@ -11,7 +11,7 @@ import { ConfigError, PermanentError, TransientError } from '../../errors.ts';
 import type { ConfigProblem } from '../../errors.ts';
 import { ConcurrencyLimiter } from './concurrency-limiter.ts';
 import { ReachRejectedError } from './reach-rejected-error.ts';
-import type { AcceptedBatch, ApiEnvelope, BatchInfo } from './reach-api-types.ts';
+import type { AcceptedBatch, ApiEnvelope, BatchInfo, BatchList } from './reach-api-types.ts';
 
 /** Reach accepts at most this many resources per request. */
 export const MAX_BATCH_SIZE = 1000;
@@ -46,10 +46,34 @@ export interface ReachApiClientOptions extends ReachTarget {
   logger?: Logger;
 }
 
-/** Batch ids of the accepted requests, in request order. */
+/** Batch ids of the accepted requests. */
 export interface BatchReceipt {
   batchIds: string[];
+  /**
+   * Some attempt's fate is unknown (it timed out or its connection broke after it was sent):
+   * Reach may hold a batch of it that no id names.
+   */
+  ambiguous: boolean;
 }
+
+/** Options of one upsert or delete. */
+export interface SendOptions {
+  /** Called before every attempt, retries included; throwing stops the send (a run that must not send any more). */
+  beforeAttempt?: () => void;
+}
+
+// What a failed send had achieved before it failed: the caller must follow those batches too.
+const acceptedBeforeFailure = new WeakMap<object, BatchReceipt>();
+
+/** The batches Reach accepted before a send failed with `error`, and whether more may exist. */
+export function acceptedBefore(error: unknown): BatchReceipt {
+  return (typeof error === 'object' && error !== null && acceptedBeforeFailure.get(error)) || { batchIds: [], ambiguous: false };
+}
+
+// Connection failures that happen before a request leaves: Reach cannot have received it.
+const NOT_SENT_ERROR_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND']);
+// Gateway answers that say nothing of whether Reach behind them took the request.
+const AMBIGUOUS_STATUSES = new Set([502, 504]);
 
 // Connection failures worth a retry; undici's own codes (UND_ERR_*) are matched by prefix.
 const RETRYABLE_ERROR_CODES = new Set([
@@ -124,7 +148,7 @@ export class ReachApiClient {
    * input order, in requests of at most `maxBatchSize`. Requests run concurrently, so each
    * external id must appear once (the sink keeps the latest).
    */
-  upsert(tenant: string, schema: string, recordsJson: readonly string[]): Promise<BatchReceipt> {
+  upsert(tenant: string, schema: string, recordsJson: readonly string[], options: SendOptions = {}): Promise<BatchReceipt> {
     return this.#sendAll(
       chunk(recordsJson, this.#maxBatchSize).map((resources) => ({
         method: 'POST',
@@ -132,11 +156,12 @@ export class ReachApiClient {
         tenant,
         body: `{"resources":[${resources.join(',')}]}`,
       })),
+      options,
     );
   }
 
   /** Deletes resources by external id, in requests of at most `maxBatchSize`. */
-  delete(tenant: string, schema: string, externalIds: readonly string[]): Promise<BatchReceipt> {
+  delete(tenant: string, schema: string, externalIds: readonly string[], options: SendOptions = {}): Promise<BatchReceipt> {
     return this.#sendAll(
       chunk([...new Set(externalIds)], this.#maxBatchSize).map((ids) => ({
         method: 'DELETE',
@@ -144,6 +169,7 @@ export class ReachApiClient {
         tenant,
         body: JSON.stringify({ externalIds: ids }),
       })),
+      options,
     );
   }
 
@@ -153,19 +179,30 @@ export class ReachApiClient {
     return this.#call<BatchInfo>(call, Date.now() + this.#retry.deadlineMs);
   }
 
-  /** Sends every call; the first failure stops the others and is thrown once all settled. */
-  async #sendAll(calls: Call[]): Promise<BatchReceipt> {
+  /** One page of a tenant's batches (`GET /api/batches`), oldest first where Reach keeps that order. */
+  listBatches(tenant: string, cursor?: string): Promise<BatchList> {
+    const query = new URLSearchParams({ limit: '100', ...(cursor ? { cursor } : {}) });
+    const call: Call = { method: 'GET', path: `/api/batches?${query}`, tenant };
+    return this.#call<BatchList>(call, Date.now() + this.#retry.deadlineMs);
+  }
+
+  /**
+   * Sends every call; the first failure stops the others and is thrown once all settled,
+   * with what was accepted before it (`acceptedBefore`).
+   */
+  async #sendAll(calls: Call[], options: SendOptions): Promise<BatchReceipt> {
     const deadline = Date.now() + this.#retry.deadlineMs;
     const stop = new AbortController();
     let failure: { error: unknown } | undefined;
-    const settled = await Promise.allSettled(
+    const receipt: BatchReceipt = { batchIds: [], ambiguous: false };
+    await Promise.allSettled(
       calls.map(async (call) => {
         try {
-          const accepted = await this.#call<AcceptedBatch>(call, deadline, stop.signal);
+          const accepted = await this.#call<AcceptedBatch>(call, deadline, stop.signal, options.beforeAttempt, () => (receipt.ambiguous = true));
           if (typeof accepted.batchId !== 'string') {
             throw new PermanentError('RP_SINK_REJECTED', `Reach accepted ${describe(call)} without a batchId`);
           }
-          return accepted.batchId;
+          receipt.batchIds.push(accepted.batchId);
         } catch (error) {
           if (!failure) {
             failure = { error };
@@ -175,13 +212,18 @@ export class ReachApiClient {
         }
       }),
     );
-    if (failure) throw failure.error;
-    return { batchIds: settled.map((r) => (r as PromiseFulfilledResult<string>).value) };
+    if (failure) {
+      if (typeof failure.error === 'object' && failure.error !== null) acceptedBeforeFailure.set(failure.error, receipt);
+      throw failure.error;
+    }
+    return receipt;
   }
 
-  async #call<T>(call: Call, deadline: number, signal?: AbortSignal): Promise<T> {
+  /** One call with retries; `onAmbiguous` hears of every attempt Reach may have taken without answering. */
+  async #call<T>(call: Call, deadline: number, signal?: AbortSignal, beforeAttempt?: () => void, onAmbiguous = () => {}): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const outcome = await this.#limiter.run(call.tenant ?? '', () => this.#attempt<T>(call, deadline, signal));
+      beforeAttempt?.();
+      const outcome = await this.#limiter.run(call.tenant ?? '', () => this.#attempt<T>(call, deadline, signal, onAmbiguous));
       if (outcome.ok) return outcome.data;
       // Full jitter spreads retries of many clients; Retry-After is a floor, never shortened.
       const ceiling = Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** (attempt - 1));
@@ -201,8 +243,8 @@ export class ReachApiClient {
     }
   }
 
-  /** One request: data, a retryable outcome, or a thrown permanent error. */
-  async #attempt<T>(call: Call, deadline: number, signal?: AbortSignal): Promise<Attempt<T>> {
+  /** One request: data, a retryable outcome, or a thrown permanent error; `onAmbiguous` when Reach may have taken it unanswered. */
+  async #attempt<T>(call: Call, deadline: number, signal: AbortSignal | undefined, onAmbiguous: () => void): Promise<Attempt<T>> {
     const timeoutMs = Math.max(1, Math.min(this.#requestTimeoutMs, deadline - Date.now()));
     const timeout = AbortSignal.timeout(timeoutMs);
     const headers: Record<string, string> = {
@@ -222,9 +264,10 @@ export class ReachApiClient {
       });
       text = await response.text();
     } catch (error) {
+      const code = errorCode(error);
+      if (!code || !NOT_SENT_ERROR_CODES.has(code)) onAmbiguous();
       if (signal?.aborted) throw error;
       if (timeout.aborted) return { ok: false, reason: `no answer within ${timeoutMs} ms`, retryAfterMs: 0 };
-      const code = errorCode(error);
       if (code && (RETRYABLE_ERROR_CODES.has(code) || code.startsWith('UND_ERR_'))) {
         return { ok: false, reason: `connection error ${code}`, retryAfterMs: 0 };
       }
@@ -245,6 +288,7 @@ export class ReachApiClient {
       typeof envelope?.message === 'string' ? envelope.message : text.slice(0, 500) || response.statusText,
     );
     if (status === 408 || status === 429 || status >= 500) {
+      if (AMBIGUOUS_STATUSES.has(status)) onAmbiguous();
       return { ok: false, reason: `${status} ${apiMessage}`, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
     }
     throw new ReachRejectedError(status, apiMessage, `Reach rejected ${describe(call)} with ${status}: ${apiMessage}`);

@@ -1,111 +1,133 @@
 /**
- * The sink that delivers pages to Reach's resources API. A page's checkpoint is committed
- * only after Reach accepted (202) every request of the page. Delivering a page again after a
- * crash is harmless: upserts merge to the same state, and deleting a record already gone
- * only fails that record inside its batch.
+ * The sink that delivers pages to Reach's resources API. Reach answers 202 and processes
+ * batches later, in no guaranteed order; the engine orders deliveries itself (claims, see
+ * engine/claimed-delivery.ts) and this sink tells it when a batch is done.
  *
- * Reach processes accepted batches asynchronously and may still fail single records (a
- * schema it validates more strictly, a missing reference). The sink follows each upsert
- * batch (`GET /api/batches/{id}`) until it is processed, within `batchWaitMs`, and hands the
- * failed records to the checkpoint, which quarantines them instead of counting them delivered.
+ * "Done" is decided on the progress counters, the only part of a batch's status Reach's
+ * docs promise: no pending record and every record processed. Status names are a hint: a
+ * name this code does not know is logged once, never waited on.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PullerError, TransientError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import type { Delete, FailedRecord, SentPage, Sink, SinkPage, StateStore, Upsert } from '../sink.ts';
-import { ReachApiClient } from './reach-api-client.ts';
+import type { BatchSink, FailedRecord, Posted, SinkPage } from '../sink.ts';
+import { acceptedBefore, ReachApiClient } from './reach-api-client.ts';
 import type { ReachApiClientOptions } from './reach-api-client.ts';
+import type { BatchInfo } from './reach-api-types.ts';
 
 export interface ReachApiSinkOptions {
   /** A client, or the options to build one. */
   client: ReachApiClient | ReachApiClientOptions;
-  /** Where checkpoints are committed. */
-  store: StateStore;
-  /** How long to follow accepted upsert batches for per-record failures (default 2 min; 0: do not follow). */
+  /** How long to wait for Reach to process a page's batches (default 10 min). */
   batchWaitMs?: number;
   log?: Logger;
 }
 
-const DEFAULT_BATCH_WAIT_MS = 120_000;
+const DEFAULT_BATCH_WAIT_MS = 600_000;
 const FIRST_POLL_MS = 20;
 const MAX_POLL_MS = 2_000;
+const KNOWN_STATUSES = new Set(['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED']);
+// Status names already warned about, once per process.
+const warnedStatuses = new Set<string>();
 
-/** Delivers pages through the Reach API, then commits their checkpoints. */
-export class ReachApiSink implements Sink {
-  readonly kind = 'reach-api';
+/** Whether Reach has processed every record of a batch, by its progress counters. */
+export function batchDone(batch: Pick<BatchInfo, 'progress'>): boolean {
+  const p = batch.progress;
+  return p.pendingRecords === 0 && p.processedRecords >= p.totalRecords;
+}
+
+// What was posted before a post failed, so the engine can follow those batches too.
+const postedBeforeFailure = new WeakMap<object, Posted>();
+
+/** The batches a failed `post` had got accepted before it failed. */
+export function postedBefore(error: unknown): Posted {
+  return (typeof error === 'object' && error !== null && postedBeforeFailure.get(error)) || { upsertBatchIds: [], deleteBatchIds: [], ambiguous: false };
+}
+
+/** Delivers pages through the Reach API. */
+export class ReachApiSink implements BatchSink {
+  readonly kind = 'reach-api' as const;
   readonly #client: ReachApiClient;
-  readonly #store: StateStore;
   readonly #batchWaitMs: number;
   readonly #log?: Logger;
 
   constructor(options: ReachApiSinkOptions) {
     this.#client = options.client instanceof ReachApiClient ? options.client : new ReachApiClient(options.client);
-    this.#store = options.store;
     this.#batchWaitMs = options.batchWaitMs ?? DEFAULT_BATCH_WAIT_MS;
     this.#log = options.log;
   }
 
-  /** Sends the page's requests and starts following their batches; the commit waits for them, then commits the checkpoint. */
-  async send(page: SinkPage): Promise<SentPage> {
-    const { records, deleteIds } = latestPerExternalId(page);
-    // Both settle before the send resolves or rejects, so no request outlives it.
+  async post(page: SinkPage, beforeAttempt: () => void): Promise<Posted> {
+    const options = { beforeAttempt };
+    // Both settle before the post resolves or rejects, so no request outlives it.
     const [upserted, deleted] = await Promise.allSettled([
-      this.#client.upsert(page.tenant, page.schema, records),
-      this.#client.delete(page.tenant, page.schema, deleteIds),
+      page.upserts.length > 0 ? this.#client.upsert(page.tenant, page.schema, page.upserts.map((u) => u.json), options) : undefined,
+      page.deletes.length > 0 ? this.#client.delete(page.tenant, page.schema, page.deletes.map((d) => d.externalId), options) : undefined,
     ]);
-    if (upserted.status === 'rejected') throw upserted.reason;
-    if (deleted.status === 'rejected') throw deleted.reason;
-    // Followed from now on, so a page's batches are watched while an earlier page commits.
-    // Only upserts: a delete of a record Reach no longer has fails harmlessly in its batch.
-    const following = this.#failedRecords(upserted.value.batchIds);
-    // Its failure surfaces at the commit; until then it must not count as unhandled.
-    following.catch(() => undefined);
-    return {
-      commit: async (checkpoint) => {
-        const failed = await following;
-        await this.#store.transaction().execute((trx) => checkpoint(trx, { failed }));
-        return { batchIds: [...upserted.value.batchIds, ...deleted.value.batchIds], staleSkipped: 0 };
-      },
+    const receipt = (r: typeof upserted) => (r.status === 'fulfilled' ? (r.value ?? { batchIds: [], ambiguous: false }) : acceptedBefore(r.reason));
+    const posted: Posted = {
+      upsertBatchIds: receipt(upserted).batchIds,
+      deleteBatchIds: receipt(deleted).batchIds,
+      ambiguous: receipt(upserted).ambiguous || receipt(deleted).ambiguous,
     };
+    const failure = upserted.status === 'rejected' ? upserted.reason : deleted.status === 'rejected' ? deleted.reason : undefined;
+    if (failure !== undefined) {
+      if (typeof failure === 'object' && failure !== null) postedBeforeFailure.set(failure, posted);
+      throw failure;
+    }
+    return posted;
   }
 
-  /** Records the batches failed, once processed; a batch still running at the deadline is logged and trusted. */
-  async #failedRecords(batchIds: string[]): Promise<FailedRecord[]> {
-    if (this.#batchWaitMs <= 0) return [];
+  async processed(posted: Posted, signal?: AbortSignal): Promise<FailedRecord[]> {
     const deadline = Date.now() + this.#batchWaitMs;
-    const perBatch = await Promise.all(batchIds.map(async (id) => {
+    const follow = async (id: string, upsert: boolean): Promise<FailedRecord[]> => {
       for (let wait = FIRST_POLL_MS; ; wait = Math.min(wait * 2, MAX_POLL_MS)) {
         const batch = await this.#client.batchStatus(id);
-        if (batch.status === 'COMPLETED' || batch.status === 'FAILED') {
+        this.#checkStatusName(batch);
+        if (batchDone(batch)) {
+          // A delete Reach could not apply (the record was not there) leaves it absent all the same.
+          if (!upsert) return [];
           return (batch.errors?.details ?? []).flatMap((d) => (d.externalId === null ? [] : [{ externalId: d.externalId, message: d.message }]));
         }
         if (Date.now() + wait > deadline) {
-          this.#log?.warn({ batch: id, status: batch.status, progress: batch.progress }, 'batch still processing at the wait deadline; its records count as delivered');
-          return [];
+          throw new TransientError('RP_SINK_UNCONFIRMED',
+            `Reach had not processed batch ${id} after ${Math.round(this.#batchWaitMs / 1000)} s ` +
+              `(${batch.progress.processedRecords} of ${batch.progress.totalRecords} records processed, status ${batch.status})`);
         }
-        await sleep(wait);
+        await sleep(wait, undefined, { signal });
       }
-    }));
+    };
+    const perBatch = await Promise.all([
+      ...posted.upsertBatchIds.map((id) => follow(id, true)),
+      ...posted.deleteBatchIds.map((id) => follow(id, false)),
+    ]);
     return perBatch.flat();
   }
 
-  /** Nothing to release: requests use fetch's shared connection pool, and the store is the caller's. */
-  async close(): Promise<void> {}
-}
-
-/**
- * Keeps one action per external id: the one with the newest version, the later on a tie
- * (deletes count as later than upserts). Requests of a page run concurrently and Reach
- * does not order across batches, so an id sent twice could land in either order.
- */
-function latestPerExternalId(page: SinkPage): { records: string[]; deleteIds: string[] } {
-  const latest = new Map<string, Upsert | Delete>();
-  for (const action of [...page.upserts, ...page.deletes]) {
-    const previous = latest.get(action.externalId);
-    if (!previous || action.version >= previous.version) latest.set(action.externalId, action);
+  async drainUnfinished(tenant: string, schema: string, signal?: AbortSignal): Promise<void> {
+    const unfinished: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.#client.listBatches(tenant, cursor);
+      for (const batch of page.batches) {
+        if (batch.tenantId === tenant && batch.schemaName.toLowerCase() === schema.toLowerCase() && !batchDone(batch)) unfinished.push(batch.id);
+      }
+      cursor = page.nextCursor ?? undefined;
+      if (signal?.aborted) throw new PullerError('RP_RUN_CANCELLED', 'cancelled while waiting for Reach to finish earlier batches');
+    } while (cursor);
+    if (unfinished.length > 0) {
+      this.#log?.info({ tenant, schema, batches: unfinished.length }, 'waiting for Reach to finish batches a crashed or cut-off send may have left');
+    }
+    await this.processed({ upsertBatchIds: [], deleteBatchIds: unfinished, ambiguous: false }, signal);
   }
-  const kept = new Set(latest.values());
-  return {
-    records: page.upserts.filter((u) => kept.has(u)).map((u) => u.json),
-    deleteIds: page.deletes.filter((d) => kept.has(d)).map((d) => d.externalId),
-  };
+
+  /** Nothing to release: requests use fetch's shared connection pool. */
+  async close(): Promise<void> {}
+
+  #checkStatusName(batch: BatchInfo): void {
+    if (KNOWN_STATUSES.has(batch.status) || warnedStatuses.has(batch.status)) return;
+    warnedStatuses.add(batch.status);
+    this.#log?.warn({ batch: batch.id, status: batch.status, progress: batch.progress },
+      'Reach reported a batch status this puller does not know; deciding on the progress counters');
+  }
 }

@@ -10,6 +10,7 @@ import type { SourceRow } from '../../interfaces.ts';
 import type { ConnectionSettings } from '../connection-settings.ts';
 import type { ReadSpec } from '../source.ts';
 import type { SourceDialect } from '../source-dialect.ts';
+import { TICKS_PER_DAY, TICKS_PER_MS, TICKS_PER_SECOND } from '../cursor-time.ts';
 
 /** rowversion reports as `timestamp` in INFORMATION_SCHEMA. */
 const ROWVERSION_TYPES = new Set(['timestamp', 'rowversion']);
@@ -44,6 +45,8 @@ export const mssqlSource: SourceDialect = {
     timestamp: 'integer',
     rowversion: 'integer',
   },
+  // datetime steps by 1/300 s: 10 ms covers it. smalldatetime keeps minutes.
+  fixedGrains: { date: TICKS_PER_DAY, smalldatetime: 60n * TICKS_PER_SECOND, datetime: 10n * TICKS_PER_MS },
 
   knexConfig(settings: ConnectionSettings): Knex.Config {
     const timeoutMs = settings.statementTimeoutSeconds * 1000;
@@ -84,7 +87,7 @@ export const mssqlSource: SourceDialect = {
   describeSql(schema: string | undefined, view: string) {
     return {
       sql:
-        'SELECT COLUMN_NAME AS name, DATA_TYPE AS data_type FROM INFORMATION_SCHEMA.COLUMNS ' +
+        'SELECT COLUMN_NAME AS name, DATA_TYPE AS data_type, DATETIME_PRECISION AS precision FROM INFORMATION_SCHEMA.COLUMNS ' +
         "WHERE TABLE_SCHEMA = COALESCE(?, 'dbo') AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
       bindings: [schema ?? null, view],
     };

@@ -9,6 +9,7 @@ import type { SourceRow } from '../../interfaces.ts';
 import { chunked } from '../chunked.ts';
 import type { ConnectionSettings, TlsSettings } from '../connection-settings.ts';
 import type { SourceDialect } from '../source-dialect.ts';
+import { TICKS_PER_DAY } from '../cursor-time.ts';
 import { mysqlTypeCast } from './mysql-types.ts';
 
 /** Privileges that only read; anything else in SHOW GRANTS is reported. */
@@ -57,6 +58,7 @@ export const mysqlSource: SourceDialect = {
     int: 'integer',
     bigint: 'integer',
   },
+  fixedGrains: { date: TICKS_PER_DAY },
 
   knexConfig(settings: ConnectionSettings): Knex.Config {
     return {
@@ -98,7 +100,7 @@ export const mysqlSource: SourceDialect = {
   describeSql(schema: string | undefined, view: string) {
     return {
       sql:
-        'SELECT column_name AS name, data_type AS data_type FROM information_schema.columns ' +
+        'SELECT column_name AS name, data_type AS data_type, datetime_precision AS `precision` FROM information_schema.columns ' +
         'WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? ORDER BY ordinal_position',
       bindings: [schema ?? null, view],
     };

@@ -10,6 +10,7 @@ import type { SourceRow } from '../../interfaces.ts';
 import { chunked } from '../chunked.ts';
 import type { ConnectionSettings, TlsSettings } from '../connection-settings.ts';
 import type { SourceDialect } from '../source-dialect.ts';
+import { TICKS_PER_DAY } from '../cursor-time.ts';
 import { postgresTypes } from './postgres-types.ts';
 
 function tls(ssl: TlsSettings): pg.ClientConfig['ssl'] {
@@ -30,6 +31,7 @@ export const postgresSource: SourceDialect = {
     integer: 'integer',
     bigint: 'integer',
   },
+  fixedGrains: { date: TICKS_PER_DAY },
 
   knexConfig(settings: ConnectionSettings): Knex.Config {
     return {
@@ -57,13 +59,12 @@ export const postgresSource: SourceDialect = {
     ];
   },
   endStatement: 'ROLLBACK',
-  // now() is the transaction's start: the same snapshot as the page it bounds.
   clockSql: 'select now() as now',
 
   describeSql(schema: string | undefined, view: string) {
     return {
       sql:
-        'select column_name as name, data_type from information_schema.columns ' +
+        'select column_name as name, data_type, datetime_precision as precision from information_schema.columns ' +
         'where table_schema = coalesce(?, current_schema()) and table_name = ? order by ordinal_position',
       bindings: [schema ?? null, view],
     };

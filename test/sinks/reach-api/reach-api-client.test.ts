@@ -142,7 +142,7 @@ describe('ReachApiClient', () => {
 
   it('sends nothing for nothing', async () => {
     const before = server.requests.length;
-    expect(await client().upsert(TENANT, 'empty', [])).toEqual({ batchIds: [] });
+    expect(await client().upsert(TENANT, 'empty', [])).toEqual({ batchIds: [], ambiguous: false });
     expect(server.requests.length).toBe(before);
   });
 });

@@ -1,39 +1,37 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
+/**
+ * The Reach API sink against a real local Reach API: posting in requests of at most 1000,
+ * retries, what a failed post had got accepted, and "processed" decided on the progress
+ * counters (never on status names), within a deadline.
+ */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startReachApiServer } from '../../../src/dev/reach-api-server.ts';
 import type { ReachApiServer } from '../../../src/dev/reach-api-server.ts';
 import type { ReachApiClientOptions } from '../../../src/sinks/reach-api/reach-api-client.ts';
-import { ReachApiSink } from '../../../src/sinks/reach-api/reach-api-sink.ts';
-import { deliverPage, type Checkpoint, type SinkPage, type Upsert } from '../../../src/sinks/sink.ts';
-import type { StoreSchema } from '../../../src/store/schema.ts';
-import { freshPgDatabase, pgExec } from '../../helpers/databases.ts';
+import { postedBefore, ReachApiSink } from '../../../src/sinks/reach-api/reach-api-sink.ts';
+import type { SinkPage, Upsert } from '../../../src/sinks/sink.ts';
+import { captureLog } from '../../helpers/quiet-log.ts';
 
 const TOKEN = 'sink-test-token-77c1';
+const mayPost = () => undefined;
 
 let server: ReachApiServer;
-let store: Kysely<StoreSchema>;
 
 beforeAll(async () => {
-  const url = await freshPgDatabase('rp_sink_api');
-  await pgExec(url, 'create table checkpoints (id serial primary key, page text not null)');
-  store = new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url }) }) });
   server = await startReachApiServer({ token: TOKEN, seed: 2024 });
 });
 
 afterAll(async () => {
   await server?.close();
-  await store?.destroy();
 });
 
 beforeEach(() => {
   server.setFaults({});
 });
 
-function sink(options: Partial<ReachApiClientOptions> = {}): ReachApiSink {
+function sink(options: Partial<ReachApiClientOptions> = {}, batchWaitMs?: number, url = server.url) {
   return new ReachApiSink({
-    store,
-    client: { apiUrl: server.url, token: TOKEN, retry: { baseMs: 5, maxMs: 50, deadlineMs: 30_000 }, ...options },
+    client: { apiUrl: url, token: TOKEN, retry: { baseMs: 5, maxMs: 50, deadlineMs: 30_000 }, ...options },
+    batchWaitMs,
   });
 }
 
@@ -47,115 +45,144 @@ function upsert(externalId: string, record: Record<string, unknown>, version: st
   return { externalId, json: JSON.stringify(record), version };
 }
 
-/** A checkpoint that records `name` in the store's transaction. */
-function checkpointFor(name: string): Checkpoint {
-  return async (trx) => {
-    await sql`insert into checkpoints (page) values (${name})`.execute(trx);
-  };
-}
-
-async function checkpointsOf(name: string): Promise<number> {
-  const { rows } = await sql<{ n: number }>`select count(*)::int as n from checkpoints where page = ${name}`.execute(store);
-  return rows[0]!.n;
-}
-
-function expectServerHolds(p: SinkPage): void {
-  const stored = server.resources(p.tenant, p.schema);
+function expectServerHolds(s: ReachApiServer, p: SinkPage): void {
+  const stored = s.resources(p.tenant, p.schema);
   expect(stored.size).toBe(p.upserts.length);
   for (const u of p.upserts) expect(stored.get(u.externalId)).toEqual(JSON.parse(u.json));
 }
 
 describe('ReachApiSink', () => {
-  it('delivers 2,500 records as three requests of at most 1000, then checkpoints', async () => {
+  it('posts 2,500 records as three requests of at most 1000; once processed, Reach holds them all', async () => {
     const p = page('tenant-a', 'customers', 2500);
-    const receipt = await deliverPage(sink(), p, checkpointFor('bulk'));
-    expect(receipt).toEqual({ batchIds: [expect.any(String), expect.any(String), expect.any(String)], staleSkipped: 0 });
+    const s = sink();
+    const posted = await s.post(p, mayPost);
+    expect(posted).toEqual({ upsertBatchIds: [expect.any(String), expect.any(String), expect.any(String)], deleteBatchIds: [], ambiguous: false });
     const sent = server.requests.filter((r) => r.tenant === 'tenant-a' && r.method === 'POST');
     expect(sent.map((r) => r.recordCount).sort((a, b) => a - b)).toEqual([500, 1000, 1000]);
-    expect(sent.every((r) => r.status === 202)).toBe(true);
-    await server.settled();
-    expectServerHolds(p);
-    expect(await checkpointsOf('bulk')).toBe(1);
+    expect(await s.processed(posted)).toEqual([]);
+    expectServerHolds(server, p);
   });
 
-  it('gets everything through a storm of 30 % 429 and 10 % 503, checkpointing once', async () => {
+  it('gets everything through a storm of 30 % 429 and 10 % 503, none of it ambiguous', async () => {
     server.setFaults({ rate429: 0.3, rate503: 0.1, retryAfterSeconds: 0 });
     const p = page('tenant-storm', 'customers', 2500);
-    await deliverPage(sink({ maxBatchSize: 100 }), p, checkpointFor('storm'));
+    const s = sink({ maxBatchSize: 100 });
+    const posted = await s.post(p, mayPost);
     server.setFaults({});
     const statuses = server.requests.filter((r) => r.tenant === 'tenant-storm').map((r) => r.status);
     expect(statuses).toContain(429);
     expect(statuses).toContain(503);
-    expect(statuses.filter((s) => s === 202)).toHaveLength(25);
-    await server.settled();
-    expectServerHolds(p);
-    expect(await checkpointsOf('storm')).toBe(1);
+    expect(statuses.filter((x) => x === 202)).toHaveLength(25);
+    expect(posted.ambiguous).toBe(false);
+    await s.processed(posted);
+    expectServerHolds(server, p);
   });
 
-  it('rejects a wrong token with a clear message that hides the token, without checkpointing', async () => {
+  it('rejects a wrong token with a clear message that hides the token, having got nothing accepted', async () => {
     const wrongToken = 'wrong-secret-token-xyz';
-    const delivery = deliverPage(sink({ token: wrongToken }), page('tenant-401', 'customers', 3), checkpointFor('unauthorized'));
-    const error = await delivery.then(
+    const error = await sink({ token: wrongToken }).post(page('tenant-401', 'customers', 3), mayPost).then(
       () => undefined,
       (e: unknown) => e as Error & { code: string; status: number },
     );
     expect(error).toMatchObject({ code: 'RP_SINK_REJECTED', status: 401 });
-    expect(error!.message).toContain('401');
     expect(error!.message).toContain('bearer token');
     expect(error!.message).not.toContain(wrongToken);
     expect(error!.message).not.toContain(TOKEN);
-    expect(await checkpointsOf('unauthorized')).toBe(0);
+    expect(postedBefore(error)).toEqual({ upsertBatchIds: [], deleteBatchIds: [], ambiguous: false });
   });
 
-  it('survives a crash after accept and before checkpoint: the page is delivered again', async () => {
-    const p = page('tenant-crash', 'customers', 1200);
+  it('reports the batches a failed post got accepted, and a timed-out request as ambiguous', async () => {
     let calls = 0;
-    const crashOnce: Checkpoint = async (trx, result) => {
+    // The second request is refused for good; the first was accepted before that.
+    const refuseSecond: typeof fetch = async (input, init) => {
       calls += 1;
-      await checkpointFor('crash')(trx, result);
-      if (calls === 1) throw new Error('process died before the checkpoint committed');
+      if (calls === 2) return new Response(JSON.stringify({ success: false, message: 'schema is gone' }), { status: 404 });
+      return fetch(input, init);
     };
-    const s = sink();
-    await expect(deliverPage(s, p, crashOnce)).rejects.toThrow('process died');
-    expect(await checkpointsOf('crash')).toBe(0);
-    await deliverPage(s, p, crashOnce);
-    await server.settled();
-    expectServerHolds(p);
-    expect(await checkpointsOf('crash')).toBe(1);
+    const error = await sink({ maxBatchSize: 2, tenantConcurrency: 1, fetch: refuseSecond }).post(page('tenant-partial', 'customers', 4), mayPost)
+      .then(() => undefined, (e: unknown) => e);
+    expect(postedBefore(error)).toEqual({ upsertBatchIds: [expect.any(String)], deleteBatchIds: [], ambiguous: false });
+
+    // No answer in time: Reach may have taken the request, so the post is ambiguous even once a retry got through.
+    let slow = true;
+    const hangOnce: typeof fetch = async (input, init) => {
+      if (slow) {
+        slow = false;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      return fetch(input, init);
+    };
+    const posted = await sink({ fetch: hangOnce, requestTimeoutMs: 100 }).post(page('tenant-timeout', 'customers', 2), mayPost);
+    expect(posted).toMatchObject({ upsertBatchIds: [expect.any(String)], ambiguous: true });
   });
 
-  it('deletes and keeps only the latest action per external id', async () => {
-    const s = sink();
-    await deliverPage(s, page('tenant-del', 'customers', 3), checkpointFor('del-1'));
-    await server.settled();
-    const next: SinkPage = {
-      tenant: 'tenant-del',
-      schema: 'customers',
-      upserts: [
-        upsert('c1', { id: 'c1', email: 'old@example.com' }, '00000005'),
-        upsert('c1', { id: 'c1', email: 'new@example.com', total_lifetime_value: null }, '00000006'),
-        upsert('c2', { id: 'c2', email: 'resurrected@example.com' }, '00000004'),
-      ],
-      deletes: [
-        { externalId: 'c0', version: '00000007' },
-        { externalId: 'c2', version: '00000009' },
-      ],
-    };
-    await deliverPage(s, next, checkpointFor('del-2'));
-    await server.settled();
-    expect(Object.fromEntries(server.resources('tenant-del', 'customers'))).toEqual({
-      c1: { id: 'c1', email: 'new@example.com' },
-    });
-    expect(await checkpointsOf('del-2')).toBe(1);
-  });
-
-  it('checkpoints an empty page without calling Reach', async () => {
+  it('stops before a request when the caller may no longer send', async () => {
     const before = server.requests.length;
-    expect(await deliverPage(sink(), { tenant: 't', schema: 's', upserts: [], deletes: [] }, checkpointFor('empty'))).toEqual({
-      batchIds: [],
-      staleSkipped: 0,
-    });
+    const stop = () => {
+      throw Object.assign(new Error('run was taken for dead'), { code: 'RP_RUN_FENCED' });
+    };
+    await expect(sink().post(page('tenant-fenced', 'customers', 3), stop)).rejects.toMatchObject({ code: 'RP_RUN_FENCED' });
     expect(server.requests.length).toBe(before);
-    expect(await checkpointsOf('empty')).toBe(1);
+  });
+
+  it('posts deletes to the delete route; a delete of a record Reach lacks is no failure', async () => {
+    const s = sink();
+    await s.processed(await s.post(page('tenant-del', 'customers', 3), mayPost));
+    const posted = await s.post({ tenant: 'tenant-del', schema: 'customers', upserts: [], deletes: [
+      { externalId: 'c0', version: '00000007' }, { externalId: 'never-sent', version: '00000009' },
+    ] }, mayPost);
+    expect(posted.deleteBatchIds).toHaveLength(1);
+    expect(await s.processed(posted)).toEqual([]);
+    expect([...server.resources('tenant-del', 'customers').keys()].sort()).toEqual(['c1', 'c2']);
+  });
+
+  it('posts nothing for an empty page', async () => {
+    const before = server.requests.length;
+    expect(await sink().post({ tenant: 't', schema: 's', upserts: [], deletes: [] }, mayPost))
+      .toEqual({ upsertBatchIds: [], deleteBatchIds: [], ambiguous: false });
+    expect(server.requests.length).toBe(before);
+  });
+
+  it('decides "processed" on the progress counters: a status name it does not know is warned about once, never waited on', async () => {
+    const renamed: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (!String(input).includes('/api/batches/')) return response;
+      const body = (await response.json()) as { data: { status: string } };
+      body.data.status = body.data.status === 'COMPLETED' ? 'DONE_OK' : 'WORKING';
+      return new Response(JSON.stringify(body), { status: response.status, headers: { 'content-type': 'application/json' } });
+    };
+    const { log, lines } = captureLog();
+    const s = new ReachApiSink({ client: { apiUrl: server.url, token: TOKEN, fetch: renamed }, log, batchWaitMs: 5_000 });
+    const started = performance.now();
+    for (let i = 0; i < 3; i++) await s.processed(await s.post(page(`tenant-renamed-${i}`, 'customers', 5), mayPost));
+    expect(performance.now() - started).toBeLessThan(4_000);
+    const warnings = lines().filter((l) => l.msg.includes('status this puller does not know'));
+    // Each name once, whatever the number of batches that reported it.
+    expect(warnings.map((w) => w.status).sort()).toEqual(['DONE_OK', 'WORKING']);
+  });
+
+  it('fails with RP_SINK_UNCONFIRMED when Reach has not processed a batch by the wait deadline', async () => {
+    const slowReach = await startReachApiServer({ token: TOKEN, processingDelayMs: 5_000 });
+    try {
+      const s = sink({}, 300, slowReach.url);
+      const posted = await s.post(page('tenant-slow', 'customers', 2), mayPost);
+      await expect(s.processed(posted)).rejects.toMatchObject({ code: 'RP_SINK_UNCONFIRMED' });
+    } finally {
+      await slowReach.close();
+    }
+  });
+
+  it('waits out every batch Reach lists as unfinished for the tenant and schema', async () => {
+    const lateReach = await startReachApiServer({ token: TOKEN, maxApplyDelayMs: 800 });
+    try {
+      const s = sink({}, undefined, lateReach.url);
+      const p = page('tenant-drain', 'customers', 30);
+      await sink({ maxBatchSize: 3 }, undefined, lateReach.url).post(p, mayPost);
+      expect(lateReach.resources('tenant-drain', 'customers').size).toBeLessThan(30);
+      await s.drainUnfinished('tenant-drain', 'customers');
+      expectServerHolds(lateReach, p);
+    } finally {
+      await lateReach.close();
+    }
   });
 });

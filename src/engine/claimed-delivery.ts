@@ -1,0 +1,197 @@
+/**
+ * Delivery of one page to a BatchSink (Reach) under claims, so that Reach, which applies
+ * batches in any order, never holds two unconfirmed sends of one record:
+ *
+ * 1. claim: in one transaction (fenced: the run still holds its stream), open a send, claim
+ *    the page's records no other send claims, and decide each against what is delivered.
+ *    Records decided without posting (unchanged, stale, a remembered delete or a newer
+ *    version of the same content) are recorded and unclaimed at once.
+ * 2. post what is left, the run's send deadline checked before every request; record the
+ *    batches Reach accepted.
+ * 3. settle: once Reach has processed them, what it applied becomes `delivered` and the
+ *    claims go; what it failed goes to quarantine.
+ *
+ * Records another send claims wait and go through the same steps once that send is settled.
+ * A send whose run died is settled by the run that waits for it: after the dead run's send
+ * deadline (no post of it can still start), once its batches are processed, and, when some
+ * request's fate is unknown, once every batch Reach lists as unfinished has finished.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PullerError } from '../errors.ts';
+import type { BatchSink, FailedRecord, Posted } from '../sinks/sink.ts';
+import { postedBefore } from '../sinks/reach-api/reach-api-sink.ts';
+import {
+  blockingSends, claimRecords, closeEmptySend, dropClaims, openSend, recordBatches, settleSend, type BlockingSend,
+} from '../store/delivery-claims.ts';
+import { quarantine, recordDelivered, type DeliveredEntry, type Rejection } from '../store/delivery-state.ts';
+import { holdsOf } from '../store/holds.ts';
+import { isLiveHere, RUN_TIMING } from '../store/run-records.ts';
+import { decide } from './delivery-order.ts';
+import { emptyOutcome, streamRef, type Candidate, type JudgedPage, type PageContext, type PageOutcome } from './page-judgement.ts';
+
+// A post that started just before its run's send deadline may still reach Reach this much later.
+const REQUEST_GRACE_MS = 30_000;
+const FIRST_WAIT_MS = 20;
+const MAX_WAIT_MS = 500;
+
+/** One page's records on their way to Reach under claims. */
+export class ClaimedPage {
+  readonly #ctx: PageContext;
+  readonly #sink: BatchSink;
+  readonly #judged: JudgedPage;
+  readonly #outcome: PageOutcome;
+  /** Settles of the sends posted so far, and of the records still waiting. */
+  readonly #settles: Promise<void>[] = [];
+
+  constructor(ctx: PageContext, sink: BatchSink, judged: JudgedPage) {
+    this.#ctx = ctx;
+    this.#sink = sink;
+    this.#judged = judged;
+    this.#outcome = emptyOutcome(judged);
+  }
+
+  /** Claims and posts what can go now; records another send holds follow in the background. */
+  async start(): Promise<void> {
+    const waiting = await this.#round([...this.#judged.candidates.values()]);
+    if (waiting.length > 0) this.#track(this.#waitAndSend(waiting));
+  }
+
+  /** The counts as far as decided. */
+  outcomeSoFar(): PageOutcome {
+    return { ...this.#outcome };
+  }
+
+  /** Resolves once every record is settled, with the page's counts; throws the first failure. */
+  async settled(): Promise<PageOutcome> {
+    // New settles may be added while earlier ones run (records that waited): await until none is left.
+    for (let seen = 0; seen < this.#settles.length; seen = this.#settles.length) {
+      await Promise.all(this.#settles.slice(seen));
+    }
+    return { ...this.#outcome };
+  }
+
+  #track(work: Promise<void>): void {
+    // Awaited by `settled`; until then a failure must not count as unhandled.
+    work.catch(() => undefined);
+    this.#settles.push(work);
+  }
+
+  /** One claim-decide-post round; returns the candidates another send still holds. */
+  async #round(candidates: Candidate[]): Promise<Candidate[]> {
+    if (candidates.length === 0) return [];
+    const { store, run } = this.#ctx;
+    const ref = streamRef(this.#ctx);
+    const waiting: Candidate[] = [];
+    const toPost: Candidate[] = [];
+    const sendId = await store.transaction().execute(async (trx) => {
+      await run.fence(trx);
+      const id = await openSend(trx, ref, run.id, this.#ctx.plan.connector.tenant, this.#ctx.plan.definition.name);
+      const { claimed, inFlight } = await claimRecords(trx, ref, id, candidates.map((c) => c.entry));
+      const remember: DeliveredEntry[] = [];
+      const release: string[] = [];
+      for (const c of candidates) {
+        // Not claimed and no claim found: the other send settled in between; try again.
+        const verdict = claimed.has(c.externalId) ? decide(c.entry, claimed.get(c.externalId))
+          : inFlight.has(c.externalId) ? decide(c.entry, undefined, inFlight.get(c.externalId)) : 'wait';
+        if (verdict === 'wait') waiting.push(c);
+        else if (verdict === 'send') toPost.push(c);
+        else {
+          this.#outcome.unchanged++;
+          if (!claimed.has(c.externalId)) continue;
+          release.push(c.externalId);
+          if (verdict === 'bump' || verdict === 'tombstone') remember.push(c.entry);
+        }
+      }
+      await recordDelivered(trx, ref, remember);
+      await dropClaims(trx, ref, id, release);
+      if (toPost.length === 0) await closeEmptySend(trx, id);
+      return id;
+    });
+    if (toPost.length > 0) this.#track(this.#postAndSettle(sendId, toPost));
+    return waiting;
+  }
+
+  /** Posts a send's records and settles it once Reach has processed them. */
+  async #postAndSettle(sendId: string, candidates: Candidate[]): Promise<void> {
+    const { store, run } = this.#ctx;
+    const page = {
+      tenant: this.#ctx.plan.connector.tenant, schema: this.#ctx.plan.definition.name,
+      upserts: candidates.flatMap((c) => (c.upsert ? [c.upsert] : [])),
+      deletes: candidates.flatMap((c) => (c.delete ? [c.delete] : [])),
+    };
+    let posted: Posted;
+    try {
+      posted = await this.#sink.post(page, () => run.assertMaySend());
+    } catch (error) {
+      // What Reach accepted before the failure stays claimed until it is processed.
+      await recordBatches(store, sendId, postedBefore(error)).catch(() => undefined);
+      throw error;
+    }
+    await recordBatches(store, sendId, posted);
+    const failed = await this.#sink.processed(posted, run.signal);
+    const refused = this.#refused(failed);
+    await store.transaction().execute(async (trx) => {
+      await run.fence(trx);
+      await settleSend(trx, sendId, new Set(refused.map((r) => r.externalId!)));
+      if (refused.length > 0) {
+        await quarantine(trx, streamRef(this.#ctx), refused);
+        this.#ctx.openRejections.value = true;
+      }
+    });
+    this.#outcome.sent += page.upserts.length - refused.length;
+    this.#outcome.deleted += page.deletes.length;
+    this.#outcome.rejected += refused.length;
+  }
+
+  /** Quarantine entries for the posted upserts Reach failed after accepting them. */
+  #refused(failed: FailedRecord[]): Rejection[] {
+    return failed.flatMap((f) => {
+      const c = this.#judged.candidates.get(f.externalId);
+      if (!c?.upsert) return [];
+      return [{
+        runId: this.#ctx.run.id, tenant: this.#ctx.plan.connector.tenant, externalId: f.externalId, sourceKey: c.sourceKey,
+        sourceCursor: c.sourceCursor, fields: [], reason: `Reach failed the record: ${f.message}`,
+      }];
+    });
+  }
+
+  /** Waits until the sends holding these records are settled (settling a dead run's itself), then claims them again. */
+  async #waitAndSend(waiting: Candidate[]): Promise<void> {
+    const { store, run } = this.#ctx;
+    const ref = streamRef(this.#ctx);
+    let left = waiting;
+    for (let pause = FIRST_WAIT_MS; left.length > 0; pause = Math.min(pause * 2, MAX_WAIT_MS)) {
+      const blocking = await blockingSends(store, ref, left.map((c) => c.externalId));
+      const orphans = blocking.filter((s) => this.#mayBeSettledHere(s));
+      for (const send of orphans) await this.#settleOrphan(send);
+      if (blocking.length > orphans.length) {
+        if (run.signal.aborted) throw new PullerError('RP_RUN_CANCELLED', `run ${run.id} stopped while records of it waited for earlier sends`, { cause: run.signal.reason });
+        await sleep(pause);
+        continue;
+      }
+      left = await this.#round(left);
+      pause = FIRST_WAIT_MS / 2;
+    }
+  }
+
+  /** Whether another run's send can be settled by this one: that run will not settle it, and can no longer post. */
+  #mayBeSettledHere(send: BlockingSend): boolean {
+    if (send.runId === this.#ctx.run.id) return false;
+    if (send.ownerEnded) return true;
+    if (holdsOf(this.#ctx.store).exclusive) return !isLiveHere(send.runId);
+    const grace = send.state === 'accepted' ? 0 : REQUEST_GRACE_MS;
+    return send.ownerSilentMs > RUN_TIMING.sendDeadlineMs + grace;
+  }
+
+  /** Settles a send its run left behind, recording what Reach applied of it. */
+  async #settleOrphan(send: BlockingSend): Promise<void> {
+    const { store, run } = this.#ctx;
+    const failed = await this.#sink.processed(send.posted, run.signal);
+    // Some request of it may have been taken with no answer: wait out every unfinished batch.
+    if (send.posted.ambiguous) await this.#sink.drainUnfinished(send.tenant, send.schema, run.signal);
+    await store.transaction().execute(async (trx) => {
+      await run.fence(trx);
+      await settleSend(trx, send.id, new Set(failed.map((f) => f.externalId)));
+    });
+  }
+}

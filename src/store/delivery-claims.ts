@@ -1,0 +1,137 @@
+/**
+ * Claims on records being sent to Reach (`delivery_sends`, `delivery_claims`): the per-record
+ * lock that keeps one delivery order across every run of a stream and every replica.
+ *
+ * A run opens a send and claims the records it is about to post, in one transaction; a
+ * record another send claims is not posted until that send is settled. Settling a send,
+ * once Reach has processed its batches, records what it delivered and drops its claims.
+ * The sender settles its own sends; a send whose run died is settled by the next run
+ * that meets one of its claims (engine/claimed-delivery.ts).
+ */
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { DeliveredEntry, StreamRef } from './delivery-state.ts';
+import type { Posted } from '../sinks/sink.ts';
+import type { SendState, StoreSchema } from './schema.ts';
+import { textColumn } from './text-column.ts';
+
+type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
+
+/** Opens a send of a run (state `posting`: nothing is known of its requests yet). */
+export async function openSend(trx: Db, ref: StreamRef, runId: string, tenant: string, schema: string): Promise<string> {
+  const row = await trx.insertInto('delivery_sends')
+    .values({ connector_id: ref.connectorId, stream: ref.stream, run_id: runId, tenant_id: tenant, schema_name: schema })
+    .returning('id').executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export interface Claims {
+  /** Records this send now claims, each with what is delivered for it (undefined: nothing yet). */
+  claimed: Map<string, DeliveredEntry | undefined>;
+  /** Records another send claims, with what that send carries. */
+  inFlight: Map<string, DeliveredEntry>;
+}
+
+/**
+ * Claims the records no other send claims, for `sendId`. Inside the transaction, what is
+ * delivered for a claimed record cannot change until the claim goes.
+ */
+export async function claimRecords(trx: Db, ref: StreamRef, sendId: string, entries: DeliveredEntry[]): Promise<Claims> {
+  const claimed = new Map<string, DeliveredEntry | undefined>();
+  const inFlight = new Map<string, DeliveredEntry>();
+  if (entries.length === 0) return { claimed, inFlight };
+  const inserted = await sql<{ external_id: string }>`
+    insert into delivery_claims (connector_id, stream, external_id, send_id, version, content_hash, deleted)
+    select ${ref.connectorId}, ${ref.stream}, x.id, ${sendId}, x.version, x.hash, x.deleted
+    from unnest(${entries.map((e) => e.externalId)}::text[], ${textColumn(entries.map((e) => e.version))},
+      ${textColumn(entries.map((e) => e.contentHash))}, ${entries.map((e) => e.deleted)}::boolean[]) as x(id, version, hash, deleted)
+    on conflict do nothing
+    returning external_id`.execute(trx);
+  for (const r of inserted.rows) claimed.set(r.external_id, undefined);
+  if (claimed.size > 0) {
+    const { rows } = await sql<{ external_id: string; content_hash: string; version: string; deleted: boolean }>`
+      select x.id as external_id, d.content_hash, d.version, d.deleted
+      from unnest(${[...claimed.keys()]}::text[]) as x(id)
+      cross join lateral (
+        select content_hash, version, deleted from delivered
+        where connector_id = ${ref.connectorId} and stream = ${ref.stream} and external_id = x.id limit 1) as d`.execute(trx);
+    for (const r of rows) claimed.set(r.external_id, { externalId: r.external_id, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
+  }
+  const others = entries.map((e) => e.externalId).filter((id) => !claimed.has(id));
+  if (others.length > 0) {
+    const rows = await trx.selectFrom('delivery_claims').select(['external_id', 'version', 'content_hash', 'deleted'])
+      .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).where('external_id', 'in', others).execute();
+    for (const r of rows) inFlight.set(r.external_id, { externalId: r.external_id, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
+  }
+  return { claimed, inFlight };
+}
+
+/** Gives up claims of a send (records it decided not to post). */
+export async function dropClaims(trx: Db, ref: StreamRef, sendId: string, externalIds: string[]): Promise<void> {
+  if (externalIds.length === 0) return;
+  await sql`delete from delivery_claims where connector_id = ${ref.connectorId} and stream = ${ref.stream}
+    and send_id = ${sendId} and external_id = any(${externalIds}::text[])`.execute(trx);
+}
+
+/** Removes a send that claims nothing (every record was decided without posting). */
+export async function closeEmptySend(trx: Db, sendId: string): Promise<void> {
+  await sql`delete from delivery_sends s where s.id = ${sendId}
+    and not exists (select 1 from delivery_claims c where c.send_id = s.id)`.execute(trx);
+}
+
+/** What Reach said about a send's requests: the batches it accepted, and whether they are all of them. */
+export async function recordBatches(db: Db, sendId: string, posted: Posted): Promise<void> {
+  await db.updateTable('delivery_sends').set({
+    upsert_batch_ids: posted.upsertBatchIds, delete_batch_ids: posted.deleteBatchIds, state: posted.ambiguous ? 'ambiguous' : 'accepted',
+  }).where('id', '=', sendId).execute();
+}
+
+/**
+ * Settles a send Reach has processed: its records, but those Reach failed, become what is
+ * delivered (never over a newer version), and its claims go.
+ */
+export async function settleSend(trx: Db, sendId: string, failedIds: ReadonlySet<string>): Promise<void> {
+  await sql`
+    insert into delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
+    select connector_id, stream, external_id, content_hash, version, deleted, now() from delivery_claims
+    where send_id = ${sendId} and not (external_id = any(${[...failedIds]}::text[]))
+    on conflict (connector_id, stream, external_id) do update set
+      content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
+    where delivered.version <= excluded.version`.execute(trx);
+  await trx.deleteFrom('delivery_sends').where('id', '=', sendId).execute();
+}
+
+/** A send holding claims on records someone else wants to send, with what is known of its run. */
+export interface BlockingSend {
+  id: string;
+  runId: string;
+  tenant: string;
+  schema: string;
+  state: SendState;
+  /** Its batches, as far as they are known (all of them once `accepted`). */
+  posted: Posted;
+  /** The run ended by itself (not taken for dead): it sends nothing any more. */
+  ownerEnded: boolean;
+  /** How long ago the run's last beat reached the store, by the store's clock. */
+  ownerSilentMs: number;
+}
+
+/** The sends whose claims block these records of a stream. */
+export async function blockingSends(db: Db, ref: StreamRef, externalIds: string[]): Promise<BlockingSend[]> {
+  if (externalIds.length === 0) return [];
+  const { rows } = await sql<{
+    id: string; run_id: string; tenant_id: string; schema_name: string; state: SendState;
+    upsert_batch_ids: string[]; delete_batch_ids: string[];
+    status: string | null; error_code: string | null; silent_ms: string | null;
+  }>`
+    select s.id, s.run_id, s.tenant_id, s.schema_name, s.state, s.upsert_batch_ids, s.delete_batch_ids, r.status, r.error_code,
+      (extract(epoch from (now() - r.heartbeat_at)) * 1000)::bigint as silent_ms
+    from delivery_sends s left join runs r on r.id = s.run_id
+    where s.id in (select distinct send_id from delivery_claims
+      where connector_id = ${ref.connectorId} and stream = ${ref.stream} and external_id = any(${externalIds}::text[]))`.execute(db);
+  return rows.map((r) => ({
+    id: r.id, runId: r.run_id, tenant: r.tenant_id, schema: r.schema_name, state: r.state,
+    posted: { upsertBatchIds: r.upsert_batch_ids, deleteBatchIds: r.delete_batch_ids, ambiguous: r.state !== 'accepted' },
+    ownerEnded: r.status === null || (r.status !== 'running' && r.error_code !== 'RP_RUN_ABANDONED'),
+    ownerSilentMs: r.silent_ms === null ? Number.POSITIVE_INFINITY : Number(r.silent_ms),
+  }));
+}
