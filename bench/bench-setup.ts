@@ -89,8 +89,10 @@ export async function benchStore(name: string): Promise<{ store: Store; url: str
   return { store: await openStore({ databaseUrl: url }), url };
 }
 
-/** Registers a connector reading `tx_v` of a partner database. */
-export async function registerBench(store: Store, id: string, source: { dialect: 'postgres' | 'mysql'; url: string }, extra = ''): Promise<void> {
+/** Registers a connector reading `tx_v` of a partner database (settle window `settleSeconds`, default 0). */
+export async function registerBench(
+  store: Store, id: string, source: { dialect: 'postgres' | 'mysql'; url: string }, extra = '', settleSeconds = 0,
+): Promise<void> {
   const u = new URL(source.url);
   const yaml = `
 tenant: ${id}
@@ -103,8 +105,9 @@ source:
   password: \${env:RP_BENCH_PASSWORD}
   ssl: { mode: disable }
   max_connections: 2
-  settle_seconds: 0
-  # A backfill chunk is one streamed statement: the default 60 s would cancel a long one.
+  settle_seconds: ${settleSeconds}
+  # Kept from when a backfill chunk was one streamed statement (the default 60 s would have
+  # cancelled a long one); backfills now read keyset pages, each its own short statement.
   statement_timeout_seconds: 3600
 ${extra}
 streams:

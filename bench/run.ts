@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --rows N --big-rows N --api-rows N --connectors N --only 1,3]`: the six
- * figures of issue 9, each measured in the same run as its reference, printed as a table
+ * figures of issue 9 and figure 7 (the first pull after a full backfill), each measured in
+ * the same run as its reference, printed as a table
  * and as JSON (also written to bench/results/latest.json). Needs the local PostgreSQL and
  * MariaDB (see docs/readme/benchmarks.md). Databases are named rp_bench_*.
  */
@@ -22,7 +23,9 @@ import type { BatchSink } from '../src/sinks/sink.ts';
 import { withPlannedStream } from '../src/engine/planned-stream.ts';
 import type { Store } from '../src/store/open-store.ts';
 import { getConnector } from '../src/store/connector-registry.ts';
-import { saveWatermark } from '../src/store/delivery-state.ts';
+import { loadWatermark, saveWatermark } from '../src/store/delivery-state.ts';
+import { startBackfill } from '../src/backfill/run-backfill.ts';
+import { loadBackfill } from '../src/backfill/backfill-store.ts';
 import { loadSchemaCatalog } from '../src/store/schema-registry.ts';
 import {
   benchStore, mysqlPartner, pgExec, pgPartner, pipeline, psql, registerBench, SELECT_COLUMNS,
@@ -36,7 +39,7 @@ const { values: flags } = parseArgs({
     connectors: { type: 'string', default: '2000' },
     // Triggered at once on one source capped at 2: the rest of the connectors only load and schedule.
     triggered: { type: 'string', default: '100' },
-    only: { type: 'string', default: '1,2,3,4,5,6' },
+    only: { type: 'string', default: '1,2,3,4,5,6,7' },
     // V8's default lets an idle heap grow well past the live set; 0 keeps that default.
     'heap-mb': { type: 'string', default: '0' },
   },
@@ -476,6 +479,89 @@ async function figureScheduler(): Promise<void> {
   }
 }
 
+// Figure 7: rows the partner changes while the backfill runs, in batches spread over its first 80 %.
+const CHANGED_ROWS = 10_000;
+const CHANGE_BATCHES = 10;
+const SEED_SETTLE_SECONDS = 1;
+
+/**
+ * The first pull after a full backfill. A backfill from the stream's first row seeds the
+ * watermark with the settle ceiling of its planning (`backfills.seed_cursor`), so the pull
+ * after it reads only the rows changed since the backfill began; before the seed it read the
+ * whole view again (the reference). Rows are updated from a separate admin connection while
+ * the backfill runs, spread over the whole id range (some in chunks already read, some not).
+ */
+async function figureFirstPull(): Promise<void> {
+  const id = 'bench-seed';
+  say(`first pull after a full backfill: seeding ${ROWS} rows...`);
+  const partnerUrl = await pgPartner('rp_bench_seed', ROWS);
+  const { store } = await benchStore('rp_bench_store_seed');
+  const admin = new pg.Client({ connectionString: partnerUrl });
+  await admin.connect();
+  try {
+    await registerBench(store, id, { dialect: 'postgres', url: partnerUrl }, '', SEED_SETTLE_SECONDS);
+    // The partner clock before the backfill is planned: rows with updated_at at or after it changed since it began.
+    const began = (await admin.query<{ t: Date }>('select clock_timestamp() as t')).rows[0]!.t;
+    let rowsDone = 0;
+    let finished = false;
+    const handle = await startBackfill({ store: store.db, log, onProgress: (p) => (rowsDone = p.rowsDone) }, { connector: id });
+    const done = handle.done.finally(() => (finished = true));
+    say(`backfill ${handle.id} running; updating ${CHANGED_ROWS} rows in ${CHANGE_BATCHES} batches while it runs...`);
+    const perBatch = CHANGED_ROWS / CHANGE_BATCHES;
+    const step = Math.floor(ROWS / perBatch);
+    if (step < CHANGE_BATCHES) throw new Error(`--rows ${ROWS} is too few for ${CHANGED_ROWS} distinct changed rows`);
+    let updated = 0;
+    const batchesAt: number[] = [];
+    for (let k = 0; k < CHANGE_BATCHES; k++) {
+      // Batch k once the backfill has confirmed k * 8 % of the rows: ids k, step + k, 2 * step + k, ... (whole id range).
+      while (rowsDone < (ROWS * 0.8 * k) / CHANGE_BATCHES && !finished) await sleep(20);
+      if (finished) throw new Error(`the backfill ended before change batch ${k}: figure 7 needs the changes made while it runs`);
+      const r = await admin.query(`update tx set updated_at = now(), amount = amount + 1
+        where id in (select (g - 1) * ${step} + ${k + 1} from generate_series(1, ${perBatch}) g)`);
+      updated += r.rowCount ?? 0;
+      batchesAt.push(rowsDone);
+    }
+    const whileRunning = !finished;
+    const backfill = await done;
+    if (backfill.state !== 'succeeded') throw new Error(`backfill ${backfill.id} ${backfill.state}: ${backfill.error ?? ''}`);
+    if (!whileRunning) throw new Error('the backfill ended before the last change committed');
+    const seed = (await loadBackfill(store.db, handle.id)).seedCursor;
+    const ref = { connectorId: id, stream: 'transactions' };
+    const watermark = await loadWatermark(store.db, ref);
+    // Past the settle window of the last change: the pull's ceiling is the partner clock less it.
+    await sleep(SEED_SETTLE_SECONDS * 1000 + 1000);
+    const [{ changed, total }] = (await admin.query<{ changed: string; total: string }>(
+      'select count(*) filter (where updated_at >= $1) as changed, count(*) as total from tx_v', [began])).rows;
+    const started = performance.now();
+    const [run] = await pullConnector({ store: store.db, connector: await getConnector(store.db, id), log });
+    const pullSeconds = (performance.now() - started) / 1000;
+    if (run?.status !== 'succeeded') throw new Error(`the first pull ${run?.status}: ${run?.error?.message ?? ''}`);
+    const rowsChanged = Number(changed);
+    const rowsTotal = Number(total);
+    const ratio = run.rowsRead / rowsChanged;
+    record({
+      figure: '7. first pull after a full backfill',
+      measured: `${run.rowsRead} rows read (${rowsChanged} changed since the backfill began)`,
+      reference: `${rowsTotal} rows (the whole view: the first pull before the seed)`,
+      ratio: round(ratio), target: '<= 1.2 (rows read / rows changed)', met: ratio <= 1.2,
+      detail: {
+        rows: ROWS, backfillRows: backfill.rowsDone, backfillRowsPerSecond: backfill.rowsPerSecond, settleSeconds: SEED_SETTLE_SECONDS,
+        rowsUpdated: updated, updateBatches: CHANGE_BATCHES, updateBatchesAtRowsDone: batchesAt, rowsChanged,
+        seedCursor: seed, watermarkAfterBackfill: watermark, pullRowsRead: run.rowsRead, pullRowsSent: run.rowsSent,
+        pullRowsUnchanged: run.rowsUnchanged, pullSeconds: round(pullSeconds), referenceRowsRead: rowsTotal,
+        referenceRatio: round(rowsTotal / rowsChanged),
+      },
+    });
+  } finally {
+    await admin.end();
+    await store.close();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 function round(n: number): number {
   return Math.round(n * 100) / 100;
 }
@@ -487,6 +573,7 @@ if (ONLY.has(3)) await figureIncremental();
 if (ONLY.has(4)) await figureRss();
 if (ONLY.has(5)) await figureReachApi();
 if (ONLY.has(6)) await figureScheduler();
+if (ONLY.has(7)) await figureFirstPull();
 
 const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, load: os.loadavg().map(round) };
 const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();

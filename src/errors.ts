@@ -104,3 +104,8 @@ export class RecordError extends PullerError {
 export function isTransient(error: unknown): boolean {
   return error instanceof TransientError;
 }
+
+/** Why work stopped when its signal aborted: the reason when it is one of ours (a fenced run), else a cancel of `what`. */
+export function stopError(reason: unknown, what: string): PullerError {
+  return reason instanceof PullerError ? reason : new PullerError('RP_RUN_CANCELLED', `${what} was cancelled`, { cause: reason });
+}

@@ -15,8 +15,12 @@
  *   sink durably accepted. Pulls read strictly after it.
  * - settle window: rows whose cursor is newer than the partner clock minus this window are
  *   not read yet, so a transaction that commits late is still picked up.
- * - checkpoint: the act of storing a new watermark (and change hashes) once a page is accepted.
- * - run: one execution of a stream (an incremental pull or a backfill chunk), recorded.
+ * - checkpoint: the act of storing a new watermark (or a backfill chunk's position) once a page is accepted.
+ * - run: one execution of a stream (an incremental pull, a retry, a reconcile or a backfill chunk), recorded.
+ * - hold: which process runs a stream, a backfill or a source slot (store/holds.ts); it ends
+ *   when that process dies.
+ * - claim: a record being sent to Reach and not yet confirmed processed; no other send of it
+ *   starts until the claim is settled (engine/claimed-delivery.ts).
  * - backfill: an on-demand, range-bounded, resumable scan of a stream's history,
  *   with its own checkpoints, separate from the watermark.
  * - sink: where mapped records go: the Reach resources API or the built-in store.

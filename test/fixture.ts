@@ -39,8 +39,6 @@ export interface CliOptions {
   /** The child is killed (SIGKILL) after this long and the test fails (default 60 s). */
   timeoutMs?: number;
   input?: string;
-  /** Run `src/cli/main.ts` under tsx instead of the launcher `bin/reach-puller.js`. */
-  source?: boolean;
 }
 
 /** A store of the lab: the Store and the URL other processes reach it by. */
@@ -145,10 +143,9 @@ export class Lab {
     return pullConnector({ store: store.db, connector, log: testLog, ...options });
   }
 
-  /** Starts the real CLI; `result` resolves when it exits. The child is killed after the file at the latest. */
+  /** Starts the real CLI (`bin/reach-puller.js`); `result` resolves when it exits. The child is killed after the file at the latest. */
   spawnCli(args: string[], options: CliOptions = {}): { child: ChildProcess; result: Promise<CliResult> } {
-    const entry = options.source ? ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')] : [path.join(ROOT, 'bin/reach-puller.js')];
-    const child = spawn(process.execPath, [...entry, ...args], {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/reach-puller.js'), ...args], {
       cwd: ROOT,
       env: {
         ...process.env,

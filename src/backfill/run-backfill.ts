@@ -33,6 +33,7 @@ import {
 } from './backfill-store.ts';
 import { parseBound, planChunks, rangeShare, type CursorRange } from './chunk-plan.ts';
 import { RateLimiter } from './rate-limiter.ts';
+import { waitForSourceSlot } from '../store/source-slots.ts';
 
 export interface BackfillDeps {
   store: StateStore;
@@ -276,10 +277,19 @@ async function execute(deps: BackfillDeps, b: BackfillRecord, runtime: Runtime, 
   try {
     const width = Math.min(pending.length, parallelism(runtime.connector));
     let next = 0;
+    const { sourceId, config } = runtime.connector;
     await Promise.all(Array.from({ length: width }, async () => {
       while (next < pending.length && !controller.signal.aborted) {
-        const chunk = pending[next++]!;
-        outcomes.push(await runChunk({ deps, b, runtime, chunk, hold, signal: controller.signal, limiter, live, log }));
+        // A slot of the source, shared with scheduled pulls in every replica: the cap holds fleet-wide.
+        const slot = await waitForSourceSlot(store, sourceId, config.source.max_connections, controller.signal);
+        if (!slot) break;
+        try {
+          if (next >= pending.length) break;
+          const chunk = pending[next++]!;
+          outcomes.push(await runChunk({ deps, b, runtime, chunk, hold, signal: controller.signal, limiter, live, log }));
+        } finally {
+          await slot.release();
+        }
       }
     }));
     const failed = outcomes.find((o) => o.status === 'failed');

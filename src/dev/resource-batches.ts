@@ -50,6 +50,8 @@ export interface ResourceBatchesOptions {
    * concurrent batches then land out of order, and each reads PROCESSING until it is applied.
    */
   maxApplyDelayMs?: number;
+  /** The delay before the n-th accepted batch (from 1) is applied, whole: a test's own out-of-order schedule. */
+  applyDelayOf?: (n: number) => number;
 }
 
 // Records applied per tick, so that PROCESSING and partial progress are observable.
@@ -69,7 +71,7 @@ export class ResourceBatches {
   readonly #acceptAnySchema: boolean;
   readonly #defaultIdField: string;
   readonly #processingDelayMs: number | undefined;
-  readonly #maxApplyDelayMs: number | undefined;
+  readonly #applyDelayOf: ((n: number) => number) | undefined;
   readonly #resources = new Map<string, Map<string, Record<string, unknown>>>();
   readonly #batches: BatchInfo[] = [];
   readonly #byId = new Map<string, BatchInfo>();
@@ -82,7 +84,8 @@ export class ResourceBatches {
     this.#acceptAnySchema = options.schemas === undefined;
     this.#defaultIdField = options.externalIdField ?? 'id';
     this.#processingDelayMs = options.processingDelayMs;
-    this.#maxApplyDelayMs = options.maxApplyDelayMs;
+    const max = options.maxApplyDelayMs;
+    this.#applyDelayOf = options.applyDelayOf ?? (max === undefined ? undefined : () => Math.floor(Math.random() * (max + 1)));
     // x-pii-type and other vendor keywords are allowed in Reach schemas: strict mode would refuse them.
     const ajv = new Ajv.default({ allErrors: true, strict: false });
     addFormats.default(ajv);
@@ -116,7 +119,7 @@ export class ResourceBatches {
     const batch: BatchInfo = {
       id: randomUUID(),
       type,
-      status: this.#maxApplyDelayMs === undefined ? 'PENDING' : 'PROCESSING',
+      status: this.#applyDelayOf === undefined ? 'PENDING' : 'PROCESSING',
       tenantId: tenant,
       schemaName: schema.name,
       schemaDefinitionId: schema.definitionId,
@@ -135,11 +138,10 @@ export class ResourceBatches {
     this.#batches.push(batch);
     this.#byId.set(batch.id, batch);
     this.#unfinished += 1;
-    const delay = this.#maxApplyDelayMs !== undefined ? Math.floor(Math.random() * (this.#maxApplyDelayMs + 1))
-      : this.#processingDelayMs ?? Math.floor(Math.random() * 6);
+    const delay = this.#applyDelayOf ? this.#applyDelayOf(this.#batches.length) : this.#processingDelayMs ?? Math.floor(Math.random() * 6);
     const work = { batch, schema, items, options };
     // A batch applied out of order is applied whole: records of two batches never interleave.
-    this.#later(delay, () => (this.#maxApplyDelayMs === undefined ? this.#process(work, 0, []) : this.#processAll(work)));
+    this.#later(delay, () => (this.#applyDelayOf ? this.#processAll(work) : this.#process(work, 0, [])));
     return batch;
   }
 

@@ -12,16 +12,19 @@
  *    claims go; what it failed goes to quarantine.
  *
  * Records another send claims wait and go through the same steps once that send is settled.
- * A send whose run died is settled by the run that waits for it: after the dead run's send
- * deadline (no post of it can still start), once its batches are processed, and, when some
- * request's fate is unknown, once every batch Reach lists as unfinished has finished.
+ * A send whose run died is settled by the run that waits for it. When Reach answered every
+ * request of it, its batches are followed and what Reach applied is recorded. Otherwise (it
+ * died before Reach answered, or its post failed part-way) what Reach holds of its records is
+ * unknown: after the dead run's send deadline (no post of it can still start) and once every
+ * batch Reach lists as unfinished has finished (one may be it), they are recorded as unknown,
+ * so each is sent again on its next read (a re-send is harmless).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PullerError } from '../errors.ts';
+import { stopError } from '../errors.ts';
 import type { BatchSink, FailedRecord, Posted } from '../sinks/sink.ts';
 import { postedBefore } from '../sinks/reach-api/reach-api-sink.ts';
 import {
-  blockingSends, claimRecords, closeEmptySend, dropClaims, openSend, recordBatches, settleSend, type BlockingSend,
+  blockingSends, claimRecords, closeEmptySend, dropClaims, forgetSend, openSend, recordBatches, settleSend, type BlockingSend,
 } from '../store/delivery-claims.ts';
 import { quarantine, recordDelivered, type DeliveredEntry, type Rejection } from '../store/delivery-state.ts';
 import { holdsOf } from '../store/holds.ts';
@@ -29,8 +32,6 @@ import { isLiveHere, RUN_TIMING } from '../store/run-records.ts';
 import { decide } from './delivery-order.ts';
 import { emptyOutcome, streamRef, type Candidate, type JudgedPage, type PageContext, type PageOutcome } from './page-judgement.ts';
 
-// A post that started just before its run's send deadline may still reach Reach this much later.
-const REQUEST_GRACE_MS = 30_000;
 const FIRST_WAIT_MS = 20;
 const MAX_WAIT_MS = 500;
 
@@ -64,8 +65,10 @@ export class ClaimedPage {
   /** Resolves once every record is settled, with the page's counts; throws the first failure. */
   async settled(): Promise<PageOutcome> {
     // New settles may be added while earlier ones run (records that waited): await until none is left.
-    for (let seen = 0; seen < this.#settles.length; seen = this.#settles.length) {
-      await Promise.all(this.#settles.slice(seen));
+    for (let seen = 0; seen < this.#settles.length;) {
+      const pending = this.#settles.slice(seen);
+      seen += pending.length;
+      await Promise.all(pending);
     }
     return { ...this.#outcome };
   }
@@ -124,11 +127,13 @@ export class ClaimedPage {
       posted = await this.#sink.post(page, () => run.assertMaySend());
     } catch (error) {
       // What Reach accepted before the failure stays claimed until it is processed.
-      await recordBatches(store, sendId, postedBefore(error)).catch(() => undefined);
+      await recordBatches(store, sendId, postedBefore(error), false).catch(() => undefined);
       throw error;
     }
-    await recordBatches(store, sendId, posted);
+    await recordBatches(store, sendId, posted, true);
     const failed = await this.#sink.processed(posted, run.signal);
+    // A request of it may have been taken twice, once without an answer: that copy too must be applied before the claims go.
+    if (posted.ambiguous) await this.#sink.drainUnfinished(page.tenant, page.schema, run.signal);
     const refused = this.#refused(failed);
     await store.transaction().execute(async (trx) => {
       await run.fence(trx);
@@ -165,7 +170,7 @@ export class ClaimedPage {
       const orphans = blocking.filter((s) => this.#mayBeSettledHere(s));
       for (const send of orphans) await this.#settleOrphan(send);
       if (blocking.length > orphans.length) {
-        if (run.signal.aborted) throw new PullerError('RP_RUN_CANCELLED', `run ${run.id} stopped while records of it waited for earlier sends`, { cause: run.signal.reason });
+        if (run.signal.aborted) throw stopError(run.signal.reason, `run ${run.id}, while records of it waited for earlier sends,`);
         await sleep(pause);
         continue;
       }
@@ -174,24 +179,32 @@ export class ClaimedPage {
     }
   }
 
-  /** Whether another run's send can be settled by this one: that run will not settle it, and can no longer post. */
+  /**
+   * Whether another run's send can be settled by this one: that run is over or taken for
+   * dead, and no request of the send can still be on its way. A send whose requests were all
+   * answered can be settled at once; one that may still be posting only once its run has
+   * fenced itself (its send deadline passed since its last beat) and a request started just
+   * before could have arrived.
+   */
   #mayBeSettledHere(send: BlockingSend): boolean {
     if (send.runId === this.#ctx.run.id) return false;
     if (send.ownerEnded) return true;
-    if (holdsOf(this.#ctx.store).exclusive) return !isLiveHere(send.runId);
-    const grace = send.state === 'accepted' ? 0 : REQUEST_GRACE_MS;
-    return send.ownerSilentMs > RUN_TIMING.sendDeadlineMs + grace;
+    if (holdsOf(this.#ctx.store).exclusive && !isLiveHere(send.runId)) return true;
+    if (send.ownerRunning && send.ownerSilentMs <= RUN_TIMING.sendDeadlineMs) return false;
+    return send.state === 'accepted' || send.ownerSilentMs > RUN_TIMING.sendDeadlineMs + RUN_TIMING.requestGraceMs;
   }
 
-  /** Settles a send its run left behind, recording what Reach applied of it. */
+  /** Settles a send its run left behind: records what Reach applied of it, or, when that cannot be known, that it is unknown. */
   async #settleOrphan(send: BlockingSend): Promise<void> {
     const { store, run } = this.#ctx;
     const failed = await this.#sink.processed(send.posted, run.signal);
+    const known = send.state === 'accepted';
     // Some request of it may have been taken with no answer: wait out every unfinished batch.
-    if (send.posted.ambiguous) await this.#sink.drainUnfinished(send.tenant, send.schema, run.signal);
+    if (!known) await this.#sink.drainUnfinished(send.tenant, send.schema, run.signal);
     await store.transaction().execute(async (trx) => {
       await run.fence(trx);
-      await settleSend(trx, send.id, new Set(failed.map((f) => f.externalId)));
+      if (known) await settleSend(trx, send.id, new Set(failed.map((f) => f.externalId)));
+      else await forgetSend(trx, send.id);
     });
   }
 }

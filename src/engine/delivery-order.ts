@@ -15,7 +15,7 @@ import type { DeliveredEntry } from '../store/delivery-state.ts';
  * - bump: Reach holds this content already; remember the newer version (the built-in store
  *   writes it, to move its own version guard).
  * - tombstone: a delete of a record Reach never received: nothing to remove, but remember it.
- * - unchanged: Reach holds (or is being sent) exactly this.
+ * - unchanged: Reach holds exactly this.
  * - stale: Reach holds (or is being sent) a newer version.
  * - wait: an older send of the record is unconfirmed; decide again once it is.
  */
@@ -23,12 +23,9 @@ export type Verdict = 'send' | 'bump' | 'tombstone' | 'unchanged' | 'stale' | 'w
 
 /** The verdict for `read`, given what is delivered and what is in flight for the same external id. */
 export function decide(read: DeliveredEntry, delivered: DeliveredEntry | undefined, inFlight?: DeliveredEntry): Verdict {
-  if (inFlight) {
-    if (inFlight.version > read.version) return 'stale';
-    // Equal versions with other content cannot be ordered by version: the later read goes after the send.
-    if (inFlight.version === read.version && sameContent(inFlight, read)) return 'unchanged';
-    return 'wait';
-  }
+  // A newer send in flight makes this read obsolete. Any other (even of the same content: Reach
+  // may still fail it) is waited for, and this read decided against what it settles to.
+  if (inFlight) return inFlight.version > read.version ? 'stale' : 'wait';
   if (!delivered) return read.deleted ? 'tombstone' : 'send';
   if (delivered.version > read.version) return 'stale';
   if (sameContent(delivered, read)) return delivered.version === read.version ? 'unchanged' : 'bump';

@@ -6,7 +6,7 @@
  * slow sink only slows the run. The next page is read while the current one is delivered,
  * and each page's checkpoint commits once the sink accepted it, in page order.
  */
-import { PullerError } from '../errors.ts';
+import { stopError } from '../errors.ts';
 import type { CursorValue, Position } from '../interfaces.ts';
 import type { RateLimiter } from '../backfill/rate-limiter.ts';
 import type { Page, ReadSession, Source } from '../sources/source.ts';
@@ -60,7 +60,7 @@ export async function deliverRange(range: RangeDelivery): Promise<void> {
     while (pending) {
       const page: Page = await pending;
       pending = undefined;
-      if (run.signal.aborted) throw stopped(run.id, run.signal.reason);
+      if (run.signal.aborted) throw stopError(run.signal.reason, `run ${run.id}`);
       if (page.rows.length === 0) break;
       // Read the next page while this one is delivered: the partner database and the sink work
       // at the same time, still on one partner connection at a time.
@@ -83,11 +83,6 @@ export async function deliverRange(range: RangeDelivery): Promise<void> {
     await pending?.catch(() => undefined);
     await pipeline.drain().catch(() => undefined);
   }
-}
-
-/** The error a run stopped from outside ends with: its own reason (fenced), or a cancel. */
-function stopped(runId: string, reason: unknown): PullerError {
-  return reason instanceof PullerError ? reason : new PullerError('RP_RUN_CANCELLED', `run ${runId} was cancelled`, { cause: reason });
 }
 
 /** The rows of a page whose cursor is above `bound`. */

@@ -14,6 +14,10 @@ export interface RunEntry {
   unchanged: number;
   rejected: number;
   deleted: number;
+  /** Rows the run counted and could not read (pulls count them; other kinds leave 0): NULL cursor, NULL key column, cursor ahead of the partner clock. */
+  nullCursor: number;
+  nullKey: number;
+  futureCursor: number;
   pages: number;
   watermarkAfter: unknown;
   error: string | null;
@@ -28,7 +32,8 @@ export async function listRuns(db: Kysely<StoreSchema>, connectorId: string, opt
     id: r.id, stream: r.stream, kind: r.kind, status: r.status,
     startedAt: new Date(r.started_at).toISOString(), endedAt: r.ended_at ? new Date(r.ended_at).toISOString() : null,
     read: Number(r.rows_read), sent: Number(r.rows_sent), unchanged: Number(r.rows_unchanged),
-    rejected: Number(r.rows_rejected), deleted: Number(r.rows_deleted), pages: r.pages,
+    rejected: Number(r.rows_rejected), deleted: Number(r.rows_deleted),
+    nullCursor: Number(r.rows_null_cursor), nullKey: Number(r.rows_null_key), futureCursor: Number(r.rows_future_cursor), pages: r.pages,
     watermarkAfter: r.watermark_after, error: r.error ? `${r.error_code ?? ''} ${r.error}`.trim() : null,
   }));
 }

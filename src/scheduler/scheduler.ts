@@ -22,7 +22,7 @@ import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './retry-delay.ts'
 import { Semaphore } from './semaphore.ts';
 import type { Hold } from '../store/holds.ts';
 import { claimTick } from './schedule-ticks.ts';
-import { takeSourceSlot } from './source-slots.ts';
+import { takeSourceSlot } from '../store/source-slots.ts';
 import { parkedReason, parkStream } from './stream-parking.ts';
 import { streamStatuses } from './stream-status.ts';
 

@@ -1,6 +1,7 @@
 /**
  * One status row per stream, read from the state store: state, last run, lag, next run, last
- * error. `status`, the ops API, `/metrics` and lag alerting all read it from here.
+ * error, rows the last pull could not read. `status`, the ops API, `/metrics` and lag alerting
+ * all read it from here.
  *
  * Lag is how far behind the partner the delivered data may be: now minus the newest point
  * up to which everything is known delivered. That point is the later of the watermark's
@@ -36,8 +37,22 @@ export interface StreamStatus {
   nextRun: string | null;
   lastError: string | null;
   parkedReason: string | null;
+  /**
+   * Rows the last finished pull counted and could not read (no position, or a cursor ahead of
+   * the partner clock); null before the first. Other run kinds do not count them, so they are
+   * taken from the last pull, not from `lastRun`.
+   */
+  unread: UnreadRows | null;
   /** The running backfill of the stream, if any: how far, how fast, how long to go. */
   backfill: { id: string; percent: number; rowsDone: number; rowsPerSecond: number; etaSeconds?: number } | null;
+}
+
+/** What one pull counted and could not read. */
+export interface UnreadRows {
+  runId: string;
+  nullCursor: number;
+  nullKey: number;
+  futureCursor: number;
 }
 
 interface Row {
@@ -61,6 +76,10 @@ interface Row {
   error_code: string | null;
   error: string | null;
   ok_started: Date | null;
+  pull_id: string | null;
+  pull_null_cursor: string | null;
+  pull_null_key: string | null;
+  pull_future_cursor: string | null;
   backfilling: boolean;
 }
 
@@ -75,6 +94,7 @@ export async function streamStatuses(db: Kysely<StoreSchema>, options: { connect
       r.id as run_id, r.kind as run_kind, r.status as run_status, r.started_at as run_started, r.ended_at as run_ended,
       r.rows_read, r.rows_sent, r.rows_unchanged, r.rows_rejected, r.error_code, r.error,
       ok.started_at as ok_started,
+      p.id as pull_id, p.rows_null_cursor as pull_null_cursor, p.rows_null_key as pull_null_key, p.rows_future_cursor as pull_future_cursor,
       exists (select 1 from runs b where b.connector_id = s.connector_id and b.stream = s.name
               and b.kind = 'backfill' and b.status = 'running') as backfilling
     from connectors c
@@ -84,6 +104,9 @@ export async function streamStatuses(db: Kysely<StoreSchema>, options: { connect
                        and x.kind <> 'backfill' order by x.id desc limit 1) r on true
     left join lateral (select x.started_at from runs x where x.connector_id = s.connector_id and x.stream = s.name
                        and x.kind <> 'backfill' and x.status = 'succeeded' order by x.id desc limit 1) ok on true
+    left join lateral (select x.id, x.rows_null_cursor, x.rows_null_key, x.rows_future_cursor from runs x
+                       where x.connector_id = s.connector_id and x.stream = s.name
+                       and x.kind = 'pull' and x.status <> 'running' order by x.id desc limit 1) p on true
     where ${filter}
     order by c.tenant_id, c.id, s.name`.execute(db);
   const backfills = new Map((await listBackfills(db)).filter((b) => b.state === 'running').map((b) => [`${b.connector}/${b.stream}`, b]));
@@ -118,6 +141,9 @@ function toStatus(r: Row, now: Date, backfill: BackfillProgress | undefined): St
     nextRun: r.enabled && !r.parked_reason && config.schedule ? nextCronRun(config.schedule, config.schedule_timezone)?.toISOString() ?? null : null,
     lastError: r.parked_reason ?? (r.run_status === 'failed' ? `${r.error_code ?? ''} ${r.error ?? ''}`.trim() : null),
     parkedReason: r.parked_reason,
+    unread: r.pull_id === null ? null : {
+      runId: r.pull_id, nullCursor: Number(r.pull_null_cursor), nullKey: Number(r.pull_null_key), futureCursor: Number(r.pull_future_cursor),
+    },
     backfill: backfill ? {
       id: backfill.id, percent: backfill.percent, rowsDone: backfill.rowsDone, rowsPerSecond: backfill.rowsPerSecond, etaSeconds: backfill.etaSeconds,
     } : null,

@@ -34,9 +34,25 @@ export const OPENAPI_DOCUMENT = {
           lastRun: { type: ['object', 'null'] }, watermark: { type: ['object', 'null'] },
           lagSeconds: { type: ['integer', 'null'] }, lagObjectiveSeconds: { type: ['integer', 'null'] }, lagBreached: { type: 'boolean' },
           nextRun: { type: ['string', 'null'], format: 'date-time' }, lastError: { type: ['string', 'null'] }, parkedReason: { type: ['string', 'null'] },
+          unread: {
+            type: ['object', 'null'],
+            description: 'Rows the last finished pull counted and could not read; null before the first pull',
+            required: ['runId', 'nullCursor', 'nullKey', 'futureCursor'],
+            properties: {
+              runId: { type: 'string' },
+              nullCursor: { type: 'integer', description: 'The cursor (and its fallback) is NULL' },
+              nullKey: { type: 'integer', description: 'The cursor is set but a primary-key column is NULL' },
+              futureCursor: { type: 'integer', description: 'The cursor is ahead of the partner clock by more than the settle window: usually a wrong `timezone`' },
+            },
+          },
+          backfill: { type: ['object', 'null'], description: 'The running backfill: id, percent, rowsDone, rowsPerSecond, etaSeconds' },
         },
       },
-      Run: { type: 'object', description: 'One run: id, stream, kind, status, startedAt, endedAt, counts, watermarkAfter, error' },
+      Run: {
+        type: 'object',
+        description: 'One run: id, stream, kind, status, startedAt, endedAt, counts (read, sent, unchanged, rejected, deleted, '
+          + 'nullCursor, nullKey, futureCursor, pages), watermarkAfter, error. Only pulls count nullCursor, nullKey and futureCursor.',
+      },
       Rejection: { type: 'object', description: 'A quarantined record: stream, externalId, sourceKey, fields, reason' },
       Backfill: {
         type: 'object',

@@ -1,8 +1,8 @@
 /**
  * Prometheus metrics on a Registry of their own (never prom-client's global one): row
  * counters and run durations per stream as this replica ran them, failures by reason code,
- * and per-stream gauges (lag, objective breached, parked) read from the store at each scrape,
- * so every replica reports the same gauge values.
+ * and per-stream gauges (lag, objective breached, parked, rows the last pull could not read)
+ * read from the store at each scrape, so every replica reports the same gauge values.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RunSummary } from '../engine/run-stream.ts';
@@ -31,6 +31,14 @@ export class PullerMetrics {
   private readonly breached = this.gauge('reach_puller_lag_objective_breached', '1 when the lag exceeds the connector lag_objective_seconds');
   private readonly parked = this.gauge('reach_puller_stream_parked', '1 when a permanent error parked the stream');
   private readonly backfill = this.gauge('reach_puller_backfill_progress_ratio', 'Share of the running backfill done (0..1)');
+  // From the last finished pull in the store, not from this replica's runs: a replica that did
+  // not run the stream lately would otherwise keep reporting an old count.
+  private readonly unread = {
+    futureCursor: this.gauge('reach_puller_rows_future_cursor',
+      'Rows the last pull found with a cursor ahead of the partner clock by more than the settle window (a wrong timezone, see README)'),
+    nullKey: this.gauge('reach_puller_rows_null_key', 'Rows the last pull found with a NULL primary-key column (not pulled)'),
+    nullCursor: this.gauge('reach_puller_rows_null_cursor', 'Rows the last pull found with a NULL cursor (not pulled)'),
+  };
 
   /** Counts a finished run. */
   recordRun(tenant: string, summary: RunSummary, seconds: number): void {
@@ -55,12 +63,18 @@ export class PullerMetrics {
     this.breached.reset();
     this.parked.reset();
     this.backfill.reset();
+    for (const gauge of Object.values(this.unread)) gauge.reset();
     for (const s of statuses) {
       const labels = { tenant: s.tenant, connector: s.connector, stream: s.stream };
       if (s.lagSeconds !== null) this.lag.set(labels, s.lagSeconds);
       if (s.lagObjectiveSeconds !== null) this.breached.set(labels, s.lagBreached ? 1 : 0);
       this.parked.set(labels, s.state === 'parked' ? 1 : 0);
       if (s.backfill) this.backfill.set(labels, s.backfill.percent / 100);
+      if (s.unread) {
+        this.unread.futureCursor.set(labels, s.unread.futureCursor);
+        this.unread.nullKey.set(labels, s.unread.nullKey);
+        this.unread.nullCursor.set(labels, s.unread.nullCursor);
+      }
     }
   }
 

@@ -78,10 +78,16 @@ export async function closeEmptySend(trx: Db, sendId: string): Promise<void> {
     and not exists (select 1 from delivery_claims c where c.send_id = s.id)`.execute(trx);
 }
 
-/** What Reach said about a send's requests: the batches it accepted, and whether they are all of them. */
-export async function recordBatches(db: Db, sendId: string, posted: Posted): Promise<void> {
+/**
+ * What Reach said about a send's requests: the batches it accepted, and whether they hold
+ * every record of the send and nothing else (`accepted`), or Reach's account of them is
+ * incomplete (`ambiguous`: a post that failed part-way, or a request that may have been
+ * taken without an answer).
+ */
+export async function recordBatches(db: Db, sendId: string, posted: Posted, complete: boolean): Promise<void> {
   await db.updateTable('delivery_sends').set({
-    upsert_batch_ids: posted.upsertBatchIds, delete_batch_ids: posted.deleteBatchIds, state: posted.ambiguous ? 'ambiguous' : 'accepted',
+    upsert_batch_ids: posted.upsertBatchIds, delete_batch_ids: posted.deleteBatchIds,
+    state: complete && !posted.ambiguous ? 'accepted' : 'ambiguous',
   }).where('id', '=', sendId).execute();
 }
 
@@ -100,6 +106,26 @@ export async function settleSend(trx: Db, sendId: string, failedIds: ReadonlySet
   await trx.deleteFrom('delivery_sends').where('id', '=', sendId).execute();
 }
 
+/** What `delivered` holds for a record Reach may or may not have taken: no content ever equals it. */
+export const UNKNOWN_CONTENT = 'unknown';
+
+/**
+ * Settles a send whose records cannot be known applied (its post failed part-way, or its run
+ * died before Reach answered): each record becomes delivered at the send's version with
+ * unknown content, so its next read is sent whatever it holds (a re-send is harmless), while
+ * a read older than the send stays older. Its claims go.
+ */
+export async function forgetSend(trx: Db, sendId: string): Promise<void> {
+  await sql`
+    insert into delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
+    select connector_id, stream, external_id, ${UNKNOWN_CONTENT}, version, false, now() from delivery_claims
+    where send_id = ${sendId}
+    on conflict (connector_id, stream, external_id) do update set
+      content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
+    where delivered.version <= excluded.version`.execute(trx);
+  await trx.deleteFrom('delivery_sends').where('id', '=', sendId).execute();
+}
+
 /** A send holding claims on records someone else wants to send, with what is known of its run. */
 export interface BlockingSend {
   id: string;
@@ -111,6 +137,8 @@ export interface BlockingSend {
   posted: Posted;
   /** The run ended by itself (not taken for dead): it sends nothing any more. */
   ownerEnded: boolean;
+  /** The run's row still says `running` (it may be alive, or dead and not yet taken over). */
+  ownerRunning: boolean;
   /** How long ago the run's last beat reached the store, by the store's clock. */
   ownerSilentMs: number;
 }
@@ -132,6 +160,7 @@ export async function blockingSends(db: Db, ref: StreamRef, externalIds: string[
     id: r.id, runId: r.run_id, tenant: r.tenant_id, schema: r.schema_name, state: r.state,
     posted: { upsertBatchIds: r.upsert_batch_ids, deleteBatchIds: r.delete_batch_ids, ambiguous: r.state !== 'accepted' },
     ownerEnded: r.status === null || (r.status !== 'running' && r.error_code !== 'RP_RUN_ABANDONED'),
+    ownerRunning: r.status === 'running',
     ownerSilentMs: r.silent_ms === null ? Number.POSITIVE_INFINITY : Number(r.silent_ms),
   }));
 }

@@ -45,8 +45,10 @@ interface Entry {
 export class ProcessHolds implements Holds {
   readonly exclusive = true;
   readonly #held = new Map<string, AbortController>();
+  #closed = false;
 
   async tryTake(key: string): Promise<Hold | undefined> {
+    if (this.#closed) throw new Error('the store is closed');
     if (this.#held.has(key)) return undefined;
     const controller = new AbortController();
     this.#held.set(key, controller);
@@ -64,7 +66,10 @@ export class ProcessHolds implements Holds {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    const held = [...this.#held.values()];
     this.#held.clear();
+    for (const controller of held) controller.abort(new Error('the hold ended: the store was closed'));
   }
 }
 
@@ -76,6 +81,8 @@ export class SessionLockHolds implements Holds {
   #session?: Promise<pg.Client>;
   #ping?: NodeJS.Timeout;
   #closed = false;
+  /** The session's statements, one after another (node-pg queues them, but deprecates relying on it). */
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(connectionString: string) {
     this.#connectionString = connectionString;
@@ -88,8 +95,7 @@ export class SessionLockHolds implements Holds {
     const entry: Entry = { controller: new AbortController(), taken: false };
     this.#held.set(key, entry);
     try {
-      const session = await this.#open();
-      const { rows } = await session.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtextextended($1, $2)) as ok', [key, KEY_SEED]);
+      const rows = await this.#query<{ ok: boolean }>('select pg_try_advisory_lock(hashtextextended($1, $2)) as ok', [key, KEY_SEED]);
       if (!rows[0]?.ok) {
         this.#held.delete(key);
         return undefined;
@@ -104,9 +110,8 @@ export class SessionLockHolds implements Holds {
 
   async isHeld(key: string): Promise<boolean> {
     if (this.#held.get(key)?.taken) return true;
-    const session = await this.#open();
     // A bigint advisory lock shows in pg_locks as classid (high 32 bits) and objid (low 32 bits).
-    const { rows } = await session.query<{ held: boolean }>(`
+    const rows = await this.#query<{ held: boolean }>(`
       select exists (
         select 1 from pg_locks l, (select hashtextextended($1, $2) as k) h
         where l.locktype = 'advisory' and l.granted and l.objsubid = 1
@@ -121,7 +126,9 @@ export class SessionLockHolds implements Holds {
     clearInterval(this.#ping);
     const session = this.#session;
     this.#session = undefined;
+    const held = [...this.#held.values()].filter((e) => e.taken);
     this.#held.clear();
+    for (const entry of held) entry.controller.abort(new Error('the hold ended: the store was closed'));
     // Ending the session releases every lock it holds.
     if (session) await session.then((c) => c.end(), () => undefined).catch(() => undefined);
   }
@@ -132,7 +139,14 @@ export class SessionLockHolds implements Holds {
     const session = this.#session;
     if (!session) return;
     // A failed unlock means a broken session, whose locks PostgreSQL has released anyway.
-    await session.then((c) => c.query('select pg_advisory_unlock(hashtextextended($1, $2))', [key, KEY_SEED])).catch(() => undefined);
+    await this.#query('select pg_advisory_unlock(hashtextextended($1, $2))', [key, KEY_SEED], session).catch(() => undefined);
+  }
+
+  /** Runs a statement on the session (`session`: that one, not a new one), after the ones before it. */
+  #query<R extends pg.QueryResultRow>(text: string, values: unknown[], session?: Promise<pg.Client>): Promise<R[]> {
+    const run = this.#queue.then(async () => (await (session ?? this.#open())).query<R>(text, values));
+    this.#queue = run.catch(() => undefined);
+    return run.then((r) => r.rows);
   }
 
   #open(): Promise<pg.Client> {
@@ -141,10 +155,12 @@ export class SessionLockHolds implements Holds {
   }
 
   async #connect(): Promise<pg.Client> {
+    // Named apart from the store's pool (a parameter in the URL would win over the option).
     const url = new URL(this.#connectionString);
     const name = `${url.searchParams.get('application_name') ?? 'reach-puller'} holds`;
+    url.searchParams.delete('application_name');
     const client = new pg.Client({
-      connectionString: this.#connectionString,
+      connectionString: url.toString(),
       application_name: name,
       keepAlive: true,
       keepAliveInitialDelayMillis: 5_000,
@@ -166,7 +182,7 @@ export class SessionLockHolds implements Holds {
     clearInterval(this.#ping);
     // A half-open connection answers nothing: the ping's timeout ends it, and with it the holds.
     this.#ping = setInterval(() => {
-      client.query('select 1').catch(() => {
+      this.#query('select 1', [], Promise.resolve(client)).catch(() => {
         lose();
         void client.end().catch(() => undefined);
       });

@@ -57,8 +57,10 @@ export async function openStore(options: StoreOptions = storeOptionsFromEnv()): 
 
 function openPostgres(databaseUrl: string): Store {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
-  // An idle client losing its server must not crash the process; the next query reports it.
+  // A client losing its server must not crash the process: node-pg emits 'error' on the client
+  // (checked out, in a transaction) or the pool (idle); the query in flight, if any, rejects with it.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool }) });
   const holds = new SessionLockHolds(databaseUrl);
   registerHolds(db, holds);

@@ -67,13 +67,15 @@ export const ZERO_COUNTS: RunCounts = {
 };
 
 /**
- * How often a run beats, and how long after its last beat reached the store it still sends.
- * Others settle a silent run's unconfirmed sends only after the deadline has passed, so it
- * bounds how long a crash can hold up the records the dead run was sending.
+ * How often a run beats; how long after its last beat reached the store it still starts a
+ * request to Reach; and how long such a request may take to arrive. Others settle a silent
+ * run's unconfirmed sends only once the last two have passed, so together they bound how
+ * long a crash can hold up the records the dead run was sending.
  */
 export const RUN_TIMING = {
   heartbeatMs: positiveEnv('REACH_PULLER_HEARTBEAT_MS', 2_000),
   sendDeadlineMs: positiveEnv('REACH_PULLER_SEND_DEADLINE_MS', 15_000),
+  requestGraceMs: positiveEnv('REACH_PULLER_REQUEST_GRACE_MS', 30_000),
 };
 
 function positiveEnv(name: string, fallback: number): number {
@@ -100,6 +102,8 @@ export interface LiveRun {
 export function streamHoldKey(ref: StreamRef): string {
   return `stream ${ref.connectorId}/${ref.stream}`;
 }
+
+const UNIQUE_VIOLATION = '23505';
 
 // This process, as runs name their owner.
 const PROCESS = `${hostname()}:${process.pid}`;
@@ -152,6 +156,10 @@ export async function startRun(db: Kysely<StoreSchema>, ref: StreamRef, kind: Ru
     });
   } catch (error) {
     await ownHold?.release();
+    // Another live run's row: this process's hold ended (its session dropped) as it was taken.
+    if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
+      throw new PullerError('RP_STREAM_BUSY', `stream ${ref.connectorId}/${ref.stream} was taken by another run as this one started`);
+    }
     throw error;
   }
   return new StoreRun(db, id, ref, kind, hold, ownHold, options.signal);
@@ -197,7 +205,10 @@ class StoreRun implements LiveRun {
       if (!row) this.#stop(this.#fencedError());
       else if (!this.#fenced) this.#maySendUntil = sentAt + RUN_TIMING.sendDeadlineMs;
     } catch {
-      // The store is unreachable: the send deadline runs out on its own.
+      // The store is unreachable: nothing of this run can commit. Past its send deadline it stops.
+      if (performance.now() > this.#maySendUntil) {
+        this.#stop(new PullerError('RP_RUN_FENCED', `run ${this.id} of ${this.ref.connectorId}/${this.ref.stream} has not reached the store for ${RUN_TIMING.sendDeadlineMs} ms`));
+      }
     }
   }
 

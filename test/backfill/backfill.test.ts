@@ -158,7 +158,7 @@ for (const dialect of TEST_DIALECTS) {
     test('resumes at once after kill -9 from the chunk checkpoints, re-reading under one checkpoint interval per chunk', async ({ lab }) => {
       const { id, partner, store, connector } = await setup(lab, 12_000, { maxConnections: 2 });
       const args = ['backfill', connector.id, '--chunks', '3', '--checkpoint-rows', '500', '--max-rows-per-second', '8000'];
-      const { child, result } = lab.spawnCli(args, { env: { DATABASE_URL: store.url, LOG_LEVEL: 'silent' }, source: true });
+      const { child, result } = lab.spawnCli(args, { env: { DATABASE_URL: store.url, LOG_LEVEL: 'silent' } });
       for (;;) {
         const b = (await listBackfills(store.db)).find((p) => p.connector === connector.id);
         if (b && b.rowsDone >= 2000) break;

@@ -5,6 +5,7 @@ import { getConnector } from '../../store/connector-registry.ts';
 import { withStore } from '../context.ts';
 import { EXIT, printJson, printTable } from '../output.ts';
 import { cancelOnSignals } from '../signals.ts';
+import { unreadHints } from '../unread-rows.ts';
 
 export function registerPull(program: Command): void {
   program
@@ -20,13 +21,18 @@ export function registerPull(program: Command): void {
       });
       const rows = results.map((r) => ({
         stream: r.stream, status: r.status, read: r.rowsRead, sent: r.rowsSent, unchanged: r.rowsUnchanged,
-        rejected: r.rowsRejected, deleted: r.rowsDeleted, null_cursor: r.rowsNullCursor, pages: r.pages,
+        rejected: r.rowsRejected, deleted: r.rowsDeleted, null_cursor: r.rowsNullCursor, null_key: r.rowsNullKey,
+        future_cursor: r.rowsFutureCursor, pages: r.pages,
         watermark: r.watermarkAfter ? `${r.watermarkAfter.cursor} ${JSON.stringify(r.watermarkAfter.key)}` : null,
         error: r.error ? `${(r.error as { code?: string }).code ?? ''} ${r.error.message}`.trim() : null,
       }));
       if (opts.json) printJson(rows);
-      else printTable(rows, ['stream', 'status', 'read', 'sent', 'unchanged', 'rejected', 'deleted', 'null_cursor', 'pages', 'watermark', 'error']);
-      for (const r of results) if (r.warning) process.stderr.write(`warning: ${r.stream}: ${r.warning}\n`);
+      else printTable(rows, ['stream', 'status', 'read', 'sent', 'unchanged', 'rejected', 'deleted', 'null_cursor', 'null_key', 'future_cursor', 'pages', 'watermark', 'error']);
+      for (const r of results) {
+        if (r.warning) process.stderr.write(`warning: ${r.stream}: ${r.warning}\n`);
+        const hints = unreadHints({ nullCursor: r.rowsNullCursor, nullKey: r.rowsNullKey, futureCursor: r.rowsFutureCursor });
+        for (const hint of hints) process.stderr.write(`warning: ${r.stream}: ${hint}\n`);
+      }
       if (results.some((r) => r.status !== 'succeeded')) process.exitCode = EXIT.failure;
     });
 }

@@ -4,6 +4,7 @@ import { PullerError } from '../../errors.ts';
 import { logger } from '../../log.ts';
 import { getConnector } from '../../store/connector-registry.ts';
 import { loadWatermark, saveWatermark } from '../../store/delivery-state.ts';
+import { streamHoldKey } from '../../store/run-records.ts';
 import { withStore } from '../context.ts';
 
 export function registerReset(program: Command): void {
@@ -20,13 +21,20 @@ export function registerReset(program: Command): void {
         const connector = await getConnector(store.db, id);
         findStream(connector, opts.stream);
         const ref = { connectorId: id, stream: opts.stream };
-        await store.db.transaction().execute(async (trx) => {
-          const before = await loadWatermark(trx, ref);
-          const after = opts.to === undefined ? undefined : { cursor: opts.to, key };
-          await saveWatermark(trx, ref, after);
-          logger().warn({ connector: id, stream: opts.stream, before: before ?? null, after: after ?? null }, 'watermark reset by operator');
-          process.stdout.write(`${id}/${opts.stream}: watermark ${fmt(before)} -> ${fmt(after)}\n`);
-        });
+        // Holding the stream, as a pull would: a running pull's next checkpoint would undo the reset.
+        const hold = await store.holds.tryTake(streamHoldKey(ref));
+        if (!hold) throw new PullerError('RP_STREAM_BUSY', `stream ${id}/${opts.stream} is running; reset it once the run has ended`);
+        try {
+          await store.db.transaction().execute(async (trx) => {
+            const before = await loadWatermark(trx, ref);
+            const after = opts.to === undefined ? undefined : { cursor: opts.to, key };
+            await saveWatermark(trx, ref, after);
+            logger().warn({ connector: id, stream: opts.stream, before: before ?? null, after: after ?? null }, 'watermark reset by operator');
+            process.stdout.write(`${id}/${opts.stream}: watermark ${fmt(before)} -> ${fmt(after)}\n`);
+          });
+        } finally {
+          await hold.release();
+        }
       });
     });
 }

@@ -4,6 +4,7 @@ import { listRuns } from '../../scheduler/run-history.ts';
 import { getConnector } from '../../store/connector-registry.ts';
 import { withStore } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
+import { unreadHints } from '../unread-rows.ts';
 
 export function registerRuns(program: Command): void {
   program
@@ -22,8 +23,17 @@ export function registerRuns(program: Command): void {
       }, `GET /connectors/${id}/runs`);
       if (opts.json) printJson(runs);
       else {
-        printTable(runs.map(({ watermarkAfter, ...r }) => ({ ...r, startedAt: r.startedAt.slice(0, 19), endedAt: r.endedAt?.slice(11, 19) })),
-          ['id', 'stream', 'kind', 'status', 'startedAt', 'endedAt', 'read', 'sent', 'unchanged', 'rejected', 'pages', 'error']);
+        printTable(runs.map(({ watermarkAfter, ...r }) => ({
+          ...r, startedAt: r.startedAt.slice(0, 19), endedAt: r.endedAt?.slice(11, 19),
+          null_cursor: r.nullCursor, null_key: r.nullKey, future_cursor: r.futureCursor,
+        })), ['id', 'stream', 'kind', 'status', 'startedAt', 'endedAt', 'read', 'sent', 'unchanged', 'rejected', 'null_cursor', 'null_key', 'future_cursor', 'pages', 'error']);
+      }
+      // What the counts mean, for each stream's newest pull shown (only pulls count them).
+      const seen = new Set<string>();
+      for (const r of runs) {
+        if (r.kind !== 'pull' || seen.has(r.stream)) continue;
+        seen.add(r.stream);
+        for (const hint of unreadHints(r)) process.stderr.write(`warning: ${r.stream} (run ${r.id}): ${hint}\n`);
       }
     });
 }

@@ -2,17 +2,25 @@ import type { Command } from 'commander';
 import { streamStatuses, type StreamStatus } from '../../scheduler/stream-status.ts';
 import { withStore } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
+import { unreadHints } from '../unread-rows.ts';
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('One row per stream: state, last run, lag, next run, last error')
+    .description('One row per stream: state, last run, rows the last pull could not read, lag, next run, last error')
     .option('--connector <id>', 'only this connector')
     .option('--json', 'print as JSON')
     .action(async (opts: { connector?: string; json?: boolean }) => {
       const rows = await withStore((store) => streamStatuses(store.db, { connector: opts.connector }), 'GET /status');
       if (opts.json) printJson(rows);
-      else printTable(rows.map(tableRow), ['tenant', 'connector', 'stream', 'state', 'last_run', 'read', 'sent', 'unchanged', 'rejected', 'lag', 'next_run', 'backfill', 'last_error']);
+      else {
+        printTable(rows.map(tableRow), ['tenant', 'connector', 'stream', 'state', 'last_run', 'read', 'sent', 'unchanged', 'rejected',
+          'null_key', 'future_cursor', 'lag', 'next_run', 'backfill', 'last_error']);
+      }
+      for (const s of rows) {
+        if (!s.unread) continue;
+        for (const hint of unreadHints(s.unread)) process.stderr.write(`warning: ${s.connector}/${s.stream} (run ${s.unread.runId}): ${hint}\n`);
+      }
     });
 }
 
@@ -22,6 +30,7 @@ function tableRow(s: StreamStatus) {
     tenant: s.tenant, connector: s.connector, stream: s.stream, state: s.state,
     last_run: run ? `${run.status} ${run.startedAt.slice(0, 19)}Z` : null,
     read: run?.read, sent: run?.sent, unchanged: run?.unchanged, rejected: run?.rejected,
+    null_key: s.unread?.nullKey, future_cursor: s.unread?.futureCursor,
     lag: s.lagSeconds === null ? null : `${duration(s.lagSeconds)}${s.lagBreached ? ` > ${duration(s.lagObjectiveSeconds!)}!` : ''}`,
     next_run: s.nextRun ? `${s.nextRun.slice(0, 19)}Z` : null,
     backfill: s.backfill

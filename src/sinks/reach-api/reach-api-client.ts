@@ -173,17 +173,17 @@ export class ReachApiClient {
     );
   }
 
-  /** Reads a batch's status and progress, retried like any request. */
-  batchStatus(batchId: string): Promise<BatchInfo> {
+  /** Reads a batch's status and progress, retried like any request until `signal` aborts. */
+  batchStatus(batchId: string, signal?: AbortSignal): Promise<BatchInfo> {
     const call: Call = { method: 'GET', path: `/api/batches/${encodeURIComponent(batchId)}` };
-    return this.#call<BatchInfo>(call, Date.now() + this.#retry.deadlineMs);
+    return this.#call<BatchInfo>(call, Date.now() + this.#retry.deadlineMs, signal);
   }
 
   /** One page of a tenant's batches (`GET /api/batches`), oldest first where Reach keeps that order. */
-  listBatches(tenant: string, cursor?: string): Promise<BatchList> {
+  listBatches(tenant: string, cursor?: string, signal?: AbortSignal): Promise<BatchList> {
     const query = new URLSearchParams({ limit: '100', ...(cursor ? { cursor } : {}) });
     const call: Call = { method: 'GET', path: `/api/batches?${query}`, tenant };
-    return this.#call<BatchList>(call, Date.now() + this.#retry.deadlineMs);
+    return this.#call<BatchList>(call, Date.now() + this.#retry.deadlineMs, signal);
   }
 
   /**

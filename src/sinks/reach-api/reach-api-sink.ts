@@ -8,7 +8,7 @@
  * name this code does not know is logged once, never waited on.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PullerError, TransientError } from '../../errors.ts';
+import { stopError, TransientError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { BatchSink, FailedRecord, Posted, SinkPage } from '../sink.ts';
 import { acceptedBefore, ReachApiClient } from './reach-api-client.ts';
@@ -82,7 +82,9 @@ export class ReachApiSink implements BatchSink {
     const deadline = Date.now() + this.#batchWaitMs;
     const follow = async (id: string, upsert: boolean): Promise<FailedRecord[]> => {
       for (let wait = FIRST_POLL_MS; ; wait = Math.min(wait * 2, MAX_POLL_MS)) {
-        const batch = await this.#client.batchStatus(id);
+        const batch = await this.#client.batchStatus(id, signal).catch((error: unknown) => {
+          throw signal?.aborted ? stopError(signal.reason, `waiting for batch ${id}`) : error;
+        });
         this.#checkStatusName(batch);
         if (batchDone(batch)) {
           // A delete Reach could not apply (the record was not there) leaves it absent all the same.
@@ -94,7 +96,9 @@ export class ReachApiSink implements BatchSink {
             `Reach had not processed batch ${id} after ${Math.round(this.#batchWaitMs / 1000)} s ` +
               `(${batch.progress.processedRecords} of ${batch.progress.totalRecords} records processed, status ${batch.status})`);
         }
-        await sleep(wait, undefined, { signal });
+        await sleep(wait, undefined, { signal }).catch(() => {
+          throw stopError(signal?.reason, `waiting for batch ${id}`);
+        });
       }
     };
     const perBatch = await Promise.all([
@@ -108,12 +112,14 @@ export class ReachApiSink implements BatchSink {
     const unfinished: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.#client.listBatches(tenant, cursor);
+      const page = await this.#client.listBatches(tenant, cursor, signal).catch((error: unknown) => {
+        throw signal?.aborted ? stopError(signal.reason, 'waiting for Reach to finish earlier batches') : error;
+      });
       for (const batch of page.batches) {
         if (batch.tenantId === tenant && batch.schemaName.toLowerCase() === schema.toLowerCase() && !batchDone(batch)) unfinished.push(batch.id);
       }
       cursor = page.nextCursor ?? undefined;
-      if (signal?.aborted) throw new PullerError('RP_RUN_CANCELLED', 'cancelled while waiting for Reach to finish earlier batches');
+      if (signal?.aborted) throw stopError(signal.reason, 'waiting for Reach to finish earlier batches');
     } while (cursor);
     if (unfinished.length > 0) {
       this.#log?.info({ tenant, schema, batches: unfinished.length }, 'waiting for Reach to finish batches a crashed or cut-off send may have left');
