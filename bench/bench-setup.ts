@@ -13,6 +13,11 @@ export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/
 export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/mysql';
 process.env.RP_BENCH_PASSWORD ??= 'rp-bench-pw';
 process.env.REACH_PULLER_ALLOW_PRIVATE_NETWORKS ??= '127.0.0.0/8';
+// The local Reach API of figure 5 speaks plain http on a random loopback port.
+process.env.REACH_PULLER_REACH_URLS ??= 'http://127.0.0.1:*';
+process.env.REACH_PULLER_DEV_INSECURE_REACH ??= '1';
+// The bench connectors name their password and token as ${env:RP_BENCH_...}.
+process.env.REACH_PULLER_CONNECTOR_ENV ??= 'RP_BENCH_*';
 
 export function pgUrl(database: string): string {
   const u = new URL(PG_URL);

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, test as base } from 'vitest';
 import { startReachApiServer, type ReachApiServer, type ReachApiServerOptions } from '../src/dev/reach-api-server.ts';
+import type { RuntimeEnv } from '../src/engine/connector-runtime.ts';
 import { pullConnector } from '../src/engine/pull-connector.ts';
 import type { RunSummary } from '../src/engine/run-stream.ts';
 import type { RegisteredConnector } from '../src/store/connector-registry.ts';
@@ -139,7 +140,7 @@ export class Lab {
   }
 
   /** One pull of a connector (every stream, or one), quietly. */
-  pull(store: Store, connector: RegisteredConnector, options: { stream?: string; signal?: AbortSignal } = {}): Promise<RunSummary[]> {
+  pull(store: Store, connector: RegisteredConnector, options: { stream?: string; signal?: AbortSignal; runtime?: RuntimeEnv } = {}): Promise<RunSummary[]> {
     return pullConnector({ store: store.db, connector, log: testLog, ...options });
   }
 

@@ -46,6 +46,8 @@ export interface BackfillRecord {
   rowsEstimated: number;
   /** Where the stream's watermark may go once this backfill succeeds from the first row. */
   seedCursor?: string;
+  /** The cursor its chunk bounds were planned from (engine/stream-identity.ts). */
+  cursorSignature?: string;
   owner?: string;
   heartbeatAt?: Date;
   attemptStartedAt?: Date;
@@ -65,6 +67,7 @@ export interface NewBackfill {
   maxRowsPerSecond?: number;
   rowsEstimated: number;
   seedCursor?: string;
+  cursorSignature: string;
   chunks: ChunkBounds[];
 }
 
@@ -79,7 +82,7 @@ export async function insertBackfill(db: Kysely<StoreSchema>, b: NewBackfill): P
     const { id } = await trx.insertInto('backfills').values({
       connector_id: b.connectorId, stream: b.stream, status: 'running', range_from: b.from ?? null, range_to: b.to ?? null,
       checkpoint_rows: b.checkpointRows, max_rows_per_second: b.maxRowsPerSecond ?? null, rows_estimated: b.rowsEstimated,
-      seed_cursor: b.seedCursor ?? null, owner: ownerId(), heartbeat_at: new Date(), attempt_started_at: new Date(),
+      seed_cursor: b.seedCursor ?? null, cursor_signature: b.cursorSignature, owner: ownerId(), heartbeat_at: new Date(), attempt_started_at: new Date(),
     }).returning('id').executeTakeFirstOrThrow();
     await trx.insertInto('backfill_chunks').values(b.chunks.map((c, chunk) => ({
       backfill_id: id, chunk, lower_cursor: c.lower ?? null, upper_cursor: c.upper ?? null, status: 'pending' as const,
@@ -108,6 +111,7 @@ export async function loadBackfills(db: Db, id?: string): Promise<BackfillRecord
     id: r.id, connectorId: r.connector_id, stream: r.stream, status: r.status,
     from: r.range_from ?? undefined, to: r.range_to ?? undefined, checkpointRows: r.checkpoint_rows,
     maxRowsPerSecond: r.max_rows_per_second ?? undefined, rowsEstimated: Number(r.rows_estimated), seedCursor: r.seed_cursor ?? undefined,
+    cursorSignature: r.cursor_signature ?? undefined,
     owner: r.owner ?? undefined, heartbeatAt: r.heartbeat_at ?? undefined, attemptStartedAt: r.attempt_started_at ?? undefined,
     attemptRowsBefore: Number(r.attempt_rows_before), error: r.error ?? undefined, createdAt: r.created_at,
     finishedAt: r.finished_at ?? undefined,

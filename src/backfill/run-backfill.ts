@@ -17,12 +17,13 @@ import type { Logger } from '../log.ts';
 import { createSink, openConnectorSource, reachTarget, storeRuntime, type RuntimeEnv } from '../engine/connector-runtime.ts';
 import { deliverRange } from '../engine/range-delivery.ts';
 import { DEFAULT_PAGE_SIZE, findStream, planStream, readCeiling, type StreamPlan } from '../engine/stream-plan.ts';
+import { adoptStreamIdentity, cursorSignature } from '../engine/stream-identity.ts';
 import { compareCursor } from '../engine/watermark.ts';
 import type { StateStore, Sink } from '../sinks/sink.ts';
 import { canonicalCursor } from '../sources/canonical-values.ts';
 import type { ReadSession, Source } from '../sources/source.ts';
 import { getConnector, type RegisteredConnector } from '../store/connector-registry.ts';
-import { countOpenRejections } from '../store/delivery-state.ts';
+import { countOpenRejections, loadWatermark } from '../store/delivery-state.ts';
 import { holdsOf, type Hold } from '../store/holds.ts';
 import { addPage, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
 import { loadSchemaCatalog } from '../store/schema-registry.ts';
@@ -87,6 +88,7 @@ export async function startBackfill(deps: BackfillDeps, request: BackfillRequest
     }
   }
   const runtime = await openRuntime(deps, connector, stream);
+  const onboarding = (await loadWatermark(deps.store, { connectorId: connector.id, stream: stream.name })) === undefined;
   let id: string;
   let hold: Hold;
   try {
@@ -102,8 +104,11 @@ export async function startBackfill(deps: BackfillDeps, request: BackfillRequest
       const first = await session.readPage(plan.spec, { limit: 1 });
       const stats = await cursorStats(session, plan, digits);
       // What a pull will need to read no more once this backfill succeeds: the rows under the
-      // ceiling now (the largest cursor, for integer cursors, which have no ceiling).
-      const seed = plan.cursorKind === 'integer' ? stats.max : readCeiling(plan, await session.clockUtc());
+      // ceiling now. Integer cursors have no ceiling: an id taken by a transaction still open
+      // is below the largest one, so only onboarding (no watermark yet, where a pull would
+      // read past such an id just the same) seeds the largest; otherwise the pull's watermark
+      // stays below the open id, and the next pull reads it once committed.
+      const seed = plan.cursorKind !== 'integer' ? readCeiling(plan, await session.clockUtc()) : onboarding ? stats.max : undefined;
       return { range: { ...range, min: first.positions[0]?.cursor, max: stats.max }, rows: stats.rows, seed };
     });
     const { range } = found;
@@ -116,6 +121,7 @@ export async function startBackfill(deps: BackfillDeps, request: BackfillRequest
       maxRowsPerSecond: request.maxRowsPerSecond,
       rowsEstimated: Math.round(found.rows * (range.from === undefined && range.to === undefined ? 1 : rangeShare(kind, range))),
       seedCursor: found.seed,
+      cursorSignature: cursorSignature(plan),
       chunks,
     });
     // A new id: nobody else can hold it.
@@ -144,7 +150,12 @@ export async function resumeBackfill(deps: BackfillDeps, id: string): Promise<Ba
     if (b.status === 'succeeded') throw new PullerError('RP_NOT_FOUND', `backfill ${id} already succeeded; there is nothing to resume`);
     if (!(await claimBackfill(deps.store, b))) throw new PullerError('RP_BACKFILL_BUSY', `backfill ${id} changed while it was being resumed; try again`);
     const connector = await getConnector(deps.store, b.connectorId);
-    runtime = await openRuntime(deps, connector, findStream(connector, b.stream));
+    runtime = await openRuntime(deps, connector, findStream(connector, b.stream), id);
+    // Its chunk bounds are values of the cursor it was planned with (none recorded: before this check existed).
+    if (b.cursorSignature !== undefined && b.cursorSignature !== cursorSignature(runtime.plan)) {
+      throw new PullerError('RP_CURSOR_CHANGED', `backfill ${id} was planned on the cursor ${b.cursorSignature}; ` +
+        `the stream's is ${cursorSignature(runtime.plan)} now. Start a new backfill`);
+    }
     deps.log.info({ backfill: id, left: b.chunks.filter((c) => c.status !== 'succeeded').length }, 'backfill resumed');
     return { id, done: execute(deps, await loadBackfill(deps.store, id), runtime, hold) };
   } catch (error) {
@@ -218,7 +229,8 @@ interface Runtime {
   close(): Promise<void>;
 }
 
-async function openRuntime(deps: BackfillDeps, connector: RegisteredConnector, stream: StreamConfig): Promise<Runtime> {
+/** Opens the source and sink and plans the stream; `backfillId` when resuming one. */
+async function openRuntime(deps: BackfillDeps, connector: RegisteredConnector, stream: StreamConfig, backfillId?: string): Promise<Runtime> {
   const runtime = storeRuntime(deps.store, deps.runtime);
   // The target first: if it cannot be resolved, no source pool is left open.
   const target = await reachTarget(connector.config, runtime);
@@ -231,6 +243,7 @@ async function openRuntime(deps: BackfillDeps, connector: RegisteredConnector, s
   try {
     sink = createSink(target, deps.log);
     const plan = await planStream(source, connector, stream, await loadSchemaCatalog(deps.store));
+    await adoptStreamIdentity(deps.store, { connectorId: connector.id, stream: stream.name }, plan, sink, { holdsStream: false, backfillId, log: deps.log });
     return { connector, source, sink, plan, close };
   } catch (error) {
     await close();

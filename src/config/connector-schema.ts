@@ -93,6 +93,8 @@ export const sourceSchema = z.strictObject({
   statement_timeout_seconds: z.number().int().min(1).max(3600).default(60),
   settle_seconds: z.number().int().min(0).max(86400).default(120),
   require_read_only_user: z.boolean().default(false),
+  password_auth: z.array(z.enum(['scram', 'md5', 'cleartext'])).min(1).default(['scram'])
+    .describe('PostgreSQL: password methods answered; md5 and cleartext give whoever asks a reusable hash or the password'),
 });
 export type SourceConfig = z.output<typeof sourceSchema>;
 

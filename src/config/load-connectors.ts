@@ -70,7 +70,14 @@ export function parseConnector(file: string, text: string): { connector?: Loaded
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
-  const problems: ConfigProblem[] = doc.errors.map((e) => ({ file, line: lineOf(e.pos[0]), path: '', message: e.message.split('\n')[0]! }));
+  const problems: ConfigProblem[] = doc.errors.map((e) => {
+    const message = e.message.split('\n')[0]!;
+    // The parser notices an unclosed quote at the end of the file; the problem starts where the quote opened.
+    const quote = /^Missing closing (["'])quote/.exec(message)?.[1];
+    const line = quote ? openingQuoteLine(text, quote, e.pos[0]) ?? lineOf(e.pos[0]) : lineOf(e.pos[0]);
+    return { file, line, path: '', message };
+  });
+  problems.push(...reservedKeyProblems(doc, (offset) => lineOf(offset), file));
   if (problems.length > 0) return { problems };
 
   let raw: unknown;
@@ -107,8 +114,58 @@ export function parseConnector(file: string, text: string): { connector?: Loaded
   if (problems.length > 0 || !parsed.success) return { problems };
   const config = parsed.data;
   const id = config.id ?? path.basename(file).replace(/\.ya?ml$/, '').toLowerCase();
+  if (!CONNECTOR_ID.test(id)) {
+    return { problems: [{ file, line: 1, path: 'id', message: `the file name gives the connector id "${id}", which is not one (lower-case letters, digits, _ or -, up to 128): rename the file or set id:` }] };
+  }
   const hash = createHash('sha256').update(JSON.stringify(config)).digest('hex');
   return { connector: { id, file, config, hash }, problems };
+}
+
+/** The rule every connector id follows, set in the file or taken from its name. */
+const CONNECTOR_ID = /^[a-z0-9][a-z0-9_-]{0,127}$/;
+
+/** Keys that would reach an object's prototype, refused wherever they appear. */
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Every reserved key in the document, with its line. */
+function reservedKeyProblems(doc: Document, lineOf: (offset: number | undefined) => number | undefined, file: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const walk = (node: unknown, keyPath: (string | number)[]) => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        if (RESERVED_KEYS.has(key)) {
+          problems.push({ file, line: lineOf(isNode(pair.key) ? pair.key.range?.[0] : undefined), path: formatPath([...keyPath, key]), message: `the key "${key}" is reserved and refused` });
+        }
+        walk(pair.value, [...keyPath, key]);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item, [...keyPath, i]));
+    }
+  };
+  walk(doc.contents, []);
+  return problems;
+}
+
+/** The line of the last quote of this kind that opens and never closes before `offset`. */
+function openingQuoteLine(text: string, quote: string, offset: number): number | undefined {
+  let open: number | undefined;
+  let line = 1;
+  for (let i = 0; i < Math.min(offset, text.length); i++) {
+    const c = text[i];
+    if (c === '\n') line++;
+    if (c === '#' && open === undefined && (i === 0 || /\s/.test(text[i - 1]!))) {
+      while (i < text.length && text[i] !== '\n') i++;
+      i--;
+      continue;
+    }
+    if (c !== quote) continue;
+    if (open === undefined) open = line;
+    else if (quote === '"' && text[i - 1] === '\\') continue;
+    else if (quote === "'" && text[i + 1] === "'") i++;
+    else open = undefined;
+  }
+  return open;
 }
 
 /**

@@ -17,6 +17,8 @@ import type { RunSummary } from '../engine/run-stream.ts';
 import { PullerError } from '../errors.ts';
 import { logger } from '../log.ts';
 import { ALLOW_PRIVATE_ENV } from '../security/network-policy.ts';
+import { DEV_INSECURE_ENV } from '../security/reach-egress.ts';
+import { CONNECTOR_ENV_GRANT } from '../secrets/resolve-secret.ts';
 import { getConnector } from '../store/connector-registry.ts';
 import { loadWatermark } from '../store/delivery-state.ts';
 import { openStore, storeOptionsFromEnv, type Store } from '../store/open-store.ts';
@@ -65,6 +67,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     [ALLOW_PRIVATE_ENV]: '127.0.0.0/8',
     // The embedded partner asks for no password; the connector files still reference one, as real ones must.
     [PASSWORD_ENV]: 'demo',
+    [CONNECTOR_ENV_GRANT]: PASSWORD_ENV,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   });
   let partner: DemoPartner | undefined;
@@ -90,7 +93,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
     if (options.reachApi) {
       api = await startReachApiServer({ token: TOKEN });
-      restoreEnv.add({ REACH_API_URL: api.url, REACH_API_TOKEN: TOKEN });
+      // A local Reach API speaks plain http on loopback, which the puller allows only when told to.
+      restoreEnv.add({ REACH_API_URL: api.url, REACH_API_TOKEN: TOKEN, [DEV_INSECURE_ENV]: '1' });
     }
     const storeOptions = storeOptionsFromEnv();
     if (!storeOptions.databaseUrl) {

@@ -52,6 +52,8 @@ export interface ReachApiServer {
   setFaults(faults: Faults): void;
   /** Resolves once every accepted batch has been processed. */
   settled(): Promise<void>;
+  /** Forgets every processed batch (GET answers 404), as a retention period would. */
+  expireBatches(): void;
   close(): Promise<void>;
 }
 
@@ -157,6 +159,7 @@ export async function startReachApiServer(options: ReachApiServerOptions): Promi
       faults = { ...next };
     },
     settled: () => store.settled(),
+    expireBatches: () => store.expireBatches(),
     close: async () => {
       store.close();
       await app.close();

@@ -52,6 +52,8 @@ export interface ResourceBatchesOptions {
   maxApplyDelayMs?: number;
   /** The delay before the n-th accepted batch (from 1) is applied, whole: a test's own out-of-order schedule. */
   applyDelayOf?: (n: number) => number;
+  /** List at most this many failed records in a batch's error details (the docs promise none; the counters count them all). */
+  maxErrorDetails?: number;
 }
 
 // Records applied per tick, so that PROCESSING and partial progress are observable.
@@ -77,10 +79,12 @@ export class ResourceBatches {
   readonly #byId = new Map<string, BatchInfo>();
   /** Cancels of the processing steps still scheduled. */
   readonly #scheduled = new Set<() => void>();
+  readonly #maxErrorDetails: number;
   #unfinished = 0;
   #onSettled: (() => void)[] = [];
 
   constructor(options: ResourceBatchesOptions) {
+    this.#maxErrorDetails = options.maxErrorDetails ?? Number.POSITIVE_INFINITY;
     this.#acceptAnySchema = options.schemas === undefined;
     this.#defaultIdField = options.externalIdField ?? 'id';
     this.#processingDelayMs = options.processingDelayMs;
@@ -175,6 +179,16 @@ export class ResourceBatches {
     return new Promise((resolve) => this.#onSettled.push(resolve));
   }
 
+  /** Forgets every processed batch, as a retention period would. */
+  expireBatches(): void {
+    for (let i = this.#batches.length - 1; i >= 0; i--) {
+      const batch = this.#batches[i]!;
+      if (batch.completedAt === null) continue;
+      this.#batches.splice(i, 1);
+      this.#byId.delete(batch.id);
+    }
+  }
+
   /** Cancels processing still scheduled. */
   close(): void {
     for (const cancel of this.#scheduled) cancel();
@@ -218,7 +232,7 @@ export class ResourceBatches {
     if (failures.length > 0) {
       batch.errors = {
         summary: `${failures.length} of ${items.length} records failed`,
-        details: failures,
+        details: failures.slice(0, this.#maxErrorDetails),
         message: failures[0]!.message,
       };
     }

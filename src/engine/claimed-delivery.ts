@@ -21,7 +21,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stopError } from '../errors.ts';
-import type { BatchSink, FailedRecord, Posted } from '../sinks/sink.ts';
+import type { BatchSink, BatchWindow, FailedRecord, Posted } from '../sinks/sink.ts';
 import { postedBefore } from '../sinks/reach-api/reach-api-sink.ts';
 import {
   blockingSends, claimRecords, closeEmptySend, dropClaims, forgetSend, openSend, recordBatches, settleSend, type BlockingSend,
@@ -43,6 +43,8 @@ export class ClaimedPage {
   readonly #outcome: PageOutcome;
   /** Settles of the sends posted so far, and of the records still waiting. */
   readonly #settles: Promise<void>[] = [];
+  /** Records Reach failed inside accepted batches: their quarantine entries stay open. */
+  readonly refused = new Set<string>();
 
   constructor(ctx: PageContext, sink: BatchSink, judged: JudgedPage) {
     this.#ctx = ctx;
@@ -123,6 +125,7 @@ export class ClaimedPage {
       deletes: candidates.flatMap((c) => (c.delete ? [c.delete] : [])),
     };
     let posted: Posted;
+    const openedAt = new Date();
     try {
       posted = await this.#sink.post(page, () => run.assertMaySend());
     } catch (error) {
@@ -133,8 +136,8 @@ export class ClaimedPage {
     await recordBatches(store, sendId, posted, true);
     const failed = await this.#sink.processed(posted, run.signal);
     // A request of it may have been taken twice, once without an answer: that copy too must be applied before the claims go.
-    if (posted.ambiguous) await this.#sink.drainUnfinished(page.tenant, page.schema, run.signal);
-    const refused = this.#refused(failed);
+    if (posted.ambiguous) await this.#sink.drainUnfinished(page.tenant, page.schema, reachWindow(openedAt, Date.now()), run.signal);
+    const refused = this.#refused(failed, candidates);
     await store.transaction().execute(async (trx) => {
       await run.fence(trx);
       await settleSend(trx, sendId, new Set(refused.map((r) => r.externalId!)));
@@ -143,19 +146,25 @@ export class ClaimedPage {
         this.#ctx.openRejections.value = true;
       }
     });
+    for (const r of refused) this.refused.add(r.externalId!);
     this.#outcome.sent += page.upserts.length - refused.length;
     this.#outcome.deleted += page.deletes.length;
     this.#outcome.rejected += refused.length;
   }
 
-  /** Quarantine entries for the posted upserts Reach failed after accepting them. */
-  #refused(failed: FailedRecord[]): Rejection[] {
-    return failed.flatMap((f) => {
-      const c = this.#judged.candidates.get(f.externalId);
+  /**
+   * Quarantine entries for the posted upserts Reach failed after accepting them. When it
+   * counted failures it did not name, every upsert of the send goes: retry-rejects sends
+   * them again, which costs a resend of the ones that were stored, and loses none.
+   */
+  #refused(failed: FailedRecord[], sent: Candidate[]): Rejection[] {
+    const unnamed = failed.find((f) => f.externalId === undefined);
+    const entries = unnamed ? sent.map((c) => ({ c, message: unnamed.message })) : failed.map((f) => ({ c: this.#judged.candidates.get(f.externalId!), message: f.message }));
+    return entries.flatMap(({ c, message }) => {
       if (!c?.upsert) return [];
       return [{
-        runId: this.#ctx.run.id, tenant: this.#ctx.plan.connector.tenant, externalId: f.externalId, sourceKey: c.sourceKey,
-        sourceCursor: c.sourceCursor, fields: [], reason: `Reach failed the record: ${f.message}`,
+        runId: this.#ctx.run.id, tenant: this.#ctx.plan.connector.tenant, externalId: c.externalId, sourceKey: c.sourceKey,
+        sourceCursor: c.sourceCursor, fields: [], reason: `Reach failed the record: ${message}`,
       }];
     });
   }
@@ -180,18 +189,18 @@ export class ClaimedPage {
   }
 
   /**
-   * Whether another run's send can be settled by this one: that run is over or taken for
-   * dead, and no request of the send can still be on its way. A send whose requests were all
-   * answered can be settled at once; one that may still be posting only once its run has
-   * fenced itself (its send deadline passed since its last beat) and a request started just
-   * before could have arrived.
+   * Whether another run's send can be settled by this one: that run will not settle it, and
+   * no request of it can still be on its way. A send whose requests were all answered can be
+   * settled once its run is over or taken for dead. One that may still be posting waits until
+   * a request started at the last moment its run could start one (its send deadline after its
+   * last beat; its end, if it ended) would have arrived: a dead process's request may still be
+   * in the network, whatever the store can tell about the process.
    */
   #mayBeSettledHere(send: BlockingSend): boolean {
     if (send.runId === this.#ctx.run.id) return false;
-    if (send.ownerEnded) return true;
-    if (holdsOf(this.#ctx.store).exclusive && !isLiveHere(send.runId)) return true;
-    if (send.ownerRunning && send.ownerSilentMs <= RUN_TIMING.sendDeadlineMs) return false;
-    return send.state === 'accepted' || send.ownerSilentMs > RUN_TIMING.sendDeadlineMs + RUN_TIMING.requestGraceMs;
+    const running = send.ownerRunning && !(holdsOf(this.#ctx.store).exclusive && !isLiveHere(send.runId));
+    if (send.state === 'accepted') return !running || send.ownerSilentMs > RUN_TIMING.sendDeadlineMs;
+    return send.ownerSilentMs > (send.ownerEnded ? 0 : RUN_TIMING.sendDeadlineMs) + RUN_TIMING.requestGraceMs;
   }
 
   /** Settles a send its run left behind: records what Reach applied of it, or, when that cannot be known, that it is unknown. */
@@ -199,12 +208,25 @@ export class ClaimedPage {
     const { store, run } = this.#ctx;
     const failed = await this.#sink.processed(send.posted, run.signal);
     const known = send.state === 'accepted';
-    // Some request of it may have been taken with no answer: wait out every unfinished batch.
-    if (!known) await this.#sink.drainUnfinished(send.tenant, send.schema, run.signal);
+    // Some request of it may have been taken with no answer: wait out every unfinished batch
+    // Reach created while one could have arrived (see #mayBeSettledHere for the last moment).
+    if (!known) await this.#sink.drainUnfinished(send.tenant, send.schema, requestWindow(send), run.signal);
     await store.transaction().execute(async (trx) => {
       await run.fence(trx);
-      if (known) await settleSend(trx, send.id, new Set(failed.map((f) => f.externalId)));
+      // Failures Reach did not name leave what it stored of the send unknown, as an unanswered request does.
+      if (known && failed.every((f) => f.externalId !== undefined)) await settleSend(trx, send.id, new Set(failed.map((f) => f.externalId!)));
       else await forgetSend(trx, send.id);
     });
   }
+}
+
+/** From the send's opening to the last moment a request of it could have reached Reach. */
+function requestWindow(send: BlockingSend): BatchWindow {
+  const lastStart = send.ownerSeenAt && send.ownerSeenAt.getTime() + (send.ownerEnded ? 0 : RUN_TIMING.sendDeadlineMs);
+  return reachWindow(send.openedAt, lastStart === undefined ? Date.now() : lastStart + RUN_TIMING.requestGraceMs);
+}
+
+/** A span of our clocks as Reach's clock may show it. */
+function reachWindow(from: Date, to: number): BatchWindow {
+  return { from: new Date(from.getTime() - RUN_TIMING.reachClockSkewMs), to: new Date(to + RUN_TIMING.reachClockSkewMs) };
 }

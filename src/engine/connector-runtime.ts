@@ -4,7 +4,6 @@
  */
 import type { ConnectorConfig } from '../config/connector-schema.ts';
 import { DEFAULT_PORTS, sourceIdentity } from '../config/source-identity.ts';
-import { PullerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { resolveSecret, type SecretStoreLookup } from '../secrets/resolve-secret.ts';
 import { registerSecret } from '../secrets/secret-registry.ts';
@@ -16,6 +15,7 @@ import type { ConnectionSettings } from '../sources/connection-settings.ts';
 import { readFile } from 'node:fs/promises';
 import { storeSecretLookup } from '../secrets/secret-store.ts';
 import { assertHostAllowed, networkPolicy } from '../security/network-policy.ts';
+import { reachEgress } from '../security/reach-egress.ts';
 import { assertReadOnlyCredential } from '../security/privilege-policy.ts';
 import { openSource } from '../sources/source-pools.ts';
 import type { Source } from '../sources/source.ts';
@@ -37,7 +37,7 @@ export function storeRuntime(store: StateStore, runtime: RuntimeEnv = {}): Runti
  */
 export async function openConnectorSource(config: ConnectorConfig, runtime: RuntimeEnv = {}): Promise<Source> {
   const settings = await connectionSettings(config, runtime);
-  await assertHostAllowed(settings.host, networkPolicy(runtime.env ?? process.env));
+  await assertHostAllowed(settings.host, settings.networkPolicy);
   const source = openSource(settings);
   if (!config.source.require_read_only_user) return source;
   try {
@@ -58,25 +58,21 @@ export async function connectionSettings(config: ConnectorConfig, runtime: Runti
     port: s.port ?? DEFAULT_PORTS[s.dialect],
     database: s.database,
     user: s.user,
-    password: await resolveSecret(s.password, runtime),
+    password: await resolveSecret(s.password, { ...runtime, tenant: config.tenant }),
     timezone: s.timezone,
     ssl: { mode: s.ssl.mode, ca: s.ssl.ca ? await readFile(s.ssl.ca, 'utf8') : undefined },
     maxConnections: s.max_connections,
     statementTimeoutSeconds: s.statement_timeout_seconds,
+    passwordAuth: s.password_auth,
+    networkPolicy: networkPolicy(runtime.env ?? process.env),
   };
 }
 
-/** The Reach API a connector delivers to, or undefined for the built-in store. */
+/** The Reach API a connector delivers to (checked by security/reach-egress.ts), or undefined for the built-in store. */
 export async function reachTarget(config: ConnectorConfig, runtime: RuntimeEnv = {}): Promise<ReachTarget | undefined> {
-  const env = runtime.env ?? process.env;
-  const apiUrl = config.reach?.api_url ?? (env.REACH_API_URL || undefined);
-  if (!apiUrl) return undefined;
-  const token = config.reach?.token ? await resolveSecret(config.reach.token, runtime) : env.REACH_API_TOKEN;
-  if (!token) {
-    throw new PullerError('RP_SECRET_UNRESOLVED', `a Reach API URL is set (${apiUrl}) but REACH_API_TOKEN is not`);
-  }
-  registerSecret(token);
-  return { apiUrl, token };
+  const target = await reachEgress(config.reach, runtime.env ?? process.env, (reference) => resolveSecret(reference, { ...runtime, tenant: config.tenant }));
+  if (target) registerSecret(target.token);
+  return target;
 }
 
 // One client for the process: clients derived with `withTarget` share its concurrency

@@ -54,7 +54,7 @@ async function sendJudged(ctx: PageContext, judged: JudgedPage, hooks: DeliveryH
     outcome: page.outcomeSoFar(),
     commit: async () => {
       const outcome = await page.settled();
-      await commitCheckpoint(ctx, judged, outcome, hooks, async () => undefined);
+      await commitCheckpoint(ctx, judged, outcome, hooks, async () => undefined, page.refused);
       return outcome;
     },
   };
@@ -96,10 +96,14 @@ async function sendToStore(ctx: PageContext, sink: TransactionalSink, judged: Ju
   };
 }
 
-/** The checkpoint's transaction: the run still holds the stream, the page's writes, its quarantine, the caller's state. */
+/**
+ * The checkpoint's transaction: the run still holds the stream, the page's writes, its
+ * quarantine, the caller's state. Entries of the page's records are resolved, but those of
+ * records Reach failed (`refused`), which stay open for retry-rejects.
+ */
 async function commitCheckpoint(
   ctx: PageContext, judged: JudgedPage, outcome: PageOutcome, hooks: DeliveryHooks,
-  write: (trx: Transaction<StoreSchema>) => Promise<void>,
+  write: (trx: Transaction<StoreSchema>) => Promise<void>, refused: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   const ref = streamRef(ctx);
   await ctx.store.transaction().execute(async (trx) => {
@@ -110,8 +114,9 @@ async function commitCheckpoint(
       ctx.openRejections.value = true;
     }
     if (ctx.openRejections.value) {
-      const delivered = [...judged.candidates.values()].map((c) => c.sourceKey);
-      await resolveQuarantined(trx, ref, delivered);
+      const delivered = [...judged.candidates.values()].filter((c) => !refused.has(c.externalId))
+        .map((c) => ({ key: c.sourceKey, cursor: c.sourceCursor }));
+      await resolveQuarantined(trx, ref, ctx.plan.cursorKind, delivered);
     }
     await hooks.beforeCommit(trx, outcome);
   });

@@ -59,14 +59,17 @@ export function judgeRow(plan: StreamPlan, row: SourceRow, position: Position): 
   let externalId: string | null = null;
   try {
     if (plan.mapper.isDeleted(row)) {
-      externalId = plan.mapper.externalId(row);
+      externalId = storableId(plan.mapper.externalId(row));
       return { candidate: deleteCandidate(externalId, version, position) };
     }
     const mapped = plan.mapper.mapRow(row);
-    externalId = mapped.externalId;
+    externalId = storableId(mapped.externalId);
     const verdict = validate(plan.definition, mapped.record);
     if (!verdict.ok) throw new RecordError(verdict.fields, verdict.message);
     const json = recordJson(mapped.record);
+    // JSON writes U+0000 as \u0000: a cheap first look on the text, then the fields themselves.
+    const nulFields = json.includes('\\u0000') ? Object.keys(mapped.record).filter((f) => holdsNul(mapped.record[f])) : [];
+    if (nulFields.length > 0) throw new RecordError(nulFields, NUL_REASON);
     return { candidate: {
       externalId, sourceKey: position.key, sourceCursor: position.cursor,
       entry: { externalId, contentHash: contentHash(json), version, deleted: false },
@@ -76,6 +79,20 @@ export function judgeRow(plan: StreamPlan, row: SourceRow, position: Position): 
     if (!(error instanceof RecordError)) throw error;
     return { externalId: externalId ?? idIfMappable(plan, row), error };
   }
+}
+
+// PostgreSQL text and jsonb refuse U+0000: the built-in store's records and every record key the state store keeps.
+const NUL_REASON = 'contains a NUL character (U+0000), which PostgreSQL text cannot hold';
+
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  return typeof value === 'object' && value !== null && Object.values(value).some(holdsNul);
+}
+
+/** The external id, unless it holds a NUL: the claims and the delivered record key on it as PostgreSQL text. */
+function storableId(id: string): string {
+  if (id.includes('\u0000')) throw new RecordError(['id'], `the external id ${JSON.stringify(id)} ${NUL_REASON}`);
+  return id;
 }
 
 /** A delete of a record at a version (a soft-deleted row, or reconcile's hard delete). */
@@ -90,7 +107,7 @@ export function deleteCandidate(externalId: string, version: string, position: P
 /** The row's external id when it maps on its own, so a rejection still names the record. */
 function idIfMappable(plan: StreamPlan, row: SourceRow): string | null {
   try {
-    return plan.mapper.externalId(row);
+    return storableId(plan.mapper.externalId(row));
   } catch (error) {
     if (error instanceof RecordError) return null;
     throw error;

@@ -4,10 +4,12 @@
  * Reach. Refuses when more than a share of the delivered records would go (an emptied or
  * broken view must not wipe a tenant) unless the operator allows it.
  *
- * Each delete carries the version last delivered for its record and goes through the one
- * delivery order (delivery-order.ts): it replaces exactly the record this stream delivered,
- * while a newer delivery of it (the row came back, a backfill delivered a newer read) wins
- * over it, and the row reappearing later with the same or a newer cursor is delivered again.
+ * Each delete goes through the one delivery order (delivery-order.ts) with the version just
+ * above the one last delivered for its record: the delete was seen after that read, so it
+ * wins over every read at that version (a backfill page read before the row went and
+ * delivered after the delete would otherwise bring the record back), and loses to any newer
+ * change (the row came back with a newer cursor: it is delivered again). The price: a row
+ * restored with its old cursor value (from a backup, say) stays deleted until it changes.
  */
 import { PermanentError, RecordError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -19,6 +21,8 @@ import { createSink, reachTarget, storeRuntime, type RuntimeEnv } from './connec
 import { deliverJudged } from './page-delivery.ts';
 import { deleteCandidate, type Candidate } from './page-judgement.ts';
 import { withPlannedStream } from './planned-stream.ts';
+import { adoptStreamIdentity } from './stream-identity.ts';
+import { versionJustAfter } from './watermark.ts';
 
 export const DEFAULT_MAX_DELETE_RATIO = 0.1;
 // Reach takes at most 1000 resources per batch request.
@@ -107,9 +111,10 @@ export async function reconcileStream(options: ReconcileOptions): Promise<Reconc
       const sink = createSink(await reachTarget(connector.config, storeRuntime(store, options.runtime)), options.log);
       const ctx = { plan, store, sink, run, openRejections: { value: false } };
       try {
+        await adoptStreamIdentity(store, ref, plan, sink, { holdsStream: true, log: options.log });
         for (let i = 0; i < missing.length; i += DELETE_PAGE) {
           const ids = missing.slice(i, i + DELETE_PAGE);
-          const candidates = new Map<string, Candidate>(ids.map((id) => [id, deleteCandidate(id, delivered.get(id)!, { cursor: '', key: [] })]));
+          const candidates = new Map<string, Candidate>(ids.map((id) => [id, deleteCandidate(id, versionJustAfter(delivered.get(id)!), { cursor: '', key: [] })]));
           const outcome = await deliverJudged(ctx, { read: 0, candidates, rejections: [] }, {
             beforeCommit: (trx, o) => recordProgress(trx, run.id, addPage(counts, o), watermark),
           });

@@ -15,6 +15,7 @@ import { createSink, reachTarget, storeRuntime, type RuntimeEnv } from './connec
 import { deliverJudged } from './page-delivery.ts';
 import { judgePage } from './page-judgement.ts';
 import { withPlannedStream } from './planned-stream.ts';
+import { adoptStreamIdentity } from './stream-identity.ts';
 import { readCeiling } from './stream-plan.ts';
 import { compareCursor } from './watermark.ts';
 
@@ -78,6 +79,7 @@ async function retryStream(options: RetryOptions, stream: string, keys: string[]
   let settling = 0;
   try {
     await withPlannedStream(store, connector, stream, options.runtime, async (plan, source) => {
+      await adoptStreamIdentity(store, ref, plan, sink, { holdsStream: true, log });
       const ctx = { plan, store, sink, run, openRejections: { value: true } };
       const chunkSize = Math.max(1, Math.floor(MAX_BOUND_KEY_VALUES / plan.stream.primary_key.length));
       for (let i = 0; i < keys.length; i += chunkSize) {
@@ -93,7 +95,7 @@ async function retryStream(options: RetryOptions, stream: string, keys: string[]
         settling += settled.filter((s) => !s).length;
         const found = new Set(page.positions.map((p) => JSON.stringify(p.key)));
         const missing = chunk.filter((k) => !found.has(JSON.stringify(k)));
-        await resolveQuarantined(store, ref, missing, GONE_NOTE);
+        await resolveQuarantined(store, ref, plan.cursorKind, missing.map((key) => ({ key })), GONE_NOTE);
         gone += missing.length;
       }
     });

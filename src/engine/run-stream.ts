@@ -14,6 +14,7 @@ import { addPage, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '
 import type { RunKind } from '../store/schema.ts';
 import { deliverRange } from './range-delivery.ts';
 import { planStream, type StreamPlan } from './stream-plan.ts';
+import { adoptStreamIdentity } from './stream-identity.ts';
 import type { StreamConfig } from '../config/connector-schema.ts';
 import type { SchemaCatalog } from '../mapping/schema-definitions.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
@@ -65,6 +66,7 @@ export async function runStream(options: RunStreamOptions): Promise<RunSummary> 
   try {
     // Planning inside the run: a dropped view or column shows in the run history too.
     const plan = await planStream(source, options.connector, options.stream, options.schemas);
+    if (await adoptStreamIdentity(store, ref, plan, options.sink, { holdsStream: true, log: runLog })) watermark = undefined;
     const openRejections = { value: (await countOpenRejections(store, ref)) > 0 };
     runLog.info({ watermark: before ?? null, kind: run.kind }, 'run started');
     let sentWatermark = watermark;

@@ -96,6 +96,7 @@ export async function planStream(
       cursorKind,
       cursorType: byName.get(stream.cursor)!.dataType,
       filter: stream.filter ?? {},
+      binaryKeys: stream.primary_key.map((c) => source.isBinary(byName.get(c)!)),
     },
   };
 }

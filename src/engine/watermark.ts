@@ -117,6 +117,15 @@ export function localToUtc(local: string, timeZone: string): string {
   return formatTime(utcTicksOfWall(t.ticks, timeZone), t.digits, true);
 }
 
+/**
+ * The version just above `version`: below every newer version of the same cursor (versions of
+ * one cursor have one length, so they differ before the added character), above every read at
+ * `version` itself. What reconcile gives a delete it saw after the read that delivered `version`.
+ */
+export function versionJustAfter(version: string): string {
+  return `${version}+`;
+}
+
 /** A text form of a cursor value that sorts like the value (integers zero-padded, sign-aware). */
 export function versionKey(kind: CursorKind, cursor: CursorValue): string {
   if (kind !== 'integer') return cursor;

@@ -1,30 +1,83 @@
 /**
- * Resolves a secret reference from a connector file at the moment it is needed, inside
- * the process that uses it. References: ${env:NAME}, ${file:PATH}, ${secret:NAME}.
+ * Resolves a secret reference from a connector file at the moment it is needed, inside the
+ * process that uses it. References: ${env:NAME}, ${file:PATH}, ${secret:NAME}.
+ *
+ * A connector reaches only what the operator grants connectors, so someone who may register
+ * a connector cannot read another tenant's credentials or the puller's own keys:
+ * - `${env:NAME}`: names listed in REACH_PULLER_CONNECTOR_ENV (exact names, or prefixes
+ *   ending in `*`);
+ * - `${file:PATH}`: files inside REACH_PULLER_SECRET_DIR (symbolic links resolved first);
+ * - `${secret:NAME}`: the connector's tenant's own namespace, `<tenant>/NAME`, and names
+ *   listed in REACH_PULLER_SHARED_SECRETS.
+ * The puller's own settings (REACH_PULLER_*, REACH_API_*, DATABASE_URL, PGPASSWORD) are never
+ * resolved into a connector, whatever a grant says.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
+import path from 'node:path';
 import { SECRET_REFERENCE } from '../config/connector-schema.ts';
 import { PullerError } from '../errors.ts';
 import { registerSecret } from './secret-registry.ts';
 
+export const CONNECTOR_ENV_GRANT = 'REACH_PULLER_CONNECTOR_ENV';
+export const SECRET_DIR_GRANT = 'REACH_PULLER_SECRET_DIR';
+export const SHARED_SECRETS_GRANT = 'REACH_PULLER_SHARED_SECRETS';
+
+/** The puller's own settings: never a connector's to read. */
+const PULLER_OWN = /^(REACH_PULLER_|REACH_API_|DATABASE_URL$|PGPASSWORD$)/;
+
 /** Looks up a `${secret:NAME}` in the encrypted secret store. */
 export type SecretStoreLookup = (name: string) => Promise<string | undefined>;
 
+export interface ResolveOptions {
+  env?: NodeJS.ProcessEnv;
+  secretStore?: SecretStoreLookup;
+  /** The tenant of the connector whose reference this is: its own secrets live under `<tenant>/`. */
+  tenant?: string;
+}
+
 /** Returns the plaintext value of a reference, or an error naming the reference (never a value). */
-export async function resolveSecret(
-  reference: string,
-  options: { env?: NodeJS.ProcessEnv; secretStore?: SecretStoreLookup } = {},
-): Promise<string> {
+export async function resolveSecret(reference: string, options: ResolveOptions = {}): Promise<string> {
   const match = SECRET_REFERENCE.exec(reference);
   if (!match) throw new PullerError('RP_CONFIG_SECRET_PLAINTEXT', 'A secret must be a reference like ${env:NAME}');
   const [, kind, name] = match as unknown as [string, 'env' | 'file' | 'secret', string];
+  const env = options.env ?? process.env;
   let value: string | undefined;
-  if (kind === 'env') value = (options.env ?? process.env)[name];
-  else if (kind === 'file') value = await readFile(name, 'utf8').then((v) => v.replace(/\r?\n$/, ''), () => undefined);
-  else value = await options.secretStore?.(name);
+  if (kind === 'env') {
+    if (PULLER_OWN.test(name) || !granted(name, env[CONNECTOR_ENV_GRANT])) throw refused(reference, `${CONNECTOR_ENV_GRANT} does not grant ${name} to connectors`);
+    value = env[name];
+  } else if (kind === 'file') {
+    value = await readGrantedFile(reference, name, env[SECRET_DIR_GRANT]);
+  } else {
+    const own = options.tenant !== undefined && name.startsWith(`${options.tenant}/`);
+    if (!own && !granted(name, env[SHARED_SECRETS_GRANT])) {
+      throw refused(reference, `a connector reads its tenant's secrets (${options.tenant ?? '<tenant>'}/NAME) and those ${SHARED_SECRETS_GRANT} lists`);
+    }
+    value = await options.secretStore?.(name);
+  }
   if (value === undefined || value === '') {
     throw new PullerError('RP_SECRET_UNRESOLVED', `Secret reference ${reference} resolves to nothing`);
   }
   registerSecret(value);
   return value;
+}
+
+/** Whether a grant list (names, or prefixes ending in `*`) covers a name. */
+function granted(name: string, grant: string | undefined): boolean {
+  return (grant ?? '').split(',').map((g) => g.trim()).filter(Boolean)
+    .some((g) => (g.endsWith('*') ? name.startsWith(g.slice(0, -1)) : name === g));
+}
+
+/** A file's content, when the file (its real path) lies inside the granted directory. */
+async function readGrantedFile(reference: string, file: string, dir: string | undefined): Promise<string | undefined> {
+  if (!dir) throw refused(reference, `${SECRET_DIR_GRANT} is not set: no file is granted to connectors`);
+  const root = await realpath(dir).catch(() => undefined);
+  const real = await realpath(path.resolve(dir, file)).catch(() => undefined);
+  if (!root) throw refused(reference, `${SECRET_DIR_GRANT} (${dir}) does not exist`);
+  if (real === undefined) return undefined;
+  if (!real.startsWith(`${root}${path.sep}`)) throw refused(reference, `it lies outside ${SECRET_DIR_GRANT}`);
+  return readFile(real, 'utf8').then((v) => v.replace(/\r?\n$/, ''), () => undefined);
+}
+
+function refused(reference: string, why: string): PullerError {
+  return new PullerError('RP_SECRET_FORBIDDEN', `Secret reference ${reference} is not granted to connectors: ${why}`);
 }

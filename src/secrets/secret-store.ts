@@ -3,7 +3,8 @@
  * table, each sealed by secret-cipher.ts. Values are decrypted only in the process that
  * uses them and are registered for scrubbing there; listing shows names and key ids only.
  */
-import type { Kysely } from 'kysely';
+import { createHmac } from 'node:crypto';
+import type { Kysely, Transaction } from 'kysely';
 import { ConfigError, PullerError } from '../errors.ts';
 import type { StoreSchema } from '../store/schema.ts';
 import { MASTER_KEY_ENV, parseMasterKeys, type MasterKeys } from './master-key.ts';
@@ -13,7 +14,8 @@ import { openSecret, sealSecret, type SealedSecret } from './secret-cipher.ts';
 
 type Db = Kysely<StoreSchema>;
 
-const SECRET_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+// NAME, or <tenant>/NAME for a tenant's own secret.
+const SECRET_NAME = /^(?=.{1,256}$)[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)?$/;
 
 /** A stored secret as `secret list` shows it: never its value. */
 export interface SecretInfo {
@@ -24,18 +26,42 @@ export interface SecretInfo {
 
 function checkName(name: string): void {
   if (!SECRET_NAME.test(name)) {
-    throw new ConfigError([{ path: 'name', message: 'a secret name is 1-128 letters, digits, _ . or -' }]);
+    throw new ConfigError([{ path: 'name', message: 'a secret name is letters, digits, _ . or -, optionally after <tenant>/ (up to 256 characters)' }]);
   }
+}
+
+/** A key's check value: an HMAC of a fixed text, which says nothing of the key. */
+function keyCheck(key: Buffer): Buffer {
+  return createHmac('sha256', key).update('reach-puller/secret-key-check/v1').digest();
 }
 
 const sealedOf = (row: { key_id: string; nonce: Uint8Array; ciphertext: Uint8Array; auth_tag: Uint8Array }): SealedSecret => ({
   keyId: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext, authTag: row.auth_tag,
 });
 
+/**
+ * Binds every key id of `keys` to its key material in the store, or refuses (RP_SECRET_KEY)
+ * a key whose id was bound to other material: secrets sealed under the old key would no
+ * longer open.
+ */
+async function checkKeyIds(db: Db | Transaction<StoreSchema>, keys: MasterKeys): Promise<void> {
+  const bound = new Map((await db.selectFrom('secret_keys').selectAll().execute()).map((r) => [r.key_id, Buffer.from(r.check_value)]));
+  for (const [id, key] of keys.keys) {
+    const check = keyCheck(key);
+    const known = bound.get(id);
+    if (known && !known.equals(check)) {
+      throw new PullerError('RP_SECRET_KEY',
+        `key id "${id}" in ${MASTER_KEY_ENV} names other key material than the key that id sealed secrets with; give a new key a new id`);
+    }
+    if (!known) await db.insertInto('secret_keys').values({ key_id: id, check_value: check }).onConflict((oc) => oc.column('key_id').doNothing()).execute();
+  }
+}
+
 /** Stores (or replaces) a secret, sealed under the current master key. */
 export async function setSecret(db: Db, keys: MasterKeys, name: string, value: string): Promise<'created' | 'updated'> {
   checkName(name);
   if (value === '') throw new ConfigError([{ path: 'value', message: 'the secret value read from stdin is empty' }]);
+  await checkKeyIds(db, keys);
   registerSecret(value);
   const s = sealSecret(keys, name, value);
   const row = { key_id: s.keyId, nonce: s.nonce, ciphertext: s.ciphertext, auth_tag: s.authTag };
@@ -69,13 +95,17 @@ export async function removeSecret(db: Db, name: string): Promise<void> {
 
 /**
  * Re-encrypts every secret not yet under the current key, in one transaction: either all
- * move or none does. Every row is opened first, so a missing old key changes nothing.
+ * move or none does. Each row is opened first with the key its id names, so a missing old
+ * key, or a key id reused for other key material, changes nothing and says so; a row counts
+ * as current only when the current key opens it.
  */
 export async function rotateSecrets(db: Db, keys: MasterKeys): Promise<{ reencrypted: string[]; alreadyCurrent: number }> {
   return db.transaction().execute(async (trx) => {
+    await checkKeyIds(trx, keys);
     const rows = await trx.selectFrom('secrets').selectAll().orderBy('name').forUpdate().execute();
-    const stale = rows.filter((r) => r.key_id !== keys.currentId);
-    const values = stale.map((r) => ({ name: r.name, value: openSecret(keys, r.name, sealedOf(r)) }));
+    const opened = rows.map((r) => ({ name: r.name, keyId: r.key_id, value: openSecret(keys, r.name, sealedOf(r)) }));
+    const stale = opened.filter((r) => r.keyId !== keys.currentId);
+    const values = stale.map(({ name, value }) => ({ name, value }));
     for (const { name, value } of values) {
       const s = sealSecret(keys, name, value);
       await trx.updateTable('secrets')

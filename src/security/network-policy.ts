@@ -5,7 +5,7 @@
  * So a connector file cannot aim the puller at Reach's own internal services.
  */
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import net, { BlockList, isIP } from 'node:net';
 import { ConfigError, PermanentError, TransientError, type ConfigProblem } from '../errors.ts';
 
 export const ALLOW_PRIVATE_ENV = 'REACH_PULLER_ALLOW_PRIVATE_NETWORKS';
@@ -104,16 +104,16 @@ export async function resolveHost(host: string): Promise<string[]> {
  * The driver resolves the name again; checking at every connect narrows (does not close)
  * the window for a DNS answer that changes in between.
  */
-export async function assertHostAllowed(host: string, policy: NetworkPolicy): Promise<void> {
+export async function assertHostAllowed(host: string, policy: NetworkPolicy, what = 'source host'): Promise<void> {
   let addresses: string[];
   try {
     addresses = await resolveHost(host);
   } catch (error) {
-    throw new TransientError('RP_SOURCE_UNREACHABLE', `source host ${host} does not resolve`, { cause: error });
+    throw new TransientError('RP_SOURCE_UNREACHABLE', `${what} ${host} does not resolve`, { cause: error });
   }
   const refusals = addresses.map((a) => refusalOf(a, policy)).filter((r) => r !== undefined);
   if (refusals.length > 0) {
-    throw new PermanentError('RP_NETWORK_DENIED', `source host ${host} refused by the network policy: ${refusals.join('; ')}`);
+    throw new PermanentError('RP_NETWORK_DENIED', `${what} ${host} refused by the network policy: ${refusals.join('; ')}`);
   }
 }
 
@@ -137,4 +137,34 @@ export async function connectorHostProblems(
     }
   }
   return { problems, warnings };
+}
+
+/**
+ * Opens a TCP connection to a host only if every address it resolves to passes the policy,
+ * to the address that was checked (no second lookup that could answer otherwise). SQL
+ * Server's driver connects through it, so a routing redirect (read intent on an
+ * availability group) to a host no one checked gets no login.
+ */
+export async function connectAllowed(
+  target: { host: string; port: number; localAddress?: string },
+  policy: NetworkPolicy,
+  what: string,
+  signal?: AbortSignal,
+): Promise<net.Socket> {
+  await assertHostAllowed(target.host, policy, what);
+  const [address] = await resolveHost(target.host);
+  signal?.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: address, port: target.port, localAddress: target.localAddress });
+    const onAbort = () => socket.destroy(signal?.reason instanceof Error ? signal.reason : new Error('connect aborted'));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(socket);
+    });
+    socket.once('error', (error) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(error);
+    });
+  });
 }

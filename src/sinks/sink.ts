@@ -36,13 +36,16 @@ export interface SinkPage {
 
 /** A record Reach accepted in a batch and then failed to store (validation, missing reference). */
 export interface FailedRecord {
-  externalId: string;
+  /** Undefined: Reach counted failed records in a batch (its progress counters) that its error details do not name. */
+  externalId?: string;
   message: string;
 }
 
 /** Writes pages in the caller's transaction and keeps the newest version of every record. */
 export interface TransactionalSink {
   readonly kind: 'store';
+  /** Where records land, as a stream's delivery record names it (engine/stream-identity.ts). */
+  readonly target: string;
   /** Writes the page; a record older than the stored one changes nothing. Returns how many were skipped as older. */
   write(trx: Transaction<StoreSchema>, page: SinkPage): Promise<number>;
   close(): Promise<void>;
@@ -56,21 +59,34 @@ export interface Posted {
   ambiguous: boolean;
 }
 
+/** When the batches a send may have left were created, by Reach's clock (the caller allows for skew). */
+export interface BatchWindow {
+  from: Date;
+  to: Date;
+}
+
 /** Accepts batches and applies them later, in any order. */
 export interface BatchSink {
   readonly kind: 'reach-api';
+  /** Where records land, as a stream's delivery record names it: Reach's API URL (engine/stream-identity.ts). */
+  readonly target: string;
   /**
    * Posts a page. `beforeAttempt` runs before every request and retry and may throw to stop
    * it. A failure carries what was accepted before it (`postedBefore`).
    */
   post(page: SinkPage, beforeAttempt: () => void): Promise<Posted>;
-  /** Resolves once Reach has processed every batch, with the upserts it failed; throws RP_SINK_UNCONFIRMED at its wait deadline. */
+  /**
+   * Resolves once Reach has processed every batch, with the upserts it failed (one entry
+   * without an id for failures it counted and did not name); throws RP_SINK_UNCONFIRMED at its wait deadline.
+   */
   processed(posted: Posted, signal?: AbortSignal): Promise<FailedRecord[]>;
   /**
-   * Waits until every batch of the tenant and schema that Reach lists as unfinished now has
-   * finished: after it, no batch posted before the call can still be applied.
+   * Waits until every batch of the tenant and schema that Reach lists as unfinished now, and
+   * that Reach says it created within `window`, has finished: after it, no batch posted in
+   * that window can still be applied. Batches outside it (the partner's own pushes, say,
+   * pending on a dependency for a day) are not waited for.
    */
-  drainUnfinished(tenant: string, schema: string, signal?: AbortSignal): Promise<void>;
+  drainUnfinished(tenant: string, schema: string, window: BatchWindow, signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 

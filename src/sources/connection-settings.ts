@@ -4,6 +4,14 @@
  * password in plain text. Log `sourceIdentity(settings)` instead.
  */
 import type { Dialect } from '../interfaces.ts';
+import type { NetworkPolicy } from '../security/network-policy.ts';
+
+/**
+ * PostgreSQL password methods the puller answers. SCRAM proves the password without sending
+ * it; md5 hands over a hash that logs in again, cleartext the password itself, to whoever
+ * asks: a server impersonated under `require` TLS (no certificate check) can ask.
+ */
+export type PasswordAuth = 'scram' | 'md5' | 'cleartext';
 
 /** How the connection to the partner database is encrypted. */
 export interface TlsSettings {
@@ -27,4 +35,8 @@ export interface ConnectionSettings {
   /** Cap on connections to this source, shared by every connector that uses it. */
   maxConnections: number;
   statementTimeoutSeconds: number;
+  /** PostgreSQL: the password methods answered (default SCRAM only). */
+  passwordAuth: PasswordAuth[];
+  /** Every host a session connects to passes it, a SQL Server routing target too. */
+  networkPolicy: NetworkPolicy;
 }

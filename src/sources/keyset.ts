@@ -45,8 +45,8 @@ function whereAfter(knex: Knex, dialect: SourceDialect, query: Knex.QueryBuilder
     spec.primaryKey.forEach((column, i) => {
       outer.orWhere((tie) => {
         tie.where(cursor, '=', bound);
-        for (let j = 0; j < i; j++) tie.where(spec.primaryKey[j]!, '=', after.key[j]!);
-        tie.where(column, '>', after.key[i]!);
+        for (let j = 0; j < i; j++) tie.where(spec.primaryKey[j]!, '=', keyValue(spec, j, after.key[j]!));
+        tie.where(column, '>', keyValue(spec, i, after.key[i]!));
       });
     });
   });
@@ -79,9 +79,19 @@ export function keysetQuery(
 export function keyLookupQuery(knex: Knex, dialect: SourceDialect, spec: ReadSpec, keys: readonly string[][]): Knex.QueryBuilder {
   const query = selectRows(knex, dialect, spec).whereRaw('? is not null', [cursorExpression(knex, spec)]);
   query.where((any) => {
-    for (const key of keys) any.orWhere((one) => spec.primaryKey.forEach((column, i) => one.where(column, '=', key[i]!)));
+    for (const key of keys) any.orWhere((one) => spec.primaryKey.forEach((column, i) => one.where(column, '=', keyValue(spec, i, key[i]!))));
   });
   return orderByPosition(knex, query, spec);
+}
+
+/** A key value of a position as the driver binds it: bytes for a binary key column, else its text. */
+function keyValue(spec: ReadSpec, i: number, text: string): string | Buffer {
+  return spec.binaryKeys?.[i] ? Buffer.from(text.replace(/^\\x/, ''), 'hex') : text;
+}
+
+/** A key value read from a row as position text: bytes as `\\x` + hex (which sorts like the bytes), the rest as text. */
+export function keyText(value: unknown): string {
+  return value instanceof Uint8Array ? `\\x${Buffer.from(value).toString('hex')}` : String(value);
 }
 
 /** The stream's columns plus the cursor expression as CURSOR_ALIAS, within the filter. */

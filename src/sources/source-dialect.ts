@@ -20,6 +20,8 @@ export interface SourceDialect {
   readonly fractionDigits: number;
   /** information_schema type name (lower case) -> how a cursor of that type compares. */
   readonly cursorKinds: Readonly<Record<string, CursorKind>>;
+  /** Column types (lower case) whose values are bytes: a key of one of them is positioned as hex. */
+  readonly binaryTypes: ReadonlySet<string>;
   /** Time types whose values step by a fixed grain (100 ns ticks) whatever their precision says: DATE, smalldatetime. */
   readonly fixedGrains: Readonly<Record<string, bigint>>;
   /** knex config for the shared pool: read-only, UTC session, lossless value parsing, TLS. */

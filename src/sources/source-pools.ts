@@ -1,8 +1,14 @@
 /**
- * One knex pool per source (`sourceIdentity`), shared by every connector that reads it, so a
- * partner's `max_connections` caps the puller as a whole. Reference-counted: closing the
- * last connector destroys the pool.
+ * One knex pool per source, shared by every connector that reads it, so a partner's
+ * `max_connections` caps the puller as a whole. Reference-counted: closing the last
+ * connector destroys the pool.
+ *
+ * A pool is shared only by connectors whose sessions are equally secure: its key holds, beside
+ * the source, the TLS mode, the CA, the credential (hashed), the password methods answered
+ * and the network policy, so a connector that demands TLS never reads over a plaintext
+ * connection a `disable` neighbour opened, and one credential's session never serves another.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
 import type { Dialect } from '../interfaces.ts';
 import type { ConnectionSettings } from './connection-settings.ts';
@@ -35,10 +41,10 @@ const pools = new Map<string, SharedPool>();
  */
 export function openSource(settings: ConnectionSettings): Source {
   const impl = DIALECTS[settings.dialect];
-  const key = sourceIdentity(settings);
+  const key = poolKey(settings);
   let shared = pools.get(key);
   if (!shared) {
-    shared = { knex: knexFactory({ ...impl.knexConfig(settings), log: knexLog(key) }), users: 0 };
+    shared = { knex: knexFactory({ ...impl.knexConfig(settings), log: knexLog(sourceIdentity(settings)) }), users: 0 };
     pools.set(key, shared);
   }
   shared.users++;
@@ -49,6 +55,15 @@ export function openSource(settings: ConnectionSettings): Source {
     pools.delete(key);
     await pool.knex.destroy();
   });
+}
+
+// Salts the credential's hash in pool keys: a key in memory says nothing of the password.
+const KEY_SALT = randomBytes(16);
+
+/** The source, and a hash of everything that makes its sessions secure. */
+function poolKey(settings: ConnectionSettings): string {
+  const security = JSON.stringify([settings.ssl.mode, settings.ssl.ca ?? null, settings.user, settings.password, [...settings.passwordAuth].sort(), settings.networkPolicy.allowText]);
+  return `${sourceIdentity(settings)}#${createHash('sha256').update(KEY_SALT).update(security).digest('hex').slice(0, 32)}`;
 }
 
 /**

@@ -31,6 +31,8 @@ export interface ReadSpec {
   cursorType?: string;
   /** Equality filters, always bound as parameters. */
   filter: Record<string, string | number | boolean>;
+  /** Key columns holding bytes (bytea, BINARY): positions keep them as `\\x` + hex, bound back as bytes. */
+  binaryKeys?: readonly boolean[];
 }
 
 /** A bounded read in (cursor, key) order. */
@@ -93,6 +95,8 @@ export interface Source {
   cursorKind(column: ColumnInfo): CursorKind;
   /** The smallest step between a time cursor column's values, in 100 ns ticks (a day for DATE, a second for DATETIME(0)). */
   cursorGrain(column: ColumnInfo): bigint;
+  /** Whether a column holds bytes (bytea, BINARY, varbinary). */
+  isBinary(column: ColumnInfo): boolean;
   /** Runs `fn` inside one read-only transaction with a statement timeout. */
   withReadSession<T>(fn: (session: ReadSession) => Promise<T>): Promise<T>;
   /** Privileges of the connected user beyond reading. */

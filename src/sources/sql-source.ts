@@ -10,7 +10,7 @@ import { canonicalCursor, canonicalInstant } from './canonical-values.ts';
 import type { ConnectionSettings } from './connection-settings.ts';
 import { sourceIdentity } from '../config/source-identity.ts';
 import { toSourceError, type ErrorContext } from './error-codes.ts';
-import { afterCursorQuery, CURSOR_ALIAS, keyLookupQuery, keysetQuery, unpositionedQuery } from './keyset.ts';
+import { afterCursorQuery, CURSOR_ALIAS, keyLookupQuery, keysetQuery, keyText, unpositionedQuery } from './keyset.ts';
 import type { ColumnInfo, Page, PageRequest, PrivilegeReport, ReadSession, ReadSpec, Source, Unpositioned } from './source.ts';
 import { resolutionTicks } from './cursor-time.ts';
 import type { SourceDialect } from './source-dialect.ts';
@@ -65,6 +65,10 @@ export class SqlSource implements Source {
       );
     }
     return kind;
+  }
+
+  isBinary(column: ColumnInfo): boolean {
+    return this.#impl.binaryTypes.has(column.dataType.toLowerCase());
   }
 
   cursorGrain(column: ColumnInfo): bigint {
@@ -224,7 +228,7 @@ class SqlReadSession implements ReadSession {
       delete row[CURSOR_ALIAS];
       positions.push({
         cursor: canonicalCursor(spec.cursorKind, cursor, this.#impl.fractionDigits),
-        key: spec.primaryKey.map((column) => String(row[column])),
+        key: spec.primaryKey.map((column) => keyText(row[column])),
       });
     }
     return { rows: raw, positions };

@@ -102,7 +102,7 @@ export async function settleSend(trx: Db, sendId: string, failedIds: ReadonlySet
     where send_id = ${sendId} and not (external_id = any(${[...failedIds]}::text[]))
     on conflict (connector_id, stream, external_id) do update set
       content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
-    where delivered.version <= excluded.version`.execute(trx);
+    where delivered.version <= excluded.version collate "C"`.execute(trx);
   await trx.deleteFrom('delivery_sends').where('id', '=', sendId).execute();
 }
 
@@ -122,7 +122,7 @@ export async function forgetSend(trx: Db, sendId: string): Promise<void> {
     where send_id = ${sendId}
     on conflict (connector_id, stream, external_id) do update set
       content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
-    where delivered.version <= excluded.version`.execute(trx);
+    where delivered.version <= excluded.version collate "C"`.execute(trx);
   await trx.deleteFrom('delivery_sends').where('id', '=', sendId).execute();
 }
 
@@ -139,8 +139,12 @@ export interface BlockingSend {
   ownerEnded: boolean;
   /** The run's row still says `running` (it may be alive, or dead and not yet taken over). */
   ownerRunning: boolean;
-  /** How long ago the run's last beat reached the store, by the store's clock. */
+  /** How long ago the run last beat (or ended), by the store's clock. */
   ownerSilentMs: number;
+  /** When the send was opened, by the store's clock: none of its requests started earlier. */
+  openedAt: Date;
+  /** When its run last beat (or ended), by the store's clock; unknown when the run's row is gone. */
+  ownerSeenAt?: Date;
 }
 
 /** The sends whose claims block these records of a stream. */
@@ -149,10 +153,11 @@ export async function blockingSends(db: Db, ref: StreamRef, externalIds: string[
   const { rows } = await sql<{
     id: string; run_id: string; tenant_id: string; schema_name: string; state: SendState;
     upsert_batch_ids: string[]; delete_batch_ids: string[];
-    status: string | null; error_code: string | null; silent_ms: string | null;
+    status: string | null; error_code: string | null; silent_ms: string | null; created_at: Date; seen_at: Date | null;
   }>`
     select s.id, s.run_id, s.tenant_id, s.schema_name, s.state, s.upsert_batch_ids, s.delete_batch_ids, r.status, r.error_code,
-      (extract(epoch from (now() - r.heartbeat_at)) * 1000)::bigint as silent_ms
+      s.created_at, greatest(r.heartbeat_at, r.ended_at) as seen_at,
+      (extract(epoch from (now() - greatest(r.heartbeat_at, r.ended_at))) * 1000)::bigint as silent_ms
     from delivery_sends s left join runs r on r.id = s.run_id
     where s.id in (select distinct send_id from delivery_claims
       where connector_id = ${ref.connectorId} and stream = ${ref.stream} and external_id = any(${externalIds}::text[]))`.execute(db);
@@ -162,5 +167,6 @@ export async function blockingSends(db: Db, ref: StreamRef, externalIds: string[
     ownerEnded: r.status === null || (r.status !== 'running' && r.error_code !== 'RP_RUN_ABANDONED'),
     ownerRunning: r.status === 'running',
     ownerSilentMs: r.silent_ms === null ? Number.POSITIVE_INFINITY : Number(r.silent_ms),
+    openedAt: new Date(r.created_at), ownerSeenAt: r.seen_at === null ? undefined : new Date(r.seen_at),
   }));
 }

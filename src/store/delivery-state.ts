@@ -84,7 +84,7 @@ export async function recordDelivered(trx: Db, ref: StreamRef, entries: Delivere
     from unnest(${ids}::text[], ${hashes}, ${versions}, ${deleted}::boolean[]) as x(id, hash, version, deleted)
     on conflict (connector_id, stream, external_id) do update set
       content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
-    where delivered.version <= excluded.version`.execute(trx);
+    where delivered.version <= excluded.version collate "C"`.execute(trx);
 }
 
 /** A record that failed mapping or validation. */
@@ -115,14 +115,26 @@ export async function quarantine(db: Db, ref: StreamRef, rejections: Rejection[]
       fields = excluded.fields, reason = excluded.reason, created_at = now()`.execute(db);
 }
 
-/** Marks quarantined rows resolved once their keys were delivered, or with a note why not (appended to the reason). */
-export async function resolveQuarantined(trx: Db, ref: StreamRef, sourceKeys: string[][], note?: string): Promise<void> {
-  if (sourceKeys.length === 0) return;
+/** A read of a row that settles its open quarantine entry, unless the entry is of a newer read (`cursor` undefined: whatever it is). */
+export interface SettlingRead {
+  key: string[];
+  cursor?: string;
+}
+
+/**
+ * Marks quarantined rows resolved once a read of them at the same or a newer cursor was
+ * delivered, or with a note why not (appended to the reason). An older read (a backfill page
+ * that landed late) leaves the entry of the newer, undelivered value open.
+ */
+export async function resolveQuarantined(trx: Db, ref: StreamRef, kind: CursorKind, reads: SettlingRead[], note?: string): Promise<void> {
+  if (reads.length === 0) return;
   const reason = note === undefined ? sql`reason` : sql`reason || ${` [resolved: ${note}]`}`;
+  const notNewer = kind === 'integer' ? sql`r.source_cursor::numeric <= x.cursor::numeric` : sql`r.source_cursor <= x.cursor collate "C"`;
   await sql`
-    update rejected_records set resolved_at = now(), reason = ${reason}
-    where connector_id = ${ref.connectorId} and stream = ${ref.stream} and resolved_at is null
-      and source_key in (select value from jsonb_array_elements(${JSON.stringify(sourceKeys)}::jsonb))`.execute(trx);
+    update rejected_records r set resolved_at = now(), reason = ${reason}
+    from jsonb_to_recordset(${JSON.stringify(reads.map((r) => ({ key: r.key, cursor: r.cursor ?? null })))}::jsonb) as x(key jsonb, cursor text)
+    where r.connector_id = ${ref.connectorId} and r.stream = ${ref.stream} and r.resolved_at is null and r.source_key = x.key
+      and (x.cursor is null or r.source_cursor is null or ${notNewer})`.execute(trx);
 }
 
 /** How many quarantined rows of the stream are still open. */

@@ -56,9 +56,9 @@ export function addPage(c: RunCounts, o: PageCounts): RunCounts {
   };
 }
 
-/** The columns that mark a run whose process died. */
+/** The columns that mark a run whose process died. Times of runs are the store's clock: others measure silence against it. */
 export function abandoned() {
-  return { status: 'failed' as const, ended_at: new Date(), error_code: 'RP_RUN_ABANDONED', error: 'the process running it stopped' };
+  return { status: 'failed' as const, ended_at: sql<Date>`now()`, error_code: 'RP_RUN_ABANDONED', error: 'the process running it stopped' };
 }
 
 export const ZERO_COUNTS: RunCounts = {
@@ -76,6 +76,8 @@ export const RUN_TIMING = {
   heartbeatMs: positiveEnv('REACH_PULLER_HEARTBEAT_MS', 2_000),
   sendDeadlineMs: positiveEnv('REACH_PULLER_SEND_DEADLINE_MS', 15_000),
   requestGraceMs: positiveEnv('REACH_PULLER_REQUEST_GRACE_MS', 30_000),
+  /** How far Reach's clock may be from the store's and ours, when the time Reach gives a batch is compared with a send's. */
+  reachClockSkewMs: positiveEnv('REACH_PULLER_REACH_CLOCK_SKEW_MS', 120_000),
 };
 
 function positiveEnv(name: string, fallback: number): number {
@@ -253,14 +255,14 @@ class StoreRun implements LiveRun {
 
 /** Records progress at a checkpoint (inside the checkpoint's transaction). */
 export async function recordProgress(db: Db, runId: string, counts: RunCounts, watermark: Position | undefined): Promise<void> {
-  await db.updateTable('runs').set({ ...countColumns(counts), watermark_after: JSON.stringify(watermark ?? null), heartbeat_at: new Date() })
+  await db.updateTable('runs').set({ ...countColumns(counts), watermark_after: JSON.stringify(watermark ?? null), heartbeat_at: sql<Date>`now()` })
     .where('id', '=', runId).execute();
 }
 
 /** Ends a run with its final counts and, for a failure, the error (secrets scrubbed); a fenced run's row is left as its successor left it. */
 async function finishRun(db: Db, runId: string, status: Exclude<RunStatus, 'running'>, counts: RunCounts, error?: unknown): Promise<void> {
   await db.updateTable('runs').set({
-    status, ended_at: new Date(), ...countColumns(counts),
+    status, ended_at: sql<Date>`now()`, ...countColumns(counts),
     error_code: error instanceof PullerError ? error.code : error ? 'RP_UNEXPECTED' : null,
     error: error ? scrubSecrets(describeError(error)) : null,
   }).where('id', '=', runId).where('status', '=', 'running').execute();

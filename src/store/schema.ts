@@ -42,6 +42,9 @@ export interface StreamsTable {
   schema_name: string;
   parked_reason: string | null;
   parked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** engine/stream-identity.ts */
+  delivers_to: ColumnType<string | null, string | null | undefined, string | null>;
+  cursor_signature: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface StreamStateTable {
@@ -128,6 +131,12 @@ export interface SchemaDefinitionsTable {
 /** bytea: a Buffer from node-pg, a Uint8Array from PGlite. */
 type Bytes = ColumnType<Uint8Array, Uint8Array, Uint8Array>;
 
+export interface SecretKeysTable {
+  key_id: string;
+  check_value: Bytes;
+  created_at: Timestamp;
+}
+
 export interface SecretsTable {
   name: string;
   key_id: string;
@@ -159,6 +168,8 @@ export interface BackfillsTable {
   max_rows_per_second: number | null;
   rows_estimated: Int8;
   seed_cursor: string | null;
+  /** The cursor its chunk bounds were planned from (engine/stream-identity.ts). */
+  cursor_signature: ColumnType<string | null, string | null | undefined, string | null>;
   owner: string | null;
   heartbeat_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   attempt_started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
@@ -228,6 +239,7 @@ export interface StoreSchema {
   resources: ResourcesTable;
   schema_definitions: SchemaDefinitionsTable;
   secrets: SecretsTable;
+  secret_keys: SecretKeysTable;
   backfills: BackfillsTable;
   backfill_chunks: BackfillChunksTable;
 }

@@ -90,7 +90,7 @@ describe('reach-puller apply', { timeout: 180_000 }, () => {
     expect(JSON.parse(show.stdout).config.source.password).toBe('${env:GLOW_DB_PASSWORD}');
     expect((await runCli(['apply', path.join(dir, 'good')], { env })).stdout).toContain('unchanged 1');
     // The partner database does not exist here: the pull fails, and says so with exit 1.
-    const pull = await runCli(['pull', 'glow'], { env: { ...env, GLOW_DB_PASSWORD: 'unused-with-trust' } });
+    const pull = await runCli(['pull', 'glow'], { env: { ...env, GLOW_DB_PASSWORD: 'unused-with-trust', REACH_PULLER_CONNECTOR_ENV: 'GLOW_DB_PASSWORD' } });
     expect(pull.code).toBe(1);
     expect(pull.stdout).toMatch(/customers\s+failed/);
   });

@@ -24,6 +24,7 @@ import { PG_URL } from '../helpers/databases.ts';
 /** A store sink that dies on its n-th page, before anything of that page commits. */
 class DyingSink implements TransactionalSink {
   readonly kind = 'store' as const;
+  readonly target = 'store';
   pages = 0;
   constructor(private readonly inner: StoreSink, private readonly dieOnPage: number) {}
   async write(trx: Transaction<StoreSchema>, page: SinkPage): Promise<number> {

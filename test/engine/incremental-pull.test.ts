@@ -115,14 +115,17 @@ ${options.filter ?? ''}${options.extra ?? ''}
     it('picks up a late-committing transaction whose cursor is older than rows already pulled', async () => {
       const { id, connector } = await setup({ settle: 3 });
       const late = await openAdminTransaction(partner);
-      // The late row gets a cursor 1 s in the past and stays uncommitted across a pull.
-      await late.run(`insert into t_${id} values (1, 1, 'late@x.io', 'Late', ${partner.nowMinus(1)})`);
-      await partner.exec(`insert into t_${id} values (2, 1, 'early@x.io', 'Early', ${partner.nowMinus(10)})`);
+      // The late row gets a cursor 2 s in the past and stays uncommitted across a pull, while
+      // a row stamped after it commits at once: without the settle window the first pull
+      // would read that one and move the watermark past the late row for good.
+      await late.run(`insert into t_${id} values (1, 1, 'late@x.io', 'Late', ${partner.nowMinus(2)})`);
+      await partner.exec(`insert into t_${id} values (2, 1, 'early@x.io', 'Early', ${partner.nowMinus(10)}), (3, 1, 'after@x.io', 'After', ${partner.nowMinus(1)})`);
       const first = await pull(connector);
       expect(first.rowsRead).toBe(1);
       await late.commit();
       await new Promise((r) => setTimeout(r, 2500));
       await pull(connector);
+      expect((await delivered(connector)).length).toBe(3);
       expect(await delivered(connector)).toEqual(await expected(id));
     });
 

@@ -110,9 +110,10 @@ streams:
       const [run] = await pullConnector({ store: store.db, connector, log: testLog });
       expect(run!.status).toBe('succeeded');
       expect(run!).toMatchObject({ rowsRead: 10, rowsSent: 9, rowsRejected: 1 });
-      const rejects = await store.db.selectFrom('rejected_records').select(['external_id', 'reason', 'source_key'])
+      const rejects = await store.db.selectFrom('rejected_records').select(['external_id', 'reason', 'source_key', 'resolved_at'])
         .where('connector_id', '=', 'strict').execute();
-      expect(rejects).toEqual([{ external_id: '7', reason: expect.stringContaining('Reach failed the record'), source_key: ['7'] }]);
+      // Open: nothing delivered row 7 since.
+      expect(rejects).toEqual([{ external_id: '7', reason: expect.stringContaining('Reach failed the record'), source_key: ['7'], resolved_at: null }]);
       // Not remembered as delivered: the next change of row 7 (or retry-rejects) sends it again.
       const delivered = await store.db.selectFrom('delivered').select('external_id').where('connector_id', '=', 'strict').execute();
       expect(delivered.map((d) => d.external_id).sort()).toEqual(['1', '10', '2', '3', '4', '5', '6', '8', '9']);

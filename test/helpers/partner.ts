@@ -12,8 +12,13 @@ export const TEST_DIALECTS: TestDialect[] = (process.env.TEST_DIALECTS?.split(',
 export const RO_USER = 'rp_ro';
 export const RO_PASSWORD = 'rp-ro-Secret-4711';
 process.env.RP_TEST_RO_PASSWORD = RO_PASSWORD;
-// The test servers are on loopback, which the network policy refuses unless allowed.
+// The test servers are on loopback, which the network policy refuses unless allowed, and the
+// local Reach APIs speak plain http on random ports, which connectors may name only when allowed.
 process.env.REACH_PULLER_ALLOW_PRIVATE_NETWORKS ??= '127.0.0.0/8,::1/128';
+process.env.REACH_PULLER_REACH_URLS ??= 'http://127.0.0.1:*';
+process.env.REACH_PULLER_DEV_INSECURE_REACH ??= '1';
+// The tests' connectors name their passwords and tokens as ${env:RP_...}: granted to connectors.
+process.env.REACH_PULLER_CONNECTOR_ENV ??= 'RP_*';
 
 export interface Partner {
   dialect: TestDialect;

@@ -10,6 +10,10 @@ export interface TcpProxy {
   url: string;
   /** Ends every connection through the proxy and refuses new ones. */
   kill(): void;
+  /** Ends every connection through the proxy; new ones are let through. */
+  dropConnections(): void;
+  /** The latency of connections opened from now on (open ones keep theirs). */
+  setLatency(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -24,13 +28,14 @@ export async function startTcpProxy(target: string, latencyMs = 0): Promise<TcpP
       return;
     }
     const upstream = net.connect(Number(port), hostname);
+    const delay = latencyMs;
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
       s.on('error', () => undefined);
     }
     const forward = (from: net.Socket, to: net.Socket) => from.on('data', (chunk: Buffer) => {
-      setTimeout(() => !to.destroyed && to.write(chunk), latencyMs);
+      setTimeout(() => !to.destroyed && to.write(chunk), delay);
     });
     forward(client, upstream);
     forward(upstream, client);
@@ -41,6 +46,12 @@ export async function startTcpProxy(target: string, latencyMs = 0): Promise<TcpP
   const address = server.address() as net.AddressInfo;
   return {
     url: `http://127.0.0.1:${address.port}`,
+    setLatency: (ms) => {
+      latencyMs = ms;
+    },
+    dropConnections: () => {
+      for (const s of sockets) s.destroy();
+    },
     kill: () => {
       dead = true;
       for (const s of sockets) s.destroy();

@@ -75,7 +75,7 @@ describe('network policy', () => {
   it('refuses before any connection is opened', async () => {
     const { connector } = parseConnector('m.yaml', yaml('169.254.169.254'));
     const pools = openPoolCount();
-    const error = await openConnectorSource(connector!.config, { env: { PW: 'x-password', REACH_PULLER_ALLOW_PRIVATE_NETWORKS: '0.0.0.0/0' } })
+    const error = await openConnectorSource(connector!.config, { env: { PW: 'x-password', REACH_PULLER_CONNECTOR_ENV: 'PW', REACH_PULLER_ALLOW_PRIVATE_NETWORKS: '0.0.0.0/0' } })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PullerError);
     expect((error as PullerError).code).toBe('RP_NETWORK_DENIED');

@@ -2,25 +2,29 @@
  * The credential never leaks: a full flow through the real CLI (secret set, apply, test,
  * pull, including a missing view and a refused MariaDB password) with the partner password
  * and the Reach token in the encrypted store; then stdout and stderr of every command
- * (debug logging on), `status --json` when that command exists, the local Reach API's
- * records, and every row of every state-store table are searched for them.
+ * (debug logging on), `status --json`, every answer of the ops API of a `serve` on the same
+ * store (runs with their stored errors, rejects, status, metrics, a pull it starts), the
+ * local Reach API's records, and every row of every state-store table are searched for
+ * them, in plain, JSON-escaped, URL-encoded, base64 and hex forms.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReachApiServer, type ReachApiServer } from '../../src/dev/reach-api-server.ts';
-import { runCli, type CliResult } from '../helpers/cli.ts';
+import { runCli, spawnCli, type CliResult } from '../helpers/cli.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { freshPgDatabase } from '../helpers/databases.ts';
 import { freshPartner, RO_PASSWORD, TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
 
-const WRONG_PASSWORD = 'rp-ro-Wrong-Pw-8812';
+// Quote and backslash: JSON output escapes them, so only the escaped form could leak there.
+const WRONG_PASSWORD = 'rp-ro-Wrong"Pw\\8812';
 const REACH_TOKEN = 'reach-Token-Secret-5150';
 const MASTER_KEY = randomBytes(32).toString('base64');
-const SECRETS = [RO_PASSWORD, WRONG_PASSWORD, REACH_TOKEN, MASTER_KEY];
-const ROOT = path.resolve(import.meta.dirname, '../..');
+const OPS_TOKEN = `ops-${randomBytes(12).toString('hex')}`;
+const SECRETS = [RO_PASSWORD, WRONG_PASSWORD, REACH_TOKEN, MASTER_KEY, OPS_TOKEN];
 
 interface Output extends CliResult {
   command: string;
@@ -55,6 +59,7 @@ describe.runIf(TEST_DIALECTS.length === 2)('no secret in any output or stored ro
     env = {
       DATABASE_URL: storeUrl, REACH_PULLER_MASTER_KEY: MASTER_KEY, LOG_LEVEL: 'debug',
       REACH_PULLER_ALLOW_PRIVATE_NETWORKS: '127.0.0.0/8,::1/128', REACH_API_URL: '', REACH_API_TOKEN: '',
+      REACH_PULLER_REACH_URLS: api.url, REACH_PULLER_DEV_INSECURE_REACH: '1',
     };
   });
   afterAll(async () => {
@@ -64,9 +69,9 @@ describe.runIf(TEST_DIALECTS.length === 2)('no secret in any output or stored ro
   it('runs the flow, then finds no secret anywhere', { timeout: 240_000 }, async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'rp-sec-grep-'));
     const connector = (p: Partner, secret: string, view: string) => `tenant: tenant-grep
-${p.sourceYaml('  settle_seconds: 0\n').replace('${env:RP_TEST_RO_PASSWORD}', `\${secret:${secret}}`)}reach:
+${p.sourceYaml('  settle_seconds: 0\n').replace('${env:RP_TEST_RO_PASSWORD}', `\${secret:tenant-grep/${secret}}`)}reach:
   api_url: ${api.url}
-  token: \${secret:REACH_TOKEN}
+  token: \${secret:tenant-grep/REACH_TOKEN}
 streams:
   - name: s
     view: ${view}
@@ -82,8 +87,8 @@ streams:
 
     // Independent commands run side by side: each CLI start costs seconds on a busy machine.
     const sets = await Promise.all([
-      cli(['secret', 'set', 'PARTNER_PW'], `${RO_PASSWORD}\n`), cli(['secret', 'set', 'WRONG_PW'], WRONG_PASSWORD),
-      cli(['secret', 'set', 'REACH_TOKEN'], REACH_TOKEN),
+      cli(['secret', 'set', 'tenant-grep/PARTNER_PW'], `${RO_PASSWORD}\n`), cli(['secret', 'set', 'tenant-grep/WRONG_PW'], WRONG_PASSWORD),
+      cli(['secret', 'set', 'tenant-grep/REACH_TOKEN'], REACH_TOKEN),
     ]);
     expect(sets.map((o) => o.code)).toEqual([0, 0, 0]);
     expect((await cli(['apply', dir])).code).toBe(0);
@@ -96,8 +101,34 @@ streams:
     expect([pullPg.code, pullMy.code]).toEqual([0, 0]);
     expect(badView.stdout).toContain('RP_VIEW_MISSING');
     expect(badPassword.stdout).toContain('RP_SOURCE_AUTH');
-    // `status` belongs to another part of the CLI; covered as soon as it exists.
-    if (existsSync(path.join(ROOT, 'src/cli/commands/status.ts'))) await cli(['status', '--json']);
+    await cli(['status', '--json']);
+
+    // The ops API of a `serve` on the same store: every answer an ops-token holder can read.
+    const port = await freePort();
+    const serve = spawnCli(['serve', '--port', String(port)], { env: { ...env, REACH_PULLER_OPS_TOKEN: OPS_TOKEN } });
+    const answers: [string, string][] = [];
+    try {
+      const call = async (method: string, route: string) => {
+        const response = await fetch(`http://127.0.0.1:${port}${route}`, { method, headers: { authorization: `Bearer ${OPS_TOKEN}` } });
+        answers.push([`ops API ${method} ${route}`, await response.text()]);
+        return response.status;
+      };
+      for (let i = 0; (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0)) !== 200; i++) {
+        if (i > 300) throw new Error(`serve did not answer within 30 s: ${serve.stderr()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await call('POST', '/connectors/my_badpw/pull')).toBeLessThan(300);
+      await new Promise((r) => setTimeout(r, 2_000));
+      for (const id of ['pg_ok', 'pg_badview', 'my_ok', 'my_badpw']) {
+        expect(await call('GET', `/connectors/${id}/runs`)).toBe(200);
+        await call('GET', `/connectors/${id}/rejects?all=true`);
+        await call('GET', `/status?connector=${id}`);
+      }
+      for (const route of ['/status', '/metrics', '/backfills', '/openapi.json']) await call('GET', route);
+      expect(answers.find(([where]) => where.endsWith('/connectors/my_badpw/runs'))![1]).toContain('RP_SOURCE_AUTH');
+    } finally {
+      outputs.push({ command: 'serve', ...(await serve.stop()) });
+    }
 
     // The flow really ran: both good connectors delivered with the token.
     await api.settled();
@@ -122,12 +153,13 @@ streams:
 
     const haystacks: [where: string, text: string][] = [
       ...outputs.flatMap((o): [string, string][] => [[`stdout of ${o.command}`, o.stdout], [`stderr of ${o.command}`, o.stderr]]),
+      ...answers,
       ['state store', dump.join('\n')],
       ['Reach API records', JSON.stringify([...api.resources('tenant-grep', 'contacts').values()])],
     ];
     expect(outputs.map((o) => o.stderr).join('').length).toBeGreaterThan(0);
     for (const secret of SECRETS) {
-      const forms = [secret, Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('hex')];
+      const forms = [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret), Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('hex')];
       for (const [where, text] of haystacks) {
         for (const form of forms) expect(text.includes(form), `${where} contains a secret`).toBe(false);
       }

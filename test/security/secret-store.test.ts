@@ -105,6 +105,18 @@ describe('secret store', () => {
     expect(await getSecret(store.db, newOnly, 'R1')).toBe('rotate-me-1');
     expect(await getSecret(store.db, newOnly, 'R2')).toBe('rotate-me-2');
   });
+
+  it('refuses a key id reused for other key material, at rotation and when sealing, and moves nothing', async () => {
+    for (const { name } of await listSecrets(store.db)) await removeSecret(store.db, name);
+    const first = parseMasterKeys(`k9:${key()}`);
+    await setSecret(store.db, first, 'S1', 'sealed-under-the-first-k9');
+    // Another key under the same id: a rotation that trusted the id would call S1 current.
+    const impostor = parseMasterKeys(`k9:${key()}`);
+    await expect(rotateSecrets(store.db, impostor)).rejects.toMatchObject({ code: 'RP_SECRET_KEY', message: expect.stringContaining('key id "k9"') });
+    await expect(setSecret(store.db, impostor, 'S2', 'would-be-sealed')).rejects.toMatchObject({ code: 'RP_SECRET_KEY' });
+    expect(await getSecret(store.db, first, 'S1')).toBe('sealed-under-the-first-k9');
+    expect((await listSecrets(store.db)).find((x) => x.name === 'S2')).toBeUndefined();
+  });
 });
 
 describe.runIf(TEST_DIALECTS.includes('mysql'))('${secret:NAME} in a connector', () => {
@@ -123,15 +135,15 @@ describe.runIf(TEST_DIALECTS.includes('mysql'))('${secret:NAME} in a connector',
     await partner.grantReadOnly();
     const masterKey = key();
     const env = { ...process.env, REACH_PULLER_MASTER_KEY: masterKey };
-    await setSecret(store.db, parseMasterKeys(masterKey), 'PARTNER_DB_PW', RO_PASSWORD);
+    await setSecret(store.db, parseMasterKeys(masterKey), 't-store/PARTNER_DB_PW', RO_PASSWORD);
     const connector = await registerYaml(store, 'from_store', `tenant: t-store
-${partner.sourceYaml('  settle_seconds: 0\n').replace('${env:RP_TEST_RO_PASSWORD}', '${secret:PARTNER_DB_PW}')}${emailStreamYaml()}`);
+${partner.sourceYaml('  settle_seconds: 0\n').replace('${env:RP_TEST_RO_PASSWORD}', '${secret:t-store/PARTNER_DB_PW}')}${emailStreamYaml()}`);
     const [ok] = await pullConnector({ store: store.db, connector, log: testLog, runtime: { env } });
     expect(ok!.error).toBeUndefined();
     expect(ok!.rowsSent).toBe(1);
 
     // A wrong stored value is the partner's "access denied", not a silent fallback.
-    await setSecret(store.db, parseMasterKeys(masterKey), 'PARTNER_DB_PW', 'not-the-password');
+    await setSecret(store.db, parseMasterKeys(masterKey), 't-store/PARTNER_DB_PW', 'not-the-password');
     const [denied] = await pullConnector({ store: store.db, connector, log: testLog, runtime: { env } });
     expect((denied!.error as PullerError).code).toBe('RP_SOURCE_AUTH');
   });

@@ -85,6 +85,17 @@ describe('ops API', () => {
     expect((await call('PUT', '/connectors/api', { body: 'x'.repeat(300 * 1024), type: 'text/yaml' })).status).toBe(413);
   });
 
+  it('refuses through PUT what `apply` refuses: a cloud-metadata host, an unknown Reach schema; nothing is registered', async () => {
+    const yaml = customersConnector(partner, 'api2', {});
+    const metadata = await call('PUT', '/connectors/api2', { body: yaml.replace(/host: .*/, 'host: 169.254.169.254'), type: 'text/yaml' });
+    expect(metadata.status).toBe(400);
+    expect(metadata.text).toContain('cloud metadata service');
+    const schema = await call('PUT', '/connectors/api2', { body: yaml.replace('schema: contacts', 'schema: no_such_schema'), type: 'text/yaml' });
+    expect(schema.status).toBe(400);
+    expect(schema.json().problems[0]).toMatchObject({ path: 'streams[0].schema' });
+    expect((await call('GET', '/status?connector=api2')).json()).toEqual([]);
+  });
+
   it('triggers a pull and shows it in runs, status (with lag) and metrics', async () => {
     const started = await call('POST', '/connectors/api/pull', { body: JSON.stringify({ stream: 'customers' }) });
     expect(started.status).toBe(202);

@@ -4,6 +4,7 @@
  */
 import type { Dialect } from '../../src/interfaces.ts';
 import type { ConnectionSettings } from '../../src/sources/connection-settings.ts';
+import { ALLOW_PRIVATE_ENV, networkPolicy } from '../../src/security/network-policy.ts';
 import { freshMysqlDatabase, freshPgDatabase, mysqlExec, pgExec } from '../helpers/databases.ts';
 
 /** The dialects with a live server here. */
@@ -24,6 +25,8 @@ export function settingsFor(dialect: Dialect, url: string, overrides: Partial<Co
     ssl: { mode: 'disable' },
     maxConnections: 2,
     statementTimeoutSeconds: 30,
+    passwordAuth: ['scram'],
+    networkPolicy: networkPolicy({ [ALLOW_PRIVATE_ENV]: '127.0.0.0/8' }),
     ...overrides,
   };
 }

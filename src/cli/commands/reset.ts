@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { findStream } from '../../engine/stream-plan.ts';
+import { forgetDelivered, forgetTarget } from '../../engine/stream-identity.ts';
 import { PullerError } from '../../errors.ts';
 import { logger } from '../../log.ts';
 import { getConnector } from '../../store/connector-registry.ts';
@@ -15,8 +16,16 @@ export function registerReset(program: Command): void {
     .requiredOption('--stream <name>', 'the stream')
     .option('--to <cursor>', 'new cursor value, exactly as the database shows it (e.g. 2024-01-02T03:04:05.000000Z)')
     .option('--key <json>', 'key of the new position as a JSON array of strings (default: before any key)', '[]')
-    .action(async (id: string, opts: { stream: string; to?: string; key: string }) => {
+    .option('--forget-delivered', 'also forget what was delivered and where to: every row is delivered again, to the target the next run has')
+    .option('--target-moved', 'only record that the stream\'s target moved (the same Reach at a new address): what was delivered is kept, the watermark stays')
+    .action(async (id: string, opts: { stream: string; to?: string; key: string; forgetDelivered?: boolean; targetMoved?: boolean }) => {
       const key = parseKey(opts.key);
+      if (opts.forgetDelivered && opts.to !== undefined) {
+        throw new PullerError('RP_CONFIG_INVALID', '--forget-delivered reads the stream from the beginning; it takes no --to');
+      }
+      if (opts.targetMoved && (opts.forgetDelivered || opts.to !== undefined)) {
+        throw new PullerError('RP_CONFIG_INVALID', '--target-moved changes nothing else; give it alone');
+      }
       await withStore(async (store) => {
         const connector = await getConnector(store.db, id);
         findStream(connector, opts.stream);
@@ -25,6 +34,18 @@ export function registerReset(program: Command): void {
         const hold = await store.holds.tryTake(streamHoldKey(ref));
         if (!hold) throw new PullerError('RP_STREAM_BUSY', `stream ${id}/${opts.stream} is running; reset it once the run has ended`);
         try {
+          if (opts.targetMoved) {
+            await forgetTarget(store.db, ref);
+            logger().warn({ connector: id, stream: opts.stream }, 'delivery target released by operator: the next run records its own');
+            process.stdout.write(`${id}/${opts.stream}: delivery target released; the next run records the one it has\n`);
+            return;
+          }
+          if (opts.forgetDelivered) {
+            await forgetDelivered(store.db, ref);
+            logger().warn({ connector: id, stream: opts.stream }, 'delivery record forgotten by operator: every row is delivered again');
+            process.stdout.write(`${id}/${opts.stream}: watermark -> (beginning); delivered records, unsettled sends and delivery target forgotten\n`);
+            return;
+          }
           await store.db.transaction().execute(async (trx) => {
             const before = await loadWatermark(trx, ref);
             const after = opts.to === undefined ? undefined : { cursor: opts.to, key };

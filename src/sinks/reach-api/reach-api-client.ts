@@ -11,7 +11,11 @@ import { ConfigError, PermanentError, TransientError } from '../../errors.ts';
 import type { ConfigProblem } from '../../errors.ts';
 import { ConcurrencyLimiter } from './concurrency-limiter.ts';
 import { ReachRejectedError } from './reach-rejected-error.ts';
+import { scrubSecrets } from '../../secrets/secret-registry.ts';
 import type { AcceptedBatch, ApiEnvelope, BatchInfo, BatchList } from './reach-api-types.ts';
+
+/** Characters of a remote answer kept in an error. */
+const REMOTE_TEXT_LIMIT = 200;
 
 /** Reach accepts at most this many resources per request. */
 export const MAX_BATCH_SIZE = 1000;
@@ -58,7 +62,7 @@ export interface BatchReceipt {
 
 /** Options of one upsert or delete. */
 export interface SendOptions {
-  /** Called before every attempt, retries included; throwing stops the send (a run that must not send any more). */
+  /** Called right before every attempt leaves (retries included, after any wait for a place); throwing stops the send. */
   beforeAttempt?: () => void;
 }
 
@@ -96,7 +100,8 @@ interface Call {
   body?: string;
 }
 
-type Attempt<T> = { ok: true; data: T } | { ok: false; reason: string; retryAfterMs: number };
+/** `cutShort`: the attempt ended because the call's deadline came, not because Reach or the network failed. */
+type Attempt<T> = { ok: true; data: T } | { ok: false; reason: string; retryAfterMs: number; cutShort?: boolean };
 
 /** Sends record batches to Reach; one instance can serve many tenants. */
 export class ReachApiClient {
@@ -136,6 +141,11 @@ export class ReachApiClient {
     if (problems.length > 0) throw new ConfigError(problems);
     this.#fetch = options.fetch ?? fetch;
     this.#limiter = limiter ?? new ConcurrencyLimiter(tenantConcurrency, concurrency);
+  }
+
+  /** The API this client talks to, without a trailing slash. */
+  get apiUrl(): string {
+    return this.#options.apiUrl.replace(/\/+$/, '');
   }
 
   /** A client for another Reach target that shares this one's settings and limits. */
@@ -221,20 +231,28 @@ export class ReachApiClient {
 
   /** One call with retries; `onAmbiguous` hears of every attempt Reach may have taken without answering. */
   async #call<T>(call: Call, deadline: number, signal?: AbortSignal, beforeAttempt?: () => void, onAmbiguous = () => {}): Promise<T> {
+    let failedBefore = '';
     for (let attempt = 1; ; attempt++) {
-      beforeAttempt?.();
-      const outcome = await this.#limiter.run(call.tenant ?? '', () => this.#attempt<T>(call, deadline, signal, onAmbiguous));
+      // Checked once the request has its place, right before it leaves: a wait in the limiter
+      // must not carry a request past the moment the caller may no longer send.
+      const outcome = await this.#limiter.run(call.tenant ?? '', () => {
+        beforeAttempt?.();
+        return this.#attempt<T>(call, deadline, signal, onAmbiguous);
+      });
       if (outcome.ok) return outcome.data;
       // Full jitter spreads retries of many clients; Retry-After is a floor, never shortened.
       const ceiling = Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** (attempt - 1));
       const delayMs = Math.max(outcome.retryAfterMs, Math.random() * ceiling);
       if (Date.now() + delayMs >= deadline) {
+        // An attempt the deadline cut short says nothing about Reach; the failure before it does.
+        const last = outcome.cutShort && failedBefore ? `${failedBefore}, then the deadline came mid-attempt` : outcome.reason;
         throw new TransientError(
           'RP_SINK_UNAVAILABLE',
           `Reach did not accept ${describe(call)} within the ${this.#retry.deadlineMs} ms delivery deadline ` +
-            `(${attempt} attempts; last: ${outcome.reason})`,
+            `(${attempt} attempts; last: ${last})`,
         );
       }
+      if (!outcome.cutShort) failedBefore = outcome.reason;
       this.#options.logger?.warn(
         { method: call.method, path: call.path, tenant: call.tenant, attempt, delayMs: Math.round(delayMs), reason: outcome.reason },
         'Reach request not accepted; retrying',
@@ -256,18 +274,22 @@ export class ReachApiClient {
     let response: Response;
     let text: string;
     try {
-      response = await this.#fetch(`${this.#options.apiUrl.replace(/\/+$/, '')}${call.path}`, {
+      response = await this.#fetch(`${this.apiUrl}${call.path}`, {
         method: call.method,
         headers,
         body: call.body,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        // A redirect could carry the request, and its token, somewhere the egress check never saw.
+        redirect: 'manual',
       });
       text = await response.text();
     } catch (error) {
       const code = errorCode(error);
       if (!code || !NOT_SENT_ERROR_CODES.has(code)) onAmbiguous();
       if (signal?.aborted) throw error;
-      if (timeout.aborted) return { ok: false, reason: `no answer within ${timeoutMs} ms`, retryAfterMs: 0 };
+      if (timeout.aborted) {
+        return { ok: false, reason: `no answer within ${timeoutMs} ms`, retryAfterMs: 0, cutShort: timeoutMs < this.#requestTimeoutMs };
+      }
       if (code && (RETRYABLE_ERROR_CODES.has(code) || code.startsWith('UND_ERR_'))) {
         return { ok: false, reason: `connection error ${code}`, retryAfterMs: 0 };
       }
@@ -284,9 +306,7 @@ export class ReachApiClient {
       }
       return { ok: true, data: envelope.data };
     }
-    const apiMessage = this.#redact(
-      typeof envelope?.message === 'string' ? envelope.message : text.slice(0, 500) || response.statusText,
-    );
+    const apiMessage = this.#redact(typeof envelope?.message === 'string' ? envelope.message : text || response.statusText);
     if (status === 408 || status === 429 || status >= 500) {
       if (AMBIGUOUS_STATUSES.has(status)) onAmbiguous();
       return { ok: false, reason: `${status} ${apiMessage}`, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
@@ -294,9 +314,14 @@ export class ReachApiClient {
     throw new ReachRejectedError(status, apiMessage, `Reach rejected ${describe(call)} with ${status}: ${apiMessage}`);
   }
 
-  /** Removes the token from text Reach or the network stack produced. */
+  /**
+   * Text Reach or the network stack produced, made fit to keep and show: no token, no other
+   * secret, no control characters, at most 200 characters (an answer is evidence, not content).
+   */
   #redact(text: string): string {
-    return this.#options.token ? text.split(this.#options.token).join('[redacted]') : text;
+    const withoutToken = this.#options.token ? text.split(this.#options.token).join('[redacted]') : text;
+    const flat = scrubSecrets(withoutToken).replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+    return flat.length > REMOTE_TEXT_LIMIT ? `${flat.slice(0, REMOTE_TEXT_LIMIT)}... (${flat.length} characters)` : flat;
   }
 }
 

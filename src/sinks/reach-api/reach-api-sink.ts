@@ -10,8 +10,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stopError, TransientError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import type { BatchSink, FailedRecord, Posted, SinkPage } from '../sink.ts';
+import type { BatchSink, BatchWindow, FailedRecord, Posted, SinkPage } from '../sink.ts';
 import { acceptedBefore, ReachApiClient } from './reach-api-client.ts';
+import { ReachRejectedError } from './reach-rejected-error.ts';
 import type { ReachApiClientOptions } from './reach-api-client.ts';
 import type { BatchInfo } from './reach-api-types.ts';
 
@@ -83,13 +84,23 @@ export class ReachApiSink implements BatchSink {
     const follow = async (id: string, upsert: boolean): Promise<FailedRecord[]> => {
       for (let wait = FIRST_POLL_MS; ; wait = Math.min(wait * 2, MAX_POLL_MS)) {
         const batch = await this.#client.batchStatus(id, signal).catch((error: unknown) => {
+          if (error instanceof ReachRejectedError && error.status === 404) return undefined;
           throw signal?.aborted ? stopError(signal.reason, `waiting for batch ${id}`) : error;
         });
+        // Reach forgot it (retention, after a send was left unsettled for long): it is done, with an outcome nobody can tell.
+        if (!batch) {
+          this.#log?.warn({ batch: id }, 'Reach no longer knows a batch the puller sent; its records are taken as unknown and sent again when read');
+          return [{ message: `Reach no longer knows batch ${id} (404): what it applied of it is unknown` }];
+        }
         this.#checkStatusName(batch);
         if (batchDone(batch)) {
           // A delete Reach could not apply (the record was not there) leaves it absent all the same.
           if (!upsert) return [];
-          return (batch.errors?.details ?? []).flatMap((d) => (d.externalId === null ? [] : [{ externalId: d.externalId, message: d.message }]));
+          const named: FailedRecord[] = (batch.errors?.details ?? []).flatMap((d) => (d.externalId === null ? [] : [{ externalId: d.externalId, message: d.message }]));
+          // The counter is certain; the details may leave failures unnamed, which must not pass for delivered.
+          const unnamed = batch.progress.failedRecords - named.length;
+          if (unnamed <= 0) return named;
+          return [...named, { message: `Reach failed ${unnamed} record(s) of batch ${id} without naming them${batch.errors?.summary ? ` (${batch.errors.summary})` : ''}` }];
         }
         if (Date.now() + wait > deadline) {
           throw new TransientError('RP_SINK_UNCONFIRMED',
@@ -108,7 +119,18 @@ export class ReachApiSink implements BatchSink {
     return perBatch.flat();
   }
 
-  async drainUnfinished(tenant: string, schema: string, signal?: AbortSignal): Promise<void> {
+  get target(): string {
+    return this.#client.apiUrl;
+  }
+
+  async drainUnfinished(tenant: string, schema: string, window: BatchWindow, signal?: AbortSignal): Promise<void> {
+    const from = window.from.getTime();
+    const to = window.to.getTime();
+    // A time that does not parse is taken as inside the window: waiting too long is safe, too short is not.
+    const inWindow = (batch: BatchInfo) => {
+      const created = Date.parse(batch.createdAt);
+      return Number.isNaN(created) || (created >= from && created <= to);
+    };
     const unfinished: string[] = [];
     let cursor: string | undefined;
     do {
@@ -116,7 +138,7 @@ export class ReachApiSink implements BatchSink {
         throw signal?.aborted ? stopError(signal.reason, 'waiting for Reach to finish earlier batches') : error;
       });
       for (const batch of page.batches) {
-        if (batch.tenantId === tenant && batch.schemaName.toLowerCase() === schema.toLowerCase() && !batchDone(batch)) unfinished.push(batch.id);
+        if (batch.tenantId === tenant && batch.schemaName.toLowerCase() === schema.toLowerCase() && !batchDone(batch) && inWindow(batch)) unfinished.push(batch.id);
       }
       cursor = page.nextCursor ?? undefined;
       if (signal?.aborted) throw stopError(signal.reason, 'waiting for Reach to finish earlier batches');

@@ -13,6 +13,7 @@ import type { SinkPage, TransactionalSink } from '../sink.ts';
 
 export class StoreSink implements TransactionalSink {
   readonly kind = 'store' as const;
+  readonly target = 'store';
 
   async write(trx: Transaction<StoreSchema>, page: SinkPage): Promise<number> {
     let written = 0;
@@ -31,7 +32,7 @@ export class StoreSink implements TransactionalSink {
         on conflict (tenant_id, schema_name, external_id) do update set
           body = jsonb_strip_nulls_top(case when resources.deleted then excluded.body else resources.body || excluded.body end),
           version = excluded.version, deleted = false, updated_at = now()
-        where resources.version <= excluded.version`.execute(trx);
+        where resources.version <= excluded.version collate "C"`.execute(trx);
       written += Number(r.numAffectedRows ?? 0n);
       // A top-level null field shows in the text as `":null`; a nested null or such a string
       // only costs the check below, which looks at the stored top-level fields.
@@ -53,7 +54,7 @@ export class StoreSink implements TransactionalSink {
         from jsonb_to_recordset(${rows}::jsonb) as x(id text, version text)
         on conflict (tenant_id, schema_name, external_id) do update set
           body = '{}'::jsonb, version = excluded.version, deleted = true, updated_at = now()
-        where resources.version <= excluded.version`.execute(trx);
+        where resources.version <= excluded.version collate "C"`.execute(trx);
       written += Number(r.numAffectedRows ?? 0n);
     }
     return page.upserts.length + page.deletes.length - written;

@@ -9,6 +9,7 @@ import type { Knex } from 'knex';
 import type { SourceRow } from '../../interfaces.ts';
 import type { ConnectionSettings } from '../connection-settings.ts';
 import type { ReadSpec } from '../source.ts';
+import { connectAllowed } from '../../security/network-policy.ts';
 import type { SourceDialect } from '../source-dialect.ts';
 import { TICKS_PER_DAY, TICKS_PER_MS, TICKS_PER_SECOND } from '../cursor-time.ts';
 
@@ -46,6 +47,7 @@ export const mssqlSource: SourceDialect = {
     rowversion: 'integer',
   },
   // datetime steps by 1/300 s: 10 ms covers it. smalldatetime keeps minutes.
+  binaryTypes: new Set(['binary', 'varbinary']),
   fixedGrains: { date: TICKS_PER_DAY, smalldatetime: 60n * TICKS_PER_SECOND, datetime: 10n * TICKS_PER_MS },
 
   knexConfig(settings: ConnectionSettings): Knex.Config {
@@ -66,6 +68,9 @@ export const mssqlSource: SourceDialect = {
           readOnlyIntent: true,
           useUTC: true,
           appName: 'reach-puller',
+          // Every connection, the first and any routing redirect, goes to a host the policy passed.
+          connector: (target: { host: string; port: number; localAddress?: string }, _lookup: unknown, signal?: AbortSignal) =>
+            connectAllowed(target, settings.networkPolicy, target.host === settings.host ? 'source host' : 'SQL Server routing target', signal),
         },
       } as Knex.MsSqlConnectionConfig,
       pool: { min: 0, max: settings.maxConnections, idleTimeoutMillis: 10_000 },

@@ -58,6 +58,7 @@ export const mysqlSource: SourceDialect = {
     int: 'integer',
     bigint: 'integer',
   },
+  binaryTypes: new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob']),
   fixedGrains: { date: TICKS_PER_DAY },
 
   knexConfig(settings: ConnectionSettings): Knex.Config {

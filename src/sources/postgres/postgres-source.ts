@@ -5,12 +5,14 @@
  */
 import type { Knex } from 'knex';
 import type pg from 'pg';
+import { sourceIdentity } from '../../config/source-identity.ts';
 import QueryStream from 'pg-query-stream';
 import type { SourceRow } from '../../interfaces.ts';
 import { chunked } from '../chunked.ts';
 import type { ConnectionSettings, TlsSettings } from '../connection-settings.ts';
 import type { SourceDialect } from '../source-dialect.ts';
 import { TICKS_PER_DAY } from '../cursor-time.ts';
+import { GuardedKnexPgClient, type GuardedConnection } from './password-guard.ts';
 import { postgresTypes } from './postgres-types.ts';
 
 function tls(ssl: TlsSettings): pg.ClientConfig['ssl'] {
@@ -31,23 +33,27 @@ export const postgresSource: SourceDialect = {
     integer: 'integer',
     bigint: 'integer',
   },
+  binaryTypes: new Set(['bytea']),
   fixedGrains: { date: TICKS_PER_DAY },
 
   knexConfig(settings: ConnectionSettings): Knex.Config {
+    const connection: GuardedConnection = {
+      host: settings.host,
+      port: settings.port,
+      database: settings.database,
+      user: settings.user,
+      password: settings.password,
+      ssl: tls(settings.ssl),
+      application_name: 'reach-puller',
+      // Even a stray statement outside a read session cannot write, and times print in UTC.
+      options: '-c default_transaction_read_only=on -c TimeZone=UTC',
+      types: postgresTypes,
+      passwordAuth: settings.passwordAuth,
+      sourceName: sourceIdentity(settings),
+    };
     return {
-      client: 'pg',
-      connection: {
-        host: settings.host,
-        port: settings.port,
-        database: settings.database,
-        user: settings.user,
-        password: settings.password,
-        ssl: tls(settings.ssl),
-        application_name: 'reach-puller',
-        // Even a stray statement outside a read session cannot write, and times print in UTC.
-        options: '-c default_transaction_read_only=on -c TimeZone=UTC',
-        types: postgresTypes,
-      } as Knex.PgConnectionConfig,
+      client: GuardedKnexPgClient,
+      connection: connection as Knex.PgConnectionConfig,
       pool: { min: 0, max: settings.maxConnections, idleTimeoutMillis: 10_000 },
     };
   },

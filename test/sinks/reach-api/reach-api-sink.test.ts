@@ -172,14 +172,18 @@ describe('ReachApiSink', () => {
     }
   });
 
-  it('waits out every batch Reach lists as unfinished for the tenant and schema', async () => {
+  it('waits out every batch Reach lists as unfinished for the tenant and schema, created within the window', async () => {
     const lateReach = await startReachApiServer({ token: TOKEN, maxApplyDelayMs: 800 });
     try {
       const s = sink({}, undefined, lateReach.url);
       const p = page('tenant-drain', 'customers', 30);
+      const from = new Date();
       await sink({ maxBatchSize: 3 }, undefined, lateReach.url).post(p, mayPost);
       expect(lateReach.resources('tenant-drain', 'customers').size).toBeLessThan(30);
-      await s.drainUnfinished('tenant-drain', 'customers');
+      // Batches created now are outside a window that ended ten minutes ago (beyond the clock skew allowed).
+      await s.drainUnfinished('tenant-drain', 'customers', { from: new Date(Date.now() - 3_600_000), to: new Date(Date.now() - 600_000) });
+      expect(lateReach.resources('tenant-drain', 'customers').size).toBeLessThan(30);
+      await s.drainUnfinished('tenant-drain', 'customers', { from, to: new Date() });
       expectServerHolds(lateReach, p);
     } finally {
       await lateReach.close();

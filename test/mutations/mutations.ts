@@ -1,0 +1,328 @@
+/**
+ * The guards of the engine and of the security boundary, each as a mutation that removes
+ * it, with the test files that must catch it (`npm run mutations`, mutation-check.ts). A
+ * mutation names the one place it changes by its exact text: when the code moves, the check
+ * says the mutation no longer applies instead of passing quietly.
+ */
+export interface Mutation {
+  name: string;
+  /** What a surviving mutant would break. */
+  breaks: string;
+  file: string;
+  find: string;
+  replace: string;
+  /** Test files to run against the mutant; at least one test must fail. */
+  tests: string[];
+  /** Vitest name filter, to run only the tests that are about this guard. */
+  only?: string;
+}
+
+export const MUTATIONS: Mutation[] = [
+  // The engine's ordering guards.
+  {
+    name: 'settle-ceiling',
+    breaks: 'a late commit stamped before the watermark is passed for good',
+    file: 'src/engine/watermark.ts',
+    find: 'const at = clock.ticks - BigInt(Math.round(settleSeconds * 1000)) * TICKS_PER_MS;',
+    replace: 'const at = clock.ticks;',
+    tests: ['test/engine/incremental-pull.test.ts'],
+  },
+  {
+    name: 'coarse-grain',
+    breaks: 'a DATETIME(0) second still receiving rows is passed',
+    file: 'src/engine/watermark.ts',
+    find: 'return formatTime(value - (grain > tick ? grain - tick : 0n), clock.digits, kind === \'instant\');',
+    replace: 'return formatTime(value, clock.digits, kind === \'instant\');',
+    tests: ['test/engine/watermark.test.ts', 'test/engine/coarse-cursor-writes.test.ts'],
+  },
+  {
+    name: 'keyset-tie-break',
+    breaks: 'rows tied on the cursor at a page boundary are skipped',
+    file: 'src/sources/keyset.ts',
+    find: '    spec.primaryKey.forEach((column, i) => {',
+    replace: '    ([] as string[]).forEach((column, i) => {',
+    tests: ['test/sources/keyset.test.ts'],
+  },
+  {
+    name: 'store-version-guard',
+    breaks: 'an older read lands over a newer one in the built-in store',
+    file: 'src/sinks/store/store-sink.ts',
+    find: `          version = excluded.version, deleted = false, updated_at = now()
+        where resources.version <= excluded.version collate "C"\`.execute(trx);`,
+    replace: `          version = excluded.version, deleted = false, updated_at = now()\`.execute(trx);`,
+    tests: ['test/sinks/store/store-sink.test.ts', 'test/engine/delivery-order-cases.test.ts'],
+  },
+  {
+    name: 'page-wait-per-record',
+    breaks: 'a record is posted while an older send of it is unconfirmed: Reach may apply the older last',
+    file: 'src/engine/claimed-delivery.ts',
+    find: "          : inFlight.has(c.externalId) ? decide(c.entry, undefined, inFlight.get(c.externalId)) : 'wait';",
+    replace: '          : decide(c.entry, undefined);',
+    tests: ['test/engine/delivery-order-cases.test.ts'],
+  },
+  {
+    name: 'checkpoint-order',
+    breaks: "a page's checkpoint commits before the page before it: a failure of that page leaves its rows behind the watermark",
+    file: 'src/engine/page-delivery.ts',
+    find: 'this.#last = previous.then(() => sent.commit()).then((committed) => {',
+    replace: 'this.#last = Promise.all([previous, sent.commit()]).then(([, committed]) => {',
+    tests: ['test/engine/crash-recovery.test.ts', 'test/engine/delivery-pipeline.test.ts'],
+  },
+  {
+    name: 'backfill-settle-ceiling',
+    breaks: 'a backfill page reads an unsettled row and seeds the watermark past a late commit',
+    file: 'src/engine/range-delivery.ts',
+    find: '    const ceiling = readCeiling(plan, clock);',
+    replace: '    const ceiling = range.pageSize !== undefined ? undefined : readCeiling(plan, clock);',
+    tests: ['test/backfill/backfill.test.ts'],
+    only: 'has not settled',
+  },
+  {
+    name: 'remembered-deletes',
+    breaks: 'a soft delete of a record never delivered is forgotten, so an older read brings it back',
+    file: 'src/engine/delivery-order.ts',
+    find: "  if (!delivered) return read.deleted ? 'tombstone' : 'send';",
+    replace: "  if (!delivered) return read.deleted ? 'unchanged' : 'send';",
+    tests: ['test/engine/delivery-order-cases.test.ts'],
+  },
+  {
+    name: 'fencing',
+    breaks: 'a run taken for dead still commits a watermark or a delivery',
+    file: 'src/store/run-records.ts',
+    find: '  async fence(trx: Db): Promise<void> {',
+    replace: "  async fence(trx: Db): Promise<void> {\n    if (this.id !== '') return;",
+    tests: ['test/engine/delivery-order-cases.test.ts'],
+  },
+  {
+    name: 'send-deadline-in-limiter',
+    breaks: "a request that waited in the limiter leaves after its run's send deadline",
+    file: 'src/sinks/reach-api/reach-api-client.ts',
+    find: `      const outcome = await this.#limiter.run(call.tenant ?? '', () => {
+        beforeAttempt?.();`,
+    replace: `      beforeAttempt?.();
+      const outcome = await this.#limiter.run(call.tenant ?? '', () => {`,
+    tests: ['test/engine/cut-off-sender.test.ts'],
+  },
+  {
+    name: 'unknown-sends',
+    breaks: "a send that died unanswered is recorded as applied, and its records' newer values are never sent",
+    file: 'src/engine/claimed-delivery.ts',
+    find: "    const known = send.state === 'accepted';",
+    replace: '    const known = true;',
+    tests: ['test/engine/kill-trials.test.ts', 'test/engine/orphan-sends.test.ts'],
+  },
+  {
+    name: 'request-grace-after-end',
+    breaks: "an ended run's aborted request lands after the next run's newer value",
+    file: 'src/engine/claimed-delivery.ts',
+    find: '    return send.ownerSilentMs > (send.ownerEnded ? 0 : RUN_TIMING.sendDeadlineMs) + RUN_TIMING.requestGraceMs;',
+    replace: '    return send.ownerEnded || send.ownerSilentMs > RUN_TIMING.sendDeadlineMs + RUN_TIMING.requestGraceMs;',
+    tests: ['test/engine/orphan-sends.test.ts'],
+    only: 'part-way',
+  },
+  {
+    name: 'drain-window',
+    breaks: "a dead send waits for every unfinished batch of the tenant, the partner's own too",
+    file: 'src/sinks/reach-api/reach-api-sink.ts',
+    find: '!batchDone(batch) && inWindow(batch)) unfinished.push',
+    replace: '!batchDone(batch)) unfinished.push',
+    tests: ['test/engine/orphan-sends.test.ts'],
+    only: 'unrelated',
+  },
+  {
+    name: 'forgotten-batch',
+    breaks: 'a batch Reach no longer knows stops the stream for good',
+    file: 'src/sinks/reach-api/reach-api-sink.ts',
+    find: '          if (error instanceof ReachRejectedError && error.status === 404) return undefined;',
+    replace: '',
+    tests: ['test/engine/orphan-sends.test.ts'],
+    only: 'forgotten',
+  },
+  {
+    name: 'unnamed-failures',
+    breaks: 'records Reach counts as failed without naming them pass for delivered',
+    file: 'src/sinks/reach-api/reach-api-sink.ts',
+    find: '          if (unnamed <= 0) return named;',
+    replace: '          if (unnamed <= 0 || named) return named;',
+    tests: ['test/engine/quarantine.test.ts'],
+  },
+  {
+    name: 'refused-stay-quarantined',
+    breaks: "a record Reach failed has its quarantine entry resolved by its own page's commit",
+    file: 'src/engine/page-delivery.ts',
+    find: '      const delivered = [...judged.candidates.values()].filter((c) => !refused.has(c.externalId))',
+    replace: '      const delivered = [...judged.candidates.values()]',
+    tests: ['test/engine/quarantine.test.ts'],
+  },
+  {
+    name: 'quarantine-older-read',
+    breaks: 'an older read resolves the quarantine entry of a newer, undelivered value',
+    file: 'src/store/delivery-state.ts',
+    find: 'and (x.cursor is null or r.source_cursor is null or ${notNewer})',
+    replace: 'and (true or ${notNewer})',
+    tests: ['test/engine/beside-backfill.test.ts'],
+  },
+  {
+    name: 'reconcile-delete-version',
+    breaks: 'a backfill page read before a hard delete brings the record back',
+    file: 'src/engine/watermark.ts',
+    find: '  return `${version}+`;',
+    replace: '  return version;',
+    tests: ['test/engine/beside-backfill.test.ts'],
+  },
+  {
+    name: 'stream-target',
+    breaks: 'a run from a process with another target takes rows for delivered that its target never got',
+    file: 'src/engine/stream-identity.ts',
+    find: '      if (row.delivers_to !== null && row.delivers_to !== sink.target) {',
+    replace: '      if (false) {',
+    tests: ['test/engine/stream-identity.test.ts'],
+  },
+  {
+    name: 'cursor-change',
+    breaks: "versions of a new cursor are compared with the old cursor's, and changed records stay stale",
+    file: 'src/engine/stream-identity.ts',
+    find: '      if (changed) await forgetVersions(trx, ref, plan);',
+    replace: '',
+    tests: ['test/engine/stream-identity.test.ts'],
+  },
+  {
+    name: 'integer-seed',
+    breaks: "a backfill on an integer cursor seeds the watermark past an id whose transaction was still open",
+    file: 'src/backfill/run-backfill.ts',
+    find: ': onboarding ? stats.max : undefined;',
+    replace: ': stats.max;',
+    tests: ['test/backfill/backfill.test.ts'],
+    only: 'integer',
+  },
+  {
+    name: 'nul-in-field',
+    breaks: 'a NUL character in a field fails every commit of its page: the stream stops for good',
+    file: 'src/engine/page-judgement.ts',
+    find: '    if (nulFields.length > 0) throw new RecordError(nulFields, NUL_REASON);',
+    replace: '',
+    tests: ['test/engine/hostile-rows.test.ts'],
+  },
+  {
+    name: 'binary-keys',
+    breaks: 'a binary primary key is kept as mangled UTF-8: rows tied on the cursor are skipped',
+    file: 'src/sources/keyset.ts',
+    find: '  return value instanceof Uint8Array ? `\\\\x${Buffer.from(value).toString(\'hex\')}` : String(value);',
+    replace: '  return String(value);',
+    tests: ['test/engine/hostile-rows.test.ts'],
+  },
+
+  // The security boundary (issue 14).
+  {
+    name: 'reach-url-allow-list',
+    breaks: 'a connector sends its token to any URL it names',
+    file: 'src/security/reach-egress.ts',
+    find: '    if (!originAllowed(new URL(reach.api_url), env)) {',
+    replace: '    if (false) {',
+    tests: ['test/security/reach-egress.test.ts'],
+  },
+  {
+    name: 'global-token-stays-home',
+    breaks: "the operator's REACH_API_TOKEN goes to a connector's own Reach URL",
+    file: 'src/security/reach-egress.ts',
+    find: '    if (!reach.token) {',
+    replace: "    if (!reach.token) return { apiUrl: reach.api_url, token: env.REACH_API_TOKEN ?? '' };\n    if (false) {",
+    tests: ['test/security/reach-egress.test.ts'],
+  },
+  {
+    name: 'no-redirects',
+    breaks: 'a redirect carries a request and its token where the egress check never looked',
+    file: 'src/sinks/reach-api/reach-api-client.ts',
+    find: "        redirect: 'manual',",
+    replace: "        redirect: 'follow',",
+    tests: ['test/security/reach-egress.test.ts'],
+  },
+  {
+    name: 'connector-env-grant',
+    breaks: 'a connector reads any environment variable',
+    file: 'src/secrets/resolve-secret.ts',
+    find: '    if (PULLER_OWN.test(name) || !granted(name, env[CONNECTOR_ENV_GRANT])) throw',
+    replace: '    if (PULLER_OWN.test(name)) throw',
+    tests: ['test/security/secret-scope.test.ts'],
+  },
+  {
+    name: 'puller-own-settings',
+    breaks: 'a wide grant hands a connector the master key, the ops token or DATABASE_URL',
+    file: 'src/secrets/resolve-secret.ts',
+    find: '    if (PULLER_OWN.test(name) || !granted(name, env[CONNECTOR_ENV_GRANT])) throw',
+    replace: '    if (!granted(name, env[CONNECTOR_ENV_GRANT])) throw',
+    tests: ['test/security/secret-scope.test.ts'],
+  },
+  {
+    name: 'pool-identity',
+    breaks: 'a connector demanding TLS reads over a plaintext pool its neighbour opened',
+    file: 'src/sources/source-pools.ts',
+    find: '  const security = JSON.stringify([settings.ssl.mode, settings.ssl.ca ?? null, settings.user, settings.password, [...settings.passwordAuth].sort(), settings.networkPolicy.allowText]);',
+    replace: '  const security = JSON.stringify([settings.user]);',
+    tests: ['test/security/pool-identity.test.ts'],
+  },
+  {
+    name: 'key-id-bound-to-material',
+    breaks: 'a key id reused for new key material leaves secrets that no longer decrypt',
+    file: 'src/secrets/secret-store.ts',
+    find: '    if (known && !known.equals(check)) {',
+    replace: '    if (false) {',
+    tests: ['test/security/secret-store.test.ts'],
+  },
+  {
+    name: 'connector-host-check',
+    breaks: 'apply and the ops API register a connector aimed at cloud metadata',
+    file: 'src/config/apply-connectors.ts',
+    find: '  const hosts = await connectorHostProblems(connectors, networkPolicy(options.env ?? process.env));',
+    replace: '  const hosts = { problems: [] as { file?: string; path: string; message: string }[], warnings: [] as string[] }; void connectorHostProblems; void networkPolicy;',
+    tests: ['test/server/ops-api.test.ts', 'test/cli/apply.test.ts'],
+  },
+  {
+    name: 'scrub-json-escaped',
+    breaks: 'a secret with a quote or backslash survives in JSON output',
+    file: 'src/secrets/secret-registry.ts',
+    find: '    all.add(JSON.stringify(secret).slice(1, -1));',
+    replace: '',
+    tests: ['test/security/secret-scrubbing.test.ts'],
+  },
+  {
+    name: 'scrub-longest-first',
+    breaks: 'a secret that extends another leaks its tail',
+    file: 'src/secrets/secret-registry.ts',
+    find: '  forms = [...all].sort((a, b) => b.length - a.length);',
+    replace: '  forms = [...all].sort((a, b) => a.length - b.length);',
+    tests: ['test/security/secret-scrubbing.test.ts'],
+  },
+  {
+    name: 'id-from-file-name',
+    breaks: 'a file name registers an id the ops API can never address',
+    file: 'src/config/load-connectors.ts',
+    find: '  if (!CONNECTOR_ID.test(id)) {',
+    replace: '  if (!CONNECTOR_ID.test(id) && false) {',
+    tests: ['test/config/hostile-config.test.ts'],
+  },
+  {
+    name: 'reserved-keys',
+    breaks: 'a __proto__ key under fields or filter is dropped silently',
+    file: 'src/config/load-connectors.ts',
+    find: '        if (RESERVED_KEYS.has(key)) {',
+    replace: '        if (RESERVED_KEYS.has(key) && false) {',
+    tests: ['test/config/hostile-config.test.ts'],
+  },
+  {
+    name: 'postgres-password-methods',
+    breaks: 'a server asking for a cleartext or md5 password gets it',
+    file: 'src/sources/postgres/password-guard.ts',
+    find: '    if (this.#allowed.includes(method)) return answer();',
+    replace: '    return answer();',
+    tests: ['test/security/session-auth.test.ts'],
+  },
+  {
+    name: 'mssql-routing-policy',
+    breaks: 'a SQL Server routing redirect logs in at a host no one checked',
+    file: 'src/security/network-policy.ts',
+    find: '  await assertHostAllowed(target.host, policy, what);',
+    replace: '  void what;',
+    tests: ['test/security/session-auth.test.ts'],
+  },
+];
