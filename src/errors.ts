@@ -11,7 +11,7 @@ export const ERROR_CODES = {
   RP_CONFIG_INVALID: 'Fix the listed problems and run the command again.',
   RP_CONFIG_SECRET_PLAINTEXT: 'Replace the value with a reference: ${env:NAME}, ${file:PATH} or ${secret:NAME}.',
   RP_SECRET_UNRESOLVED: 'Set the environment variable, create the file or store the secret it names.',
-  RP_SECRET_FORBIDDEN: 'Connectors reach only granted secrets: list the variable in REACH_PULLER_CONNECTOR_ENV, put the file in REACH_PULLER_SECRET_DIR, or store the secret as <tenant>/NAME (or list it in REACH_PULLER_SHARED_SECRETS).',
+  RP_SECRET_FORBIDDEN: 'Connectors reach only granted secrets: list the variable in REACH_PULLER_CONNECTOR_ENV, put the file in REACH_PULLER_SECRET_DIR, or store the secret as <tenant>/NAME (or list it in REACH_PULLER_SHARED_SECRETS), bound to where it goes: `reach-puller secret set NAME --for <dialect>://<user>@<host>:<port>` (or --for https://<reach-host> for a Reach token).',
   RP_SECRET_KEY: 'Set REACH_PULLER_MASTER_KEY to base64 of 32 random bytes (openssl rand -base64 32), or keyid:base64 pairs, the current key first.',
   RP_SECRET_CORRUPT: 'The stored secret fails its integrity check: set it again with `reach-puller secret set`.',
   RP_NETWORK_DENIED: 'The source host resolves to a refused address; use the partner\'s host, or allow the range in REACH_PULLER_ALLOW_PRIVATE_NETWORKS.',

@@ -99,10 +99,15 @@ export async function loadBackfill(db: Db, id: string): Promise<BackfillRecord> 
   return found;
 }
 
-/** Every backfill (or one), newest first, with chunks. */
-export async function loadBackfills(db: Db, id?: string): Promise<BackfillRecord[]> {
+/**
+ * Every backfill (or one), newest first, with chunks; with `page`, at most `limit` of them
+ * below the id `before` (keyset paging, store/keyset-page.ts).
+ */
+export async function loadBackfills(db: Db, id?: string, page?: { before?: string; limit: number }): Promise<BackfillRecord[]> {
   let query = db.selectFrom('backfills').selectAll().orderBy('id', 'desc');
   if (id) query = query.where('id', '=', id);
+  if (page?.before !== undefined) query = query.where('id', '<', page.before);
+  if (page) query = query.limit(page.limit);
   const rows = await query.execute();
   if (rows.length === 0) return [];
   const chunks = await db.selectFrom('backfill_chunks').selectAll()

@@ -25,6 +25,7 @@ import type { ReadSession, Source } from '../sources/source.ts';
 import { getConnector, type RegisteredConnector } from '../store/connector-registry.ts';
 import { countOpenRejections, loadWatermark } from '../store/delivery-state.ts';
 import { holdsOf, type Hold } from '../store/holds.ts';
+import { BACKFILLS_LIST, pageOf, type Page, type PageRequest } from '../store/keyset-page.ts';
 import { addPage, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
 import { loadSchemaCatalog } from '../store/schema-registry.ts';
 import { progressOf, rateAndEta, type BackfillProgress } from './backfill-progress.ts';
@@ -183,6 +184,14 @@ export async function cancelBackfill(store: StateStore, id: string): Promise<Bac
 export async function listBackfills(store: StateStore): Promise<BackfillProgress[]> {
   const now = new Date();
   return Promise.all((await loadBackfills(store)).map(async (b) => progressOf(b, await ownerLive(store, b), now)));
+}
+
+/** A page of `listBackfills` (newest first); keyset on the backfill id. */
+export async function listBackfillPage(store: StateStore, page: PageRequest): Promise<Page<BackfillProgress>> {
+  const now = new Date();
+  const records = await loadBackfills(store, undefined, { before: page.after?.[0], limit: page.limit + 1 });
+  const { items, next } = pageOf(BACKFILLS_LIST, records, page.limit, (b) => [b.id]);
+  return { items: await Promise.all(items.map(async (b) => progressOf(b, await ownerLive(store, b), now))), next };
 }
 
 /** One backfill's progress: rows done, estimate, rate, ETA, chunks. */

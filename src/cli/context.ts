@@ -1,6 +1,6 @@
 /** What every command shares: the state store, opened on demand and closed at the end. */
 import path from 'node:path';
-import { PullerError } from '../errors.ts';
+import { PullerError, TransientError } from '../errors.ts';
 import { embeddedStoreHolder } from '../store/embedded-store-lock.ts';
 import { openStore, storeOptionsFromEnv, type Store } from '../store/open-store.ts';
 
@@ -22,7 +22,20 @@ export async function withStore<T>(fn: (store: Store) => Promise<T>, instead = '
   }
   try {
     return await fn(store);
+  } catch (error) {
+    throw storeFailure(error, store.location);
   } finally {
     await store.close();
   }
+}
+
+/**
+ * A connection-level failure of the store (not the server's answer: lost, refused, timed out), named as
+ * the store's, where the driver's words alone ("Query read timeout") would not say whose.
+ */
+function storeFailure(error: unknown, location: string): unknown {
+  if (error instanceof PullerError || !(error instanceof Error)) return error;
+  // The server's own errors carry a severity (and a SQLSTATE): those are the store answering.
+  if (typeof (error as { severity?: unknown }).severity === 'string') return error;
+  return new TransientError('RP_STORE_UNREACHABLE', `the state store ${location} did not answer: ${error.message}`, { cause: error });
 }

@@ -20,7 +20,8 @@ export function printJson(value: unknown): void {
 }
 
 /** Exit codes: 0 ok, 1 failure, 2 usage or configuration error. */
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+/** `abandoned`: a stop took longer than its bound and in-flight work was left to the next run (cli/signals.ts). */
+export const EXIT = { ok: 0, failure: 1, usage: 2, abandoned: 3 } as const;
 
 /** Prints an error for an operator and returns the exit code it deserves. */
 export function reportError(error: unknown): number {

@@ -77,6 +77,13 @@ export function streamTimeZone(config: { source: { timezone: string } }, stream:
   return stream.timezone ?? config.source.timezone;
 }
 
+// Earlier, PostgreSQL-only names of password_auth values, still read.
+const LEGACY_PASSWORD_AUTH = { scram: 'challenge', md5: 'hash', cleartext: 'password' } as const;
+const passwordAuth = z.union([
+  z.enum(['challenge', 'hash', 'password']),
+  z.enum(['scram', 'md5', 'cleartext']).transform((v) => LEGACY_PASSWORD_AUTH[v]).describe('Earlier names: scram, md5, cleartext'),
+]);
+
 export const sourceSchema = z.strictObject({
   dialect: z.enum(['postgres', 'mysql', 'mssql']),
   host: z.string().min(1).max(253),
@@ -91,10 +98,15 @@ export const sourceSchema = z.strictObject({
   }).default({ mode: 'require' }),
   max_connections: z.number().int().min(1).max(64).default(2),
   statement_timeout_seconds: z.number().int().min(1).max(3600).default(60),
+  connect_timeout_seconds: z.number().int().min(1).max(300).default(15)
+    .describe('Client-side bound on opening a connection (TCP, TLS, login)'),
   settle_seconds: z.number().int().min(0).max(86400).default(120),
   require_read_only_user: z.boolean().default(false),
-  password_auth: z.array(z.enum(['scram', 'md5', 'cleartext'])).min(1).default(['scram'])
-    .describe('PostgreSQL: password methods answered; md5 and cleartext give whoever asks a reusable hash or the password'),
+  password_auth: z.array(passwordAuth).min(1).prefault(['challenge'])
+    .describe('What a login may send to whoever answers (src/sources/password-auth.ts). challenge: a proof bound to the ' +
+      "server's challenge, always answered (PostgreSQL SCRAM; MySQL mysql_native_password, caching_sha2_password fast auth). " +
+      'hash: a hash that logs in again (PostgreSQL md5). password: the password itself (PostgreSQL cleartext; MySQL ' +
+      'caching_sha2_password full auth, sha256_password, mysql_clear_password). Allow hash or password only with ssl.mode verify-full'),
 });
 export type SourceConfig = z.output<typeof sourceSchema>;
 

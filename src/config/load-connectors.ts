@@ -72,9 +72,14 @@ export function parseConnector(file: string, text: string): { connector?: Loaded
   const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
   const problems: ConfigProblem[] = doc.errors.map((e) => {
     const message = e.message.split('\n')[0]!;
-    // The parser notices an unclosed quote at the end of the file; the problem starts where the quote opened.
+    // The parser notices an unclosed quote or flow collection where it ends up (the end of the
+    // file, the next key); the problem starts where it opened.
     const quote = /^Missing closing (["'])quote/.exec(message)?.[1];
-    const line = quote ? openingQuoteLine(text, quote, e.pos[0]) ?? lineOf(e.pos[0]) : lineOf(e.pos[0]);
+    const flow = /^Flow (sequence|map)\b|flow (sequence|map) to end with/i.exec(message);
+    const opened = quote
+      ? openingQuoteLine(text, quote, e.pos[0])
+      : flow ? openingBracketLine(text, (flow[1] ?? flow[2])!.toLowerCase() === 'map' ? '{' : '[', e.pos[0]) : undefined;
+    const line = opened ?? lineOf(e.pos[0]);
     return { file, line, path: '', message };
   });
   problems.push(...reservedKeyProblems(doc, (offset) => lineOf(offset), file));
@@ -145,6 +150,28 @@ function reservedKeyProblems(doc: Document, lineOf: (offset: number | undefined)
   };
   walk(doc.contents, []);
   return problems;
+}
+
+/** The line of the last `[` or `{` that opens and is not closed before `offset` (quotes and comments skipped). */
+function openingBracketLine(text: string, open: '[' | '{', offset: number): number | undefined {
+  const close = open === '[' ? ']' : '}';
+  const opens: number[] = [];
+  let line = 1;
+  let quote: string | undefined;
+  for (let i = 0; i < Math.min(offset, text.length); i++) {
+    const c = text[i]!;
+    if (c === '\n') line++;
+    if (quote) {
+      if (c === quote && !(quote === '"' && text[i - 1] === '\\')) quote = undefined;
+      continue;
+    }
+    if (c === '"' || c === "'") quote = c;
+    else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      while (i + 1 < text.length && text[i + 1] !== '\n') i++;
+    } else if (c === open) opens.push(line);
+    else if (c === close) opens.pop();
+  }
+  return opens.at(-1);
 }
 
 /** The line of the last quote of this kind that opens and never closes before `offset`. */

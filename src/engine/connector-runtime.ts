@@ -6,6 +6,7 @@ import type { ConnectorConfig } from '../config/connector-schema.ts';
 import { DEFAULT_PORTS, sourceIdentity } from '../config/source-identity.ts';
 import type { Logger } from '../log.ts';
 import { resolveSecret, type SecretStoreLookup } from '../secrets/resolve-secret.ts';
+import { reachDestination, sourceDestination } from '../secrets/secret-binding.ts';
 import { registerSecret } from '../secrets/secret-registry.ts';
 import { ReachApiClient, type ReachTarget } from '../sinks/reach-api/reach-api-client.ts';
 import { ReachApiSink } from '../sinks/reach-api/reach-api-sink.ts';
@@ -49,7 +50,10 @@ export async function openConnectorSource(config: ConnectorConfig, runtime: Runt
   }
 }
 
-/** Connection settings of a connector's source, its password resolved. */
+// A registered connector's config carries its id (connector-registry.ts); a file's may not.
+const connectorName = (config: ConnectorConfig) => config.id ?? `of tenant ${config.tenant}`;
+
+/** Connection settings of a connector's source, its password resolved where its binding allows. */
 export async function connectionSettings(config: ConnectorConfig, runtime: RuntimeEnv = {}): Promise<ConnectionSettings> {
   const s = config.source;
   return {
@@ -58,11 +62,15 @@ export async function connectionSettings(config: ConnectorConfig, runtime: Runti
     port: s.port ?? DEFAULT_PORTS[s.dialect],
     database: s.database,
     user: s.user,
-    password: await resolveSecret(s.password, { ...runtime, tenant: config.tenant }),
+    password: await resolveSecret(s.password, {
+      ...runtime, tenant: config.tenant,
+      use: { connector: connectorName(config), field: 'source.password', destination: sourceDestination(s) },
+    }),
     timezone: s.timezone,
     ssl: { mode: s.ssl.mode, ca: s.ssl.ca ? await readFile(s.ssl.ca, 'utf8') : undefined },
     maxConnections: s.max_connections,
     statementTimeoutSeconds: s.statement_timeout_seconds,
+    connectTimeoutSeconds: s.connect_timeout_seconds,
     passwordAuth: s.password_auth,
     networkPolicy: networkPolicy(runtime.env ?? process.env),
   };
@@ -70,7 +78,10 @@ export async function connectionSettings(config: ConnectorConfig, runtime: Runti
 
 /** The Reach API a connector delivers to (checked by security/reach-egress.ts), or undefined for the built-in store. */
 export async function reachTarget(config: ConnectorConfig, runtime: RuntimeEnv = {}): Promise<ReachTarget | undefined> {
-  const target = await reachEgress(config.reach, runtime.env ?? process.env, (reference) => resolveSecret(reference, { ...runtime, tenant: config.tenant }));
+  const target = await reachEgress(config.reach, runtime.env ?? process.env, (reference, apiUrl) => resolveSecret(reference, {
+    ...runtime, tenant: config.tenant,
+    use: { connector: connectorName(config), field: 'reach.token', destination: reachDestination(apiUrl) },
+  }));
   if (target) registerSecret(target.token);
   return target;
 }

@@ -1,9 +1,10 @@
 /**
  * The scheduler behind `serve`: one node-cron task per scheduled connector, refreshed when
- * connectors change; a tick fires once across replicas (schedule-ticks.ts) and a stream runs
- * in one process at a time (its run holds it, store/run-records.ts); transient failures retry
- * with backoff, permanent ones park the stream; a per-source cap across replicas
- * (source-slots.ts), a global cap per process; a graceful stop.
+ * the store's connector revision moves (store/connector-registry.ts); a tick fires once
+ * across replicas (schedule-ticks.ts) and a stream runs in one process at a time (its run
+ * holds it, store/run-records.ts); transient failures retry with backoff, permanent ones
+ * park the stream; a per-source cap across replicas (source-slots.ts), a global cap per
+ * process; a graceful stop.
  */
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +15,7 @@ import { pullConnector } from '../engine/pull-connector.ts';
 import type { RunSummary } from '../engine/run-stream.ts';
 import { isTransient, PermanentError, PullerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { listConnectors, type RegisteredConnector } from '../store/connector-registry.ts';
+import { connectorRevision, listConnectors, type RegisteredConnector } from '../store/connector-registry.ts';
 import type { StreamRef } from '../store/delivery-state.ts';
 import type { StoreSchema } from '../store/schema.ts';
 import type { PullerMetrics } from '../server/puller-metrics.ts';
@@ -64,7 +65,8 @@ export class Scheduler {
   private readonly stopping = new AbortController();
   private refreshTimer?: NodeJS.Timeout;
   private refreshing: Promise<void> = Promise.resolve();
-  private fingerprint = '';
+  /** The connector revision last loaded (store/connector-registry.ts). */
+  private revision?: string;
 
   constructor(private readonly options: SchedulerOptions) {
     this.db = options.db;
@@ -124,10 +126,10 @@ export class Scheduler {
 
   private async reload(): Promise<void> {
     if (this.stopping.signal.aborted) return;
-    const mark = await this.db.selectFrom('connectors')
-      .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.max('updated_at').as('latest')]).executeTakeFirstOrThrow();
-    const fingerprint = `${mark.n}:${mark.latest ? new Date(mark.latest).toISOString() : ''}`;
-    if (fingerprint === this.fingerprint) return;
+    // The revision, not the writers' clocks (updated_at): a skewed clock or commits out of
+    // order cannot hide a change from it. Read first, so the list is at least that new.
+    const revision = await connectorRevision(this.db);
+    if (revision === this.revision) return;
     const connectors = await listConnectors(this.db);
     const seen = new Set<string>();
     for (const connector of connectors) {
@@ -145,8 +147,8 @@ export class Scheduler {
       await entry.task?.destroy();
       this.connectors.delete(id);
     }
-    this.fingerprint = fingerprint;
-    this.log.info({ connectors: connectors.length, scheduled: [...this.connectors.values()].filter((e) => e.task).length }, 'connectors loaded');
+    this.revision = revision;
+    this.log.info({ revision, connectors: connectors.length, scheduled: [...this.connectors.values()].filter((e) => e.task).length }, 'connectors loaded');
   }
 
   private schedule(connector: RegisteredConnector): ScheduledTask | undefined {

@@ -22,11 +22,26 @@ export function registerSecret(value: string): void {
   forms = [...all].sort((a, b) => b.length - a.length);
 }
 
-/** Replaces every form of every known secret value in `text` with `[REDACTED]`. */
+/**
+ * Replaces every form of every known secret value in `text` with `[REDACTED]`. Every
+ * occurrence is found in the original text first and overlapping ones merge into one span:
+ * replacing one secret at a time would leave the tail of another that overlapped it.
+ */
 export function scrubSecrets(text: string): string {
-  let out = text;
+  const spans: [number, number][] = [];
   for (const form of forms) {
-    if (out.includes(form)) out = out.split(form).join('[REDACTED]');
+    for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + 1)) spans.push([at, at + form.length]);
   }
-  return out;
+  if (spans.length === 0) return text;
+  spans.sort((a, b) => a[0] - b[0]);
+  let out = '';
+  let copied = 0;
+  for (let i = 0; i < spans.length; ) {
+    const start = spans[i]![0];
+    let end = spans[i]![1];
+    for (i++; i < spans.length && spans[i]![0] <= end; i++) end = Math.max(end, spans[i]![1]);
+    out += `${text.slice(copied, start)}[REDACTED]`;
+    copied = end;
+  }
+  return out + text.slice(copied);
 }

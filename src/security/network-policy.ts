@@ -36,6 +36,8 @@ const PRIVATE: Range[] = [
   ['192.168.0.0', 16, 'ipv4', 'private'],
   ['100.64.0.0', 10, 'ipv4', 'shared address space (CGNAT)'],
   ['fc00::', 7, 'ipv6', 'unique-local'],
+  // Local-use NAT64 (RFC 8215) embeds IPv4 at a prefix the network chose: judge it as private.
+  ['64:ff9b:1::', 48, 'ipv6', 'local-use NAT64'],
 ];
 
 export interface NetworkPolicy {
@@ -76,11 +78,36 @@ function rangesOf(ranges: Range[]): (address: string, family: Family) => string 
 const denied = rangesOf(ALWAYS_DENIED);
 const privateRanges = rangesOf(PRIVATE);
 
-/** `::ffff:10.0.0.1` is 10.0.0.1: check mapped addresses as IPv4. */
+/**
+ * The IPv4 address an IPv6 address carries to an IPv4 host, which the IPv4 rules then judge:
+ * mapped (::ffff:0:0/96), IPv4-compatible (::/96), NAT64 (64:ff9b::/96, RFC 6052) and 6to4
+ * (2002::/16). Otherwise `64:ff9b::a9fe:a9fe` would reach the metadata service through a
+ * NAT64 gateway while the IPv6 rules saw a public address.
+ */
 function normalise(address: string): [string, Family] {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return [mapped[1]!, 'ipv4'];
-  return [address, isIP(address) === 6 ? 'ipv6' : 'ipv4'];
+  if (isIP(address) !== 6) return [address, 'ipv4'];
+  const g = ipv6Groups(address);
+  const ipv4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  const zeros = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
+  if (zeros(0, 5) && (g[5] === 0xffff || (g[5] === 0 && (g[6] !== 0 || g[7]! > 1)))) return [ipv4(g[6]!, g[7]!), 'ipv4'];
+  if (g[0] === 0x64 && g[1] === 0xff9b && zeros(2, 6)) return [ipv4(g[6]!, g[7]!), 'ipv4'];
+  if (g[0] === 0x2002) return [ipv4(g[1]!, g[2]!), 'ipv4'];
+  return [address, 'ipv6'];
+}
+
+/** The eight 16-bit groups of an IPv6 address (a trailing dotted quad included). */
+function ipv6Groups(address: string): number[] {
+  let text = address.toLowerCase().replace(/%.*$/, '');
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const part = (t: string | undefined) => (t ? t.split(':').map((x) => parseInt(x, 16)) : []);
+  const front = part(head);
+  const back = part(tail);
+  return tail === undefined ? front : [...front, ...Array<number>(8 - front.length - back.length).fill(0), ...back];
 }
 
 /** Why an address is refused, or undefined when it may be used. */
@@ -105,6 +132,11 @@ export async function resolveHost(host: string): Promise<string[]> {
  * the window for a DNS answer that changes in between.
  */
 export async function assertHostAllowed(host: string, policy: NetworkPolicy, what = 'source host'): Promise<void> {
+  await allowedAddresses(host, policy, what);
+}
+
+/** The addresses of `host`, from one lookup, each passed by the policy (or the refusal of assertHostAllowed). */
+async function allowedAddresses(host: string, policy: NetworkPolicy, what: string): Promise<string[]> {
   let addresses: string[];
   try {
     addresses = await resolveHost(host);
@@ -115,6 +147,7 @@ export async function assertHostAllowed(host: string, policy: NetworkPolicy, wha
   if (refusals.length > 0) {
     throw new PermanentError('RP_NETWORK_DENIED', `${what} ${host} refused by the network policy: ${refusals.join('; ')}`);
   }
+  return addresses;
 }
 
 /**
@@ -151,8 +184,8 @@ export async function connectAllowed(
   what: string,
   signal?: AbortSignal,
 ): Promise<net.Socket> {
-  await assertHostAllowed(target.host, policy, what);
-  const [address] = await resolveHost(target.host);
+  // The address checked is the address connected to: a second lookup could answer otherwise.
+  const [address] = await allowedAddresses(target.host, policy, what);
   signal?.throwIfAborted();
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: address, port: target.port, localAddress: target.localAddress });

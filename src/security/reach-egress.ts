@@ -55,12 +55,13 @@ export async function assertReachUrl(apiUrl: string, env: NodeJS.ProcessEnv, wha
 /**
  * Checks a connector's Reach target: its own URL must be an allowed origin and comes with its
  * own token; without one, the operator's REACH_API_URL and REACH_API_TOKEN. `resolveToken`
- * resolves the connector's token reference (scoped like every secret).
+ * resolves the connector's token reference (scoped like every secret) for the URL it will be
+ * sent to, which a stored token's binding must name.
  */
 export async function reachEgress(
   reach: { api_url?: string; token?: string } | undefined,
   env: NodeJS.ProcessEnv,
-  resolveToken: (reference: string) => Promise<string>,
+  resolveToken: (reference: string, apiUrl: string) => Promise<string>,
 ): Promise<ReachEgress | undefined> {
   if (reach?.api_url) {
     const origin = new URL(reach.api_url).origin;
@@ -71,12 +72,12 @@ export async function reachEgress(
       throw new PullerError('RP_SECRET_UNRESOLVED', `a connector naming its own reach.api_url (${origin}) must name its own reach.token: REACH_API_TOKEN goes to REACH_API_URL only`);
     }
     await assertReachUrl(reach.api_url, env, 'Reach URL');
-    return { apiUrl: reach.api_url, token: await resolveToken(reach.token) };
+    return { apiUrl: reach.api_url, token: await resolveToken(reach.token, reach.api_url) };
   }
   const apiUrl = env.REACH_API_URL || undefined;
   if (!apiUrl) return undefined;
   await assertReachUrl(apiUrl, env, 'REACH_API_URL');
-  const token = reach?.token ? await resolveToken(reach.token) : env.REACH_API_TOKEN;
+  const token = reach?.token ? await resolveToken(reach.token, apiUrl) : env.REACH_API_TOKEN;
   if (!token) throw new PullerError('RP_SECRET_UNRESOLVED', `a Reach API URL is set (${new URL(apiUrl).origin}) but REACH_API_TOKEN is not`);
   return { apiUrl, token };
 }

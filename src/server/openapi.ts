@@ -5,6 +5,18 @@ const connectorId = { name: 'id', in: 'path', required: true, schema: { type: 's
 const backfill = { $ref: '#/components/schemas/Backfill' };
 const backfillId = { name: 'backfill', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9]{1,18}$' } };
 const json = (schema: object, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
+// Every list pages by keyset (store/keyset-page.ts): `limit` rows, then `cursor` = the answer's `next`.
+const pageParameters = [
+  { name: 'limit', in: 'query', description: 'Rows per page', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+  { name: 'cursor', in: 'query', description: 'The `next` of the previous page, unchanged; leave out for the first page', schema: { type: 'string' } },
+];
+const page = (items: object) => json({
+  type: 'object', required: ['items'],
+  properties: {
+    items: { type: 'array', items },
+    next: { type: 'string', description: 'Pass as `cursor` for the next page; absent on the last page' },
+  },
+});
 const errors = { 400: json(error, 'Invalid request'), 401: json(error, 'Missing or wrong bearer token'), 404: json(error, 'Unknown connector or stream') };
 
 export const OPENAPI_DOCUMENT = {
@@ -101,16 +113,16 @@ export const OPENAPI_DOCUMENT = {
     },
     '/connectors/{id}/runs': {
       get: {
-        summary: 'Run history, newest first',
-        parameters: [connectorId, { name: 'stream', in: 'query', schema: { type: 'string' } }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 20 } }],
-        responses: { 200: json({ type: 'array', items: { $ref: '#/components/schemas/Run' } }), ...errors },
+        summary: 'Run history, newest first, a page at a time',
+        parameters: [connectorId, { name: 'stream', in: 'query', schema: { type: 'string' } }, ...pageParameters],
+        responses: { 200: page({ $ref: '#/components/schemas/Run' }), ...errors },
       },
     },
     '/connectors/{id}/rejects': {
       get: {
-        summary: 'Quarantined records (open ones unless all=true)',
-        parameters: [connectorId, { name: 'stream', in: 'query', schema: { type: 'string' } }, { name: 'all', in: 'query', schema: { type: 'boolean' } }],
-        responses: { 200: json({ type: 'array', items: { $ref: '#/components/schemas/Rejection' } }), ...errors },
+        summary: 'Quarantined records (open ones unless all=true), by stream then oldest first, a page at a time',
+        parameters: [connectorId, { name: 'stream', in: 'query', schema: { type: 'string' } }, { name: 'all', in: 'query', schema: { type: 'boolean' } }, ...pageParameters],
+        responses: { 200: page({ $ref: '#/components/schemas/Rejection' }), ...errors },
       },
     },
     '/connectors/{id}/backfills': {
@@ -129,7 +141,12 @@ export const OPENAPI_DOCUMENT = {
         responses: { 202: json(backfill), ...errors },
       },
     },
-    '/backfills': { get: { summary: 'Every backfill with its progress, newest first', responses: { 200: json({ type: 'array', items: backfill }), 401: errors[401] } } },
+    '/backfills': {
+      get: {
+        summary: 'Backfills with their progress, newest first, a page at a time', parameters: pageParameters,
+        responses: { 200: page(backfill), 400: errors[400], 401: errors[401] },
+      },
+    },
     '/backfills/{backfill}': { get: { summary: 'One backfill with its progress', parameters: [backfillId], responses: { 200: json(backfill), ...errors } } },
     '/backfills/{backfill}/cancel': { post: { summary: 'Stop a running backfill after its current page', parameters: [backfillId], responses: { 200: json(backfill), ...errors } } },
     '/backfills/{backfill}/resume': { post: { summary: 'Continue a backfill from its checkpoints', parameters: [backfillId], responses: { 202: json(backfill), 409: json(error, 'Running elsewhere'), ...errors } } },

@@ -1,7 +1,8 @@
 /**
  * The ops HTTP API (fastify): register, enable/disable, trigger, unpark, status, runs,
- * rejects, backfills (start, list, progress, cancel, resume), /metrics, /healthz, /readyz and /openapi.json. Every route but the two health
- * checks needs the bearer token. Answers carry no secrets: connector configs hold secret
+ * rejects, backfills (start, list, progress, cancel, resume), /metrics, /healthz, /readyz and
+ * /openapi.json. Every route but the two health checks needs the bearer token; the lists
+ * (runs, rejects, backfills) answer a page at a time, `{ items, next }`. Answers carry no secrets: connector configs hold secret
  * references only, and error text is scrubbed.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -17,11 +18,12 @@ import { unparkStreams } from '../scheduler/stream-parking.ts';
 import { scrubSecrets } from '../secrets/secret-registry.ts';
 import { applyConnectors } from '../config/apply-connectors.ts';
 import { getConnector, setConnectorEnabled } from '../store/connector-registry.ts';
-import { listRejections } from '../store/delivery-state.ts';
+import { listRejectionPage } from '../store/delivery-state.ts';
+import { API_PAGE_PARAMETERS, BACKFILLS_LIST, pageRequest, REJECTS_LIST, RUNS_LIST } from '../store/keyset-page.ts';
 import type { StoreSchema } from '../store/schema.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
 import type { BackgroundBackfills } from '../backfill/background-backfills.ts';
-import { backfillProgress, cancelBackfill, listBackfills, type BackfillRequest } from '../backfill/run-backfill.ts';
+import { backfillProgress, cancelBackfill, listBackfillPage, type BackfillRequest } from '../backfill/run-backfill.ts';
 import type { PullerMetrics } from './puller-metrics.ts';
 
 export interface OpsApiOptions {
@@ -38,6 +40,10 @@ const BODY_LIMIT = 256 * 1024;
 const PUBLIC_ROUTES = new Set(['/healthz', '/readyz']);
 const ID = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,127}$' } as const;
 const STREAM = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_$]{0,62}$' } as const;
+// Lists page (store/keyset-page.ts): both arrive as text and are checked there, so a bad one
+// is refused as RP_CONFIG_INVALID naming it, like the CLI's --limit and --after.
+const PAGE_QUERY = { limit: { type: 'string', maxLength: 16 }, cursor: { type: 'string', maxLength: 2048 } } as const;
+type PageQuery = { limit?: string; cursor?: string };
 
 /** Builds the API (not listening yet). */
 export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
@@ -133,24 +139,26 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
     schema: { params: { type: 'object', properties: { id: ID, stream: STREAM }, required: ['id', 'stream'] } },
   }, async (req) => ({ connector: req.params.id, unparked: await unparkStreams(db, req.params.id, req.params.stream) }));
 
-  app.get<{ Params: { id: string }; Querystring: { stream?: string; limit?: number } }>('/connectors/:id/runs', {
+  app.get<{ Params: { id: string }; Querystring: { stream?: string } & PageQuery }>('/connectors/:id/runs', {
     schema: {
       params: { type: 'object', properties: { id: ID }, required: ['id'] },
-      querystring: { type: 'object', properties: { stream: STREAM, limit: { type: 'integer', minimum: 1, maximum: 1000 } }, additionalProperties: false },
+      querystring: { type: 'object', properties: { stream: STREAM, ...PAGE_QUERY }, additionalProperties: false },
     },
   }, async (req) => {
+    const page = pageRequest(RUNS_LIST, req.query, API_PAGE_PARAMETERS);
     await getConnector(db, req.params.id);
-    return listRuns(db, req.params.id, req.query);
+    return listRuns(db, req.params.id, { stream: req.query.stream }, page);
   });
 
-  app.get<{ Params: { id: string }; Querystring: { stream?: string; all?: boolean } }>('/connectors/:id/rejects', {
+  app.get<{ Params: { id: string }; Querystring: { stream?: string; all?: boolean } & PageQuery }>('/connectors/:id/rejects', {
     schema: {
       params: { type: 'object', properties: { id: ID }, required: ['id'] },
-      querystring: { type: 'object', properties: { stream: STREAM, all: { type: 'boolean' } }, additionalProperties: false },
+      querystring: { type: 'object', properties: { stream: STREAM, all: { type: 'boolean' }, ...PAGE_QUERY }, additionalProperties: false },
     },
   }, async (req) => {
+    const page = pageRequest(REJECTS_LIST, req.query, API_PAGE_PARAMETERS);
     await getConnector(db, req.params.id);
-    return listRejections(db, req.params.id, req.query);
+    return listRejectionPage(db, req.params.id, { stream: req.query.stream, all: req.query.all }, page);
   });
 
   app.post<{ Params: { id: string }; Body: BackfillBody | undefined }>('/connectors/:id/backfills', {
@@ -170,7 +178,9 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
     const id = await backfills.start({ connector: req.params.id, ...req.body });
     return reply.code(202).send(await backfillProgress(db, id));
   });
-  app.get('/backfills', async () => listBackfills(db));
+  app.get<{ Querystring: PageQuery }>('/backfills', {
+    schema: { querystring: { type: 'object', properties: PAGE_QUERY, additionalProperties: false } },
+  }, async (req) => listBackfillPage(db, pageRequest(BACKFILLS_LIST, req.query, API_PAGE_PARAMETERS)));
   app.get<{ Params: { id: string } }>('/backfills/:id', backfillRoute(), async (req) => backfillProgress(db, req.params.id));
   app.post<{ Params: { id: string } }>('/backfills/:id/cancel', backfillRoute(), async (req) => cancelBackfill(db, req.params.id));
   app.post<{ Params: { id: string } }>('/backfills/:id/resume', backfillRoute(), async (req, reply) => {

@@ -7,11 +7,12 @@ import type { Dialect } from '../interfaces.ts';
 import type { NetworkPolicy } from '../security/network-policy.ts';
 
 /**
- * PostgreSQL password methods the puller answers. SCRAM proves the password without sending
- * it; md5 hands over a hash that logs in again, cleartext the password itself, to whoever
- * asks: a server impersonated under `require` TLS (no certificate check) can ask.
+ * What a password method may send, the terms of `source.password_auth` (password-auth.ts):
+ * `challenge` a proof bound to the server's challenge (always answered), `hash` a hash that
+ * logs in again, `password` the password itself, to whoever asks: a server impersonated
+ * under `require` TLS (no certificate check), or with none, can ask.
  */
-export type PasswordAuth = 'scram' | 'md5' | 'cleartext';
+export type PasswordAuth = 'challenge' | 'hash' | 'password';
 
 /** How the connection to the partner database is encrypted. */
 export interface TlsSettings {
@@ -35,7 +36,9 @@ export interface ConnectionSettings {
   /** Cap on connections to this source, shared by every connector that uses it. */
   maxConnections: number;
   statementTimeoutSeconds: number;
-  /** PostgreSQL: the password methods answered (default SCRAM only). */
+  /** Client-side bound on opening a connection (TCP, TLS and login). */
+  connectTimeoutSeconds: number;
+  /** What the password methods answered may send (default: challenge-response only). */
   passwordAuth: PasswordAuth[];
   /** Every host a session connects to passes it, a SQL Server routing target too. */
   networkPolicy: NetworkPolicy;

@@ -1,12 +1,15 @@
 /**
  * Driver errors classified by tables of codes, never by message text: what can succeed on
  * retry becomes a TransientError, the rest a PermanentError with the code that tells the
- * operator what to do. Messages are scrubbed of the password: drivers can echo it.
+ * operator what to do. An error without a known code is transient when it came with the loss
+ * of its connection (a failover, a proxy reset), which drivers report without a code.
+ * Messages are scrubbed of the password: drivers can echo it.
  */
 import knex from 'knex';
 import type { Dialect } from '../interfaces.ts';
 import type { TlsSettings } from './connection-settings.ts';
 import { PermanentError, PullerError, TransientError, type ErrorCode } from '../errors.ts';
+import { remoteText } from '../remote-text.ts';
 
 interface Outcome {
   transient: boolean;
@@ -105,6 +108,14 @@ export const MSSQL_NUMBERS: Record<number, Outcome> = {
   207: permanent('RP_COLUMN_MISSING'), // invalid column name
 };
 
+// Errors a driver raised as its connection went, marked where that is known (the pg client).
+const lostConnections = new WeakSet<object>();
+
+/** Marks a driver error as the loss of its connection: retried, never parked for. */
+export function markConnectionLost(error: object): void {
+  lostConnections.add(error);
+}
+
 interface DriverError {
   code?: unknown;
   errno?: unknown;
@@ -149,7 +160,12 @@ export interface ErrorContext {
   view?: string;
   /** The connection's TLS mode, for the hint a refused plaintext login gets. */
   tls?: TlsSettings['mode'];
+  /** The session's connection is gone (the pool would discard it): an unclassified error is its loss. */
+  connectionLost?: boolean;
 }
+
+/** Characters of a driver's message kept in an error: its start holds the code and the gist. */
+const SOURCE_TEXT_LIMIT = 300;
 
 // MariaDB answers a plaintext login to a server that requires TLS with a plain "Access denied".
 const PLAINTEXT_REFUSED_HINT = ' (ssl.mode is disable: a server that requires TLS refuses a plaintext login this way)';
@@ -163,9 +179,12 @@ export function toSourceError(dialect: Dialect, error: unknown, context: ErrorCo
   const driverError = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as DriverError;
   if (typeof driverError.message === 'string') driverError.message = scrub(driverError.message, context.secret);
   if (typeof driverError.stack === 'string') driverError.stack = scrub(driverError.stack, context.secret);
-  const outcome = outcomeOf(dialect, driverError) ?? permanent('RP_SOURCE_QUERY');
+  const lost = context.connectionLost || lostConnections.has(driverError);
+  const outcome = outcomeOf(dialect, driverError) ?? (lost ? transient('RP_SOURCE_UNREACHABLE') : permanent('RP_SOURCE_QUERY'));
   const subject = outcome.code === 'RP_VIEW_MISSING' && context.view ? `view ${context.view} on ${context.source}` : context.source;
-  const detail = typeof driverError.message === 'string' && driverError.message ? driverError.message : String(driverError.code ?? 'unknown error');
+  // The partner's text is kept short and plain: a hostile server can send megabytes, or escapes.
+  const detail = remoteText(typeof driverError.message === 'string' && driverError.message ? driverError.message : String(driverError.code ?? 'unknown error'),
+    { secrets: [context.secret], limit: SOURCE_TEXT_LIMIT });
   const hint = outcome.code === 'RP_SOURCE_AUTH' && dialect === 'mysql' && context.tls === 'disable' ? PLAINTEXT_REFUSED_HINT : '';
   const message = `${subject}: ${detail}${hint}`;
   return outcome.transient

@@ -38,6 +38,8 @@ export interface SourceDialect {
   selectCursor(knex: Knex, expression: Knex.Raw, spec: ReadSpec): Knex.Raw;
   /** A canonical cursor value bound so that it compares exactly against the cursor expression. */
   bindCursor(knex: Knex, value: CursorValue, spec: ReadSpec): Knex.Raw;
+  /** Drops a pooled connection's socket at once, with no word to a server that stopped answering. */
+  closeConnection(connection: unknown): void;
   /** Rows of a `knex.raw` result (each driver shapes it differently). */
   rowsOf(result: unknown): SourceRow[];
   /**

@@ -14,6 +14,12 @@ import { afterCursorQuery, CURSOR_ALIAS, keyLookupQuery, keysetQuery, keyText, u
 import type { ColumnInfo, Page, PageRequest, PrivilegeReport, ReadSession, ReadSpec, Source, Unpositioned } from './source.ts';
 import { resolutionTicks } from './cursor-time.ts';
 import type { SourceDialect } from './source-dialect.ts';
+import { answerDeadlineMs, withinAnswerDeadline } from './answer-deadline.ts';
+
+/** knex's mark on a pooled connection that failed or ended: the pool will not hand it out again. */
+interface PooledConnection {
+  __knex__disposed?: unknown;
+}
 
 export class SqlSource implements Source {
   readonly dialect: Dialect;
@@ -34,9 +40,21 @@ export class SqlSource implements Source {
     this.#release = release;
   }
 
-  /** A driver error as a Transient or Permanent PullerError, password scrubbed. */
-  error(error: unknown, view?: string): PullerError {
-    return toSourceError(this.dialect, error, { ...this.#context, view });
+  /**
+   * A driver error as a Transient or Permanent PullerError, password scrubbed; with the
+   * session's connection, an error that came with the connection's loss is transient.
+   */
+  error(error: unknown, view?: string, connection?: unknown): PullerError {
+    const connectionLost = connection !== undefined && !!(connection as PooledConnection).__knex__disposed;
+    return toSourceError(this.dialect, error, { ...this.#context, view, connectionLost });
+  }
+
+  /** Waits for the partner's answer on `connection`, within the answer deadline (answer-deadline.ts). */
+  answer<T>(connection: unknown, work: PromiseLike<T>): Promise<T> {
+    return withinAnswerDeadline(work, answerDeadlineMs(this.#settings.statementTimeoutSeconds), () => {
+      (connection as PooledConnection).__knex__disposed ??= 'closed after no answer';
+      this.#impl.closeConnection(connection);
+    }, this.#context.source);
   }
 
   async describeView(view: string): Promise<ColumnInfo[]> {
@@ -88,9 +106,9 @@ export class SqlSource implements Source {
       throw this.error(error);
     }
     try {
-      const run = (sql: string, bindings: readonly Knex.RawBinding[] = []) => this.knex.raw(sql, bindings as Knex.RawBinding[]).connection(connection)
-        .catch((error: unknown) => {
-          throw this.error(error);
+      const run = (sql: string, bindings: readonly Knex.RawBinding[] = []) =>
+        this.answer(connection, this.knex.raw(sql, bindings as Knex.RawBinding[]).connection(connection)).catch((error: unknown) => {
+          throw this.error(error, undefined, connection);
         });
       // The clock first, then the snapshot: a ceiling drawn from a clock read after the snapshot
       // could pass rows that committed in between, which the snapshot does not show.
@@ -100,7 +118,9 @@ export class SqlSource implements Source {
       return await fn(new SqlReadSession(this, this.#impl, connection, clockUtc));
     } finally {
       // Nothing was written; a failed rollback means a broken connection, which the pool discards.
-      await this.knex.raw(this.#impl.endStatement).connection(connection).catch(() => undefined);
+      if (!(connection as PooledConnection).__knex__disposed) {
+        await this.answer(connection, this.knex.raw(this.#impl.endStatement).connection(connection)).catch(() => undefined);
+      }
       await client.releaseConnection(connection);
     }
   }
@@ -138,10 +158,14 @@ class SqlReadSession implements ReadSession {
 
   async raw(sql: string, bindings: readonly unknown[] = []): Promise<SourceRow[]> {
     try {
-      return this.#impl.rowsOf(await this.#source.knex.raw(sql, bindings as Knex.RawBinding[]).connection(this.#connection));
+      return this.#impl.rowsOf(await this.#answer(this.#source.knex.raw(sql, bindings as Knex.RawBinding[]).connection(this.#connection)));
     } catch (error) {
-      throw this.#source.error(error);
+      throw this.#source.error(error, undefined, this.#connection);
     }
+  }
+
+  #answer<T>(work: PromiseLike<T>): Promise<T> {
+    return this.#source.answer(this.#connection, work);
   }
 
   async clockUtc(): Promise<string> {
@@ -159,9 +183,9 @@ class SqlReadSession implements ReadSession {
 
   async #read(spec: ReadSpec, query: Knex.QueryBuilder): Promise<Page> {
     try {
-      return this.#page(spec, (await query.connection(this.#connection)) as SourceRow[]);
+      return this.#page(spec, (await this.#answer(query.connection(this.#connection))) as SourceRow[]);
     } catch (error) {
-      throw this.#source.error(error, spec.view);
+      throw this.#source.error(error, spec.view, this.#connection);
     }
   }
 
@@ -177,9 +201,9 @@ class SqlReadSession implements ReadSession {
 
   async #count(spec: ReadSpec, query: Knex.QueryBuilder): Promise<SourceRow[]> {
     try {
-      return (await query.connection(this.#connection)) as SourceRow[];
+      return (await this.#answer(query.connection(this.#connection))) as SourceRow[];
     } catch (error) {
-      throw this.#source.error(error, spec.view);
+      throw this.#source.error(error, spec.view, this.#connection);
     }
   }
 
@@ -189,14 +213,19 @@ class SqlReadSession implements ReadSession {
     options: { chunkSize: number; signal?: AbortSignal },
   ): AsyncIterable<Page> {
     const { chunkSize, signal } = options;
-    const pages = this.#impl.streamRows ? this.#streamed(spec, request, chunkSize) : this.#paged(spec, request, chunkSize);
+    const pages = (this.#impl.streamRows ? this.#streamed(spec, request, chunkSize) : this.#paged(spec, request, chunkSize))[Symbol.asyncIterator]();
     try {
-      for await (const page of pages) {
-        if (signal?.aborted) break;
-        yield page;
+      for (;;) {
+        // Each chunk is a wait on the partner: bounded, as a statement is.
+        const next = await this.#answer(pages.next());
+        if (next.done || signal?.aborted) break;
+        yield next.value;
       }
     } catch (error) {
-      throw this.#source.error(error, spec.view);
+      throw this.#source.error(error, spec.view, this.#connection);
+    } finally {
+      // Bounded too: a generator still waiting on a silent partner ends only when its wait does.
+      await this.#answer<unknown>(pages.return?.() ?? Promise.resolve()).catch(() => undefined);
     }
     // Checked after the loop too: an abort during the last read must not look like the end.
     if (signal?.aborted) throw new PullerError('RP_RUN_CANCELLED', `Scan of ${spec.view} was cancelled.`, { cause: signal.reason });

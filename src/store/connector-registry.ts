@@ -82,7 +82,8 @@ export async function registerConnectors(
 function toRegistered(r: { id: string; tenant_id: string; source_id: string; file: string | null; enabled: boolean; config: unknown; config_hash: string; updated_at: Date }): RegisteredConnector {
   return {
     id: r.id, tenant: r.tenant_id, sourceId: r.source_id, file: r.file, enabled: r.enabled,
-    config: r.config as ConnectorConfig, hash: r.config_hash, updatedAt: r.updated_at,
+    // The id is the registered one even when the file left it to its name: errors name it.
+    config: { ...(r.config as ConnectorConfig), id: r.id }, hash: r.config_hash, updatedAt: r.updated_at,
   };
 }
 
@@ -92,6 +93,16 @@ const COLUMNS = ['id', 'tenant_id', 'source_id', 'file', 'enabled', 'config', 'c
 export async function listConnectors(db: Kysely<StoreSchema>): Promise<RegisteredConnector[]> {
   const rows = await db.selectFrom('connectors').select(COLUMNS).orderBy('tenant_id').orderBy('id').execute();
   return rows.map(toRegistered);
+}
+
+/**
+ * The store-wide connector revision: a trigger bumps it in the transaction of every change to
+ * `connectors` (migration 0008), so a change is visible once its revision is. Read it before
+ * the connectors: the list then holds at least every change up to that revision.
+ */
+export async function connectorRevision(db: Kysely<StoreSchema>): Promise<string> {
+  const row = await db.selectFrom('connector_revision').select('revision').executeTakeFirstOrThrow();
+  return String(row.revision);
 }
 
 /** One connector, or RP_NOT_FOUND naming the id. */

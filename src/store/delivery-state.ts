@@ -3,10 +3,11 @@
  * delivered per external id (content hash and source version), and the quarantine.
  * Writers take a transaction so they commit together with the page they cover.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { CursorKind, CursorValue, Position } from '../interfaces.ts';
 import { comparePosition } from '../engine/watermark.ts';
-import type { StoreSchema } from './schema.ts';
+import { pageOf, REJECTS_LIST, type Page, type PageRequest } from './keyset-page.ts';
+import type { RejectedRecordsTable, StoreSchema } from './schema.ts';
 import { textColumn } from './text-column.ts';
 
 type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
@@ -155,13 +156,31 @@ export interface QuarantineEntry extends Rejection {
 
 /** Quarantine entries of a connector (one stream, or all), open ones only unless `all`, oldest first. */
 export async function listRejections(db: Db, connectorId: string, options: { stream?: string; all?: boolean } = {}): Promise<QuarantineEntry[]> {
-  let query = db.selectFrom('rejected_records').selectAll().where('connector_id', '=', connectorId);
-  if (options.stream !== undefined) query = query.where('stream', '=', options.stream);
-  if (!options.all) query = query.where('resolved_at', 'is', null);
-  const rows = await query.orderBy('stream').orderBy('id').execute();
-  return rows.map((r) => ({
+  const rows = await rejectionsQuery(db, connectorId, options).execute();
+  return rows.map(quarantineEntry);
+}
+
+/** A page of `listRejections`, in its order (stream, then id); keyset on (stream, id). */
+export async function listRejectionPage(db: Db, connectorId: string, options: { stream?: string; all?: boolean }, page: PageRequest): Promise<Page<QuarantineEntry>> {
+  const after = page.after;
+  const rows = await rejectionsQuery(db, connectorId, options)
+    .$if(after !== undefined, (q) => q.where((eb) => eb(eb.refTuple('stream', 'id'), '>', eb.tuple(after![0]!, after![1]!))))
+    .limit(page.limit + 1).execute();
+  const { items, next } = pageOf(REJECTS_LIST, rows, page.limit, (r) => [r.stream, String(r.id)]);
+  return { items: items.map(quarantineEntry), next };
+}
+
+function rejectionsQuery(db: Db, connectorId: string, options: { stream?: string; all?: boolean }) {
+  return db.selectFrom('rejected_records').selectAll().where('connector_id', '=', connectorId)
+    .$if(options.stream !== undefined, (q) => q.where('stream', '=', options.stream!))
+    .$if(!options.all, (q) => q.where('resolved_at', 'is', null))
+    .orderBy('stream').orderBy('id');
+}
+
+function quarantineEntry(r: Selectable<RejectedRecordsTable>): QuarantineEntry {
+  return {
     id: r.id, stream: r.stream, runId: r.run_id ?? '', tenant: r.tenant_id, externalId: r.external_id, sourceKey: r.source_key,
     sourceCursor: r.source_cursor, fields: r.fields, reason: r.reason, createdAt: r.created_at, resolvedAt: r.resolved_at,
-  }));
+  };
 }
 

@@ -9,6 +9,7 @@
  * - Embedded store: one process holds the whole store (embedded-store-lock.ts), so a map in
  *   memory is the truth: whatever this process does not hold, nobody holds.
  */
+import { endPgClient } from './end-pg-client.ts';
 import pg from 'pg';
 
 /** One hold; `lost` aborts when it ends without `release` (its session went away). */
@@ -130,7 +131,7 @@ export class SessionLockHolds implements Holds {
     this.#held.clear();
     for (const entry of held) entry.controller.abort(new Error('the hold ended: the store was closed'));
     // Ending the session releases every lock it holds.
-    if (session) await session.then((c) => c.end(), () => undefined).catch(() => undefined);
+    if (session) await session.then((c) => endPgClient(c), () => undefined);
   }
 
   async #release(key: string, entry: Entry): Promise<void> {
@@ -138,8 +139,10 @@ export class SessionLockHolds implements Holds {
     this.#held.delete(key);
     const session = this.#session;
     if (!session) return;
-    // A failed unlock means a broken session, whose locks PostgreSQL has released anyway.
-    await this.#query('select pg_advisory_unlock(hashtextextended($1, $2))', [key, KEY_SEED], session).catch(() => undefined);
+    // A failed unlock means a broken session, whose locks PostgreSQL has released anyway. Not
+    // waited for: the session runs statements in order, so a later take on it follows the
+    // unlock, and a session that stopped answering must not hold up the run that gives back.
+    void this.#query('select pg_advisory_unlock(hashtextextended($1, $2))', [key, KEY_SEED], session).catch(() => undefined);
   }
 
   /** Runs a statement on the session (`session`: that one, not a new one), after the ones before it. */
@@ -184,7 +187,7 @@ export class SessionLockHolds implements Holds {
     this.#ping = setInterval(() => {
       this.#query('select 1', [], Promise.resolve(client)).catch(() => {
         lose();
-        void client.end().catch(() => undefined);
+        void endPgClient(client);
       });
     }, PING_MS);
     this.#ping.unref();

@@ -6,11 +6,13 @@ import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { positiveEnv } from '../config/positive-env.ts';
 import { PullerError } from '../errors.ts';
 import type { StoreSchema } from './schema.ts';
 import { pglitePool } from './pglite-pool.ts';
 import { migrateStore } from './migrate.ts';
 import { lockEmbeddedStore } from './embedded-store-lock.ts';
+import { dropPgClient, endsInTime } from './end-pg-client.ts';
 import { ProcessHolds, registerHolds, SessionLockHolds, type Holds } from './holds.ts';
 
 export interface Store {
@@ -56,11 +58,26 @@ export async function openStore(options: StoreOptions = storeOptionsFromEnv()): 
 }
 
 function openPostgres(databaseUrl: string): Store {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: 10,
+    // A store that stops answering (a black-holed network, a hung host) fails the waits on it
+    // instead of hanging them: a run fails and its stream stays where it was.
+    connectionTimeoutMillis: positiveEnv('REACH_PULLER_STORE_CONNECT_TIMEOUT_MS', 15_000),
+    query_timeout: positiveEnv('REACH_PULLER_STORE_QUERY_TIMEOUT_MS', 300_000),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  });
   // A client losing its server must not crash the process: node-pg emits 'error' on the client
   // (checked out, in a transaction) or the pool (idle); the query in flight, if any, rejects with it.
   pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  // Every client, so a close can drop those a silent store never lets end (end-pg-client.ts).
+  const clients = new Set<pg.PoolClient>();
+  pool.on('connect', (client) => {
+    clients.add(client);
+    client.on('error', () => {});
+    client.on('end', () => clients.delete(client));
+  });
   const db = new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool }) });
   const holds = new SessionLockHolds(databaseUrl);
   registerHolds(db, holds);
@@ -72,7 +89,7 @@ function openPostgres(databaseUrl: string): Store {
     holds,
     close: async () => {
       await holds.close();
-      await db.destroy();
+      if (!(await endsInTime(db.destroy()))) for (const client of clients) dropPgClient(client);
     },
   };
 }

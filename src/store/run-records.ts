@@ -19,9 +19,11 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Position } from '../interfaces.ts';
 import { PullerError } from '../errors.ts';
 import { scrubSecrets } from '../secrets/secret-registry.ts';
+import { remoteText } from '../remote-text.ts';
 import { holdsOf, type Hold } from './holds.ts';
 import type { RunKind, RunStatus, StoreSchema } from './schema.ts';
 import type { StreamRef } from './delivery-state.ts';
+import { positiveEnv } from '../config/positive-env.ts';
 
 type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
 
@@ -79,11 +81,6 @@ export const RUN_TIMING = {
   /** How far Reach's clock may be from the store's and ours, when the time Reach gives a batch is compared with a send's. */
   reachClockSkewMs: positiveEnv('REACH_PULLER_REACH_CLOCK_SKEW_MS', 120_000),
 };
-
-function positiveEnv(name: string, fallback: number): number {
-  const value = Number(process.env[name]);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-}
 
 /** A run in progress, owned by this process. */
 export interface LiveRun {
@@ -268,13 +265,16 @@ async function finishRun(db: Db, runId: string, status: Exclude<RunStatus, 'runn
   }).where('id', '=', runId).where('status', '=', 'running').execute();
 }
 
-/** An error and its causes on one line. */
+/** Characters of a stored error: causes can hold a remote peer's text, of any length. */
+export const STORED_ERROR_LIMIT = 1_000;
+
+/** An error and its causes on one line, without secrets or control characters, at most STORED_ERROR_LIMIT characters. */
 export function describeError(error: unknown): string {
   const parts: string[] = [];
   for (let e: unknown = error; e && parts.length < 4; e = (e as { cause?: unknown }).cause) {
     parts.push(e instanceof Error ? e.message : String(e));
   }
-  return parts.join(': ');
+  return remoteText(parts.join(': '), { limit: STORED_ERROR_LIMIT });
 }
 
 function countColumns(c: RunCounts) {

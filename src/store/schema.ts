@@ -36,6 +36,12 @@ export interface ConnectorsTable {
   updated_at: Timestamp;
 }
 
+/** One row: bumped by a trigger in the transaction of every change to `connectors` (migration 0008). */
+export interface ConnectorRevisionTable {
+  singleton: ColumnType<boolean, boolean | undefined, never>;
+  revision: Int8;
+}
+
 export interface StreamsTable {
   connector_id: string;
   name: string;
@@ -143,6 +149,8 @@ export interface SecretsTable {
   nonce: Bytes;
   ciphertext: Bytes;
   auth_tag: Bytes;
+  /** Where the secret may be sent (migration 0010), sealed with it; null: unbound, referenced by no connector. */
+  binding: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -231,6 +239,7 @@ export interface StoreSchema {
   tenants: TenantsTable;
   sources: SourcesTable;
   connectors: ConnectorsTable;
+  connector_revision: ConnectorRevisionTable;
   streams: StreamsTable;
   stream_state: StreamStateTable;
   runs: RunsTable;

@@ -114,7 +114,7 @@ for (const dialect of TEST_DIALECTS) {
         warnings: [`future_cursor 3: ${FUTURE_CURSOR_HINT}`],
       })]);
 
-      const history = json(runs);
+      const history = json(runs).items;
       expect(history).toMatchObject([
         { kind: 'pull', status: 'succeeded', read: 0, nullCursor: 0, nullKey: 0, futureCursor: 3 },
         { kind: 'pull', status: 'succeeded', read: 5, nullCursor: 0, nullKey: 0, futureCursor: 3 },
@@ -196,7 +196,7 @@ for (const dialect of TEST_DIALECTS) {
         ok: true, unread: { nullCursor: 1, nullKey: 2, futureCursor: 0 },
         warnings: [`null_key 2: ${NULL_KEY_HINT}`, `null_cursor 1: ${NULL_CURSOR_HINT}`],
       })]);
-      const history = json(runs);
+      const history = json(runs).items;
       expect(history).toMatchObject([{ read: 4, nullCursor: 1, nullKey: 2, futureCursor: 0 }]);
       expect(json(status)).toMatchObject([{ stream: 's', unread: { runId: history[0].id, nullCursor: 1, nullKey: 2, futureCursor: 0 } }]);
       const metrics = await scrape(store);

@@ -44,4 +44,11 @@ describe('hostile connector files', () => {
     const { problems } = parseConnector('quote.yaml', text);
     expect(problems[0]).toMatchObject({ line: 6, message: expect.stringContaining('Missing closing "quote') });
   });
+
+  it('reports an unclosed flow sequence or map at the line where it opens (found in review)', () => {
+    const sequence = parseConnector('flow.yaml', 'tenant: t1\nstreams: [\n  a,\n  b\nsource:\n  host: x\n  user: u\n');
+    expect(sequence.problems[0]).toMatchObject({ line: 2 });
+    const map = parseConnector('flow.yaml', 'tenant: t1\nsource: {\n  host: x,\n  user: u\nstreams: []\n');
+    expect(map.problems[0]).toMatchObject({ line: 2 });
+  });
 });

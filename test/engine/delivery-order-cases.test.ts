@@ -277,7 +277,7 @@ describe('7. a dead process releases its stream at once', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)[0]).toMatchObject({ status: 'succeeded' });
     const runs = await lab.cli(['runs', name, '--json'], { env: { ...env, LOG_LEVEL: 'warn' }, timeoutMs: 120_000 });
-    const statuses = (JSON.parse(runs.stdout) as { status: string; errorCode?: string | null }[]).map((r) => r.status);
+    const statuses = (JSON.parse(runs.stdout) as { items: { status: string }[] }).items.map((r) => r.status);
     expect(statuses.sort()).toEqual(['failed', 'succeeded']);
   }, 180_000);
 });

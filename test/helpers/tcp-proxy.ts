@@ -1,17 +1,31 @@
 /**
- * A TCP proxy on loopback in front of a server, for one simulated process's connections:
- * killing it ends every connection through it at once and refuses the next, as the network
- * does for a process that died.
+ * A fault-injecting TCP proxy on loopback in front of a server (a partner database, the
+ * store, a Reach API): latency, a black hole (connections stay open, nothing passes, as a
+ * dead NAT entry or a hung host behaves), resets, and death of a simulated process's network
+ * (every connection ended, new ones refused).
  */
 import net from 'node:net';
 
 export interface TcpProxy {
   /** `http://127.0.0.1:<port>`, for an HTTP server behind it. */
   url: string;
+  /** The proxy's port, for a database client. */
+  port: number;
   /** Ends every connection through the proxy and refuses new ones. */
   kill(): void;
   /** Ends every connection through the proxy; new ones are let through. */
   dropConnections(): void;
+  /** Resets (TCP RST) every connection through the proxy; new ones are let through. */
+  reset(): void;
+  /** From now on nothing passes either way, on open connections and new ones, and nothing is closed. */
+  blackHole(): void;
+  /**
+   * Black-holes or resets every connection the moment a client sends `text` for the
+   * `occurrence`-th time (the chunk carrying it is swallowed): a fault at a chosen statement.
+   */
+  faultWhenClientSends(text: string, fault: 'blackHole' | 'reset', occurrence?: number): Promise<void>;
+  /** Lets traffic pass again (what was swallowed stays lost). */
+  restore(): void;
   /** The latency of connections opened from now on (open ones keep theirs). */
   setLatency(ms: number): void;
   close(): Promise<void>;
@@ -22,6 +36,11 @@ export async function startTcpProxy(target: string, latencyMs = 0): Promise<TcpP
   const { hostname, port } = new URL(target);
   const sockets = new Set<net.Socket>();
   let dead = false;
+  let silent = false;
+  let trigger: { text: string; fault: 'blackHole' | 'reset'; left: number; fired: () => void } | undefined;
+  const resetAll = () => {
+    for (const s of sockets) s.resetAndDestroy();
+  };
   const server = net.createServer((client) => {
     if (dead) {
       client.destroy();
@@ -35,7 +54,14 @@ export async function startTcpProxy(target: string, latencyMs = 0): Promise<TcpP
       s.on('error', () => undefined);
     }
     const forward = (from: net.Socket, to: net.Socket) => from.on('data', (chunk: Buffer) => {
-      setTimeout(() => !to.destroyed && to.write(chunk), delay);
+      if (from === client && trigger && chunk.includes(trigger.text) && --trigger.left === 0) {
+        if (trigger.fault === 'reset') resetAll();
+        else silent = true;
+        trigger.fired();
+        trigger = undefined;
+      }
+      if (silent) return;
+      setTimeout(() => !to.destroyed && !silent && to.write(chunk), delay);
     });
     forward(client, upstream);
     forward(upstream, client);
@@ -46,11 +72,22 @@ export async function startTcpProxy(target: string, latencyMs = 0): Promise<TcpP
   const address = server.address() as net.AddressInfo;
   return {
     url: `http://127.0.0.1:${address.port}`,
+    port: address.port,
     setLatency: (ms) => {
       latencyMs = ms;
     },
     dropConnections: () => {
       for (const s of sockets) s.destroy();
+    },
+    reset: resetAll,
+    faultWhenClientSends: (text, fault, occurrence = 1) => new Promise<void>((fired) => {
+      trigger = { text, fault, left: occurrence, fired };
+    }),
+    blackHole: () => {
+      silent = true;
+    },
+    restore: () => {
+      silent = false;
     },
     kill: () => {
       dead = true;

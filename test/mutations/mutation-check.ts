@@ -12,7 +12,7 @@ import path from 'node:path';
 import { MUTATIONS, type Mutation } from './mutations.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const COPIED = ['bin', 'src', 'test', 'bench', 'migrations', 'connectors', 'connector.schema.json', 'package.json', 'tsconfig.json', 'vitest.config.ts'];
+const COPIED = ['bin', 'src', 'test', 'bench', 'migrations', 'connectors', 'package.json', 'tsconfig.json', 'vitest.config.ts'];
 
 interface Outcome {
   mutation: Mutation;
@@ -29,18 +29,27 @@ function copyTree(): string {
 }
 
 /** Runs vitest on the files; resolves with the names of the failed tests (none: survived). */
-function runTests(dir: string, m: Mutation): Promise<{ code: number | null; failed: string[] }> {
+function runTests(dir: string, m: Mutation): Promise<{ code: number | null; failed: string[]; out: string }> {
   const args = ['vitest', 'run', ...m.tests, ...(m.only ? ['-t', m.only] : [])];
   return new Promise((resolve) => {
-    const child = spawn('npx', args, { cwd: dir, env: { ...process.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('npx', args, { cwd: dir, env: { ...withoutColor(process.env), NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) => {
+      out = out.replace(ANSI, '');
       const failed = [...new Set(out.split('\n').filter((l) => /^\s*(×|FAIL)\s/.test(l)).map((l) => l.trim().replace(/\s+\d+ms$/, '')))];
-      resolve({ code, failed });
+      resolve({ code, failed, out });
     });
   });
+}
+
+// Colour codes, in case a reporter prints them anyway.
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+function withoutColor(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { FORCE_COLOR: _forced, ...rest } = env;
+  return rest;
 }
 
 async function check(dir: string, m: Mutation): Promise<Outcome> {
@@ -70,7 +79,7 @@ async function main(): Promise<void> {
     const files = [...new Set(chosen.flatMap((m) => m.tests))];
     process.stdout.write(`baseline: ${files.length} test file(s) on the unmutated copy\n`);
     const baseline = await runTests(dir, { name: 'baseline', breaks: '', file: '', find: '', replace: '', tests: files });
-    if (baseline.code !== 0) throw new Error(`the unmutated copy fails: ${baseline.failed.join('; ')}`);
+    if (baseline.code !== 0) throw new Error(`the unmutated copy fails: ${baseline.failed.join('; ')}\n${baseline.out.slice(-3000)}`);
     for (const m of chosen) {
       const outcome = await check(dir, m);
       outcomes.push(outcome);

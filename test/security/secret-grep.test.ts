@@ -80,17 +80,25 @@ streams:
     cursor: updated_at
     fields: { id: id, email: email }
 `;
-    writeFileSync(path.join(dir, 'pg_ok.yaml'), connector(pgPartner, 'PARTNER_PW', 'v'));
-    writeFileSync(path.join(dir, 'pg_badview.yaml'), connector(pgPartner, 'PARTNER_PW', 'v_missing'));
-    writeFileSync(path.join(dir, 'my_ok.yaml'), connector(myPartner, 'PARTNER_PW', 'v'));
+    writeFileSync(path.join(dir, 'pg_ok.yaml'), connector(pgPartner, 'PARTNER_PW_PG', 'v'));
+    writeFileSync(path.join(dir, 'pg_badview.yaml'), connector(pgPartner, 'PARTNER_PW_PG', 'v_missing'));
+    writeFileSync(path.join(dir, 'my_ok.yaml'), connector(myPartner, 'PARTNER_PW_MY', 'v'));
     writeFileSync(path.join(dir, 'my_badpw.yaml'), connector(myPartner, 'WRONG_PW', 'v'));
 
+    // Each stored secret is bound to the one destination it is sent to: the password to each
+    // partner server, the token to the Reach API's origin.
+    const boundTo = (p: Partner) => {
+      const u = new URL(p.url);
+      return `${p.dialect}://rp_ro@${u.hostname}:${u.port || (p.dialect === 'postgres' ? 5432 : 3306)}`;
+    };
     // Independent commands run side by side: each CLI start costs seconds on a busy machine.
     const sets = await Promise.all([
-      cli(['secret', 'set', 'tenant-grep/PARTNER_PW'], `${RO_PASSWORD}\n`), cli(['secret', 'set', 'tenant-grep/WRONG_PW'], WRONG_PASSWORD),
-      cli(['secret', 'set', 'tenant-grep/REACH_TOKEN'], REACH_TOKEN),
+      cli(['secret', 'set', 'tenant-grep/PARTNER_PW_PG', '--for', boundTo(pgPartner)], `${RO_PASSWORD}\n`),
+      cli(['secret', 'set', 'tenant-grep/PARTNER_PW_MY', '--for', boundTo(myPartner)], `${RO_PASSWORD}\n`),
+      cli(['secret', 'set', 'tenant-grep/WRONG_PW', '--for', boundTo(myPartner)], WRONG_PASSWORD),
+      cli(['secret', 'set', 'tenant-grep/REACH_TOKEN', '--for', new URL(api.url).origin], REACH_TOKEN),
     ]);
-    expect(sets.map((o) => o.code)).toEqual([0, 0, 0]);
+    expect(sets.map((o) => o.code)).toEqual([0, 0, 0, 0]);
     expect((await cli(['apply', dir])).code).toBe(0);
     const [list, testOk, testBad, pullPg, pullMy, badView, badPassword] = await Promise.all([
       cli(['secret', 'list', '--json']), cli(['test', 'pg_ok', '--json']), cli(['test', 'my_badpw']),

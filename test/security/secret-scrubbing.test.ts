@@ -1,6 +1,6 @@
 /**
  * Scrubbing: a resolved secret never survives in text leaving the process, whatever form
- * the text carries it in, and a secret that contains another is scrubbed whole.
+ * the text carries it in, and a secret that contains or overlaps another is scrubbed whole.
  */
 import { describe, expect, it } from 'vitest';
 import { registerSecret, scrubSecrets } from '../../src/secrets/secret-registry.ts';
@@ -26,5 +26,11 @@ describe('scrubSecrets', () => {
     registerSecret('prefix-secret');
     registerSecret('prefix-secret-and-its-tail');
     expect(scrubSecrets('token=prefix-secret-and-its-tail;')).toBe('token=[REDACTED];');
+  });
+
+  it('leaves nothing of either of two secrets that overlap without one containing the other (found in review)', () => {
+    registerSecret('rv14-AAAA-BBBB');
+    registerSecret('BBBB-CCCC-rv14');
+    expect(scrubSecrets('seen: rv14-AAAA-BBBB-CCCC-rv14 and BBBB-CCCC-rv14.')).toBe('seen: [REDACTED] and [REDACTED].');
   });
 });

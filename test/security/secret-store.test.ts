@@ -1,7 +1,7 @@
 /**
- * The encrypted secret store: AES-256-GCM with a per-row key id and the name bound as
- * associated data; rotation re-encrypts all or nothing; `${secret:NAME}` in a connector
- * resolves through it (proved on MariaDB, which checks the password).
+ * The encrypted secret store: AES-256-GCM with a per-row key id and the name and binding as
+ * associated data; rotation re-encrypts all or nothing and keeps bindings; `${secret:NAME}`
+ * in a connector resolves through it (proved on MariaDB, which checks the password).
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { pullConnector } from '../../src/engine/pull-connector.ts';
 import { PullerError } from '../../src/errors.ts';
 import { parseMasterKeys } from '../../src/secrets/master-key.ts';
 import { openSecret, sealSecret } from '../../src/secrets/secret-cipher.ts';
-import { getSecret, listSecrets, removeSecret, rotateSecrets, setSecret } from '../../src/secrets/secret-store.ts';
+import { bindSecret, getSecret, listSecrets, removeSecret, rotateSecrets, setSecret } from '../../src/secrets/secret-store.ts';
 import type { Store } from '../../src/store/open-store.ts';
 import { emailStreamYaml, freshPartner, RO_PASSWORD, TEST_DIALECTS } from '../helpers/partner.ts';
 import { testLog } from '../helpers/quiet-log.ts';
@@ -65,6 +65,14 @@ describe('secret cipher', () => {
     expect(codeOf(() => openSecret(keys, 'DB_PW', { ...sealed, ciphertext: flipped }))).toBe('RP_SECRET_CORRUPT');
     expect(codeOf(() => openSecret(parseMasterKeys(`k2:${key()}`), 'DB_PW', sealed))).toBe('RP_SECRET_KEY');
   });
+
+  it('opens a bound value only under the binding it was sealed with', () => {
+    const bound = sealSecret(keys, 'DB_PW', 'hunter2-long-secret', 'postgres://rp_ro@db.glow.example:5432');
+    expect(openSecret(keys, 'DB_PW', bound, 'postgres://rp_ro@db.glow.example:5432')).toBe('hunter2-long-secret');
+    expect(codeOf(() => openSecret(keys, 'DB_PW', bound, 'postgres://rp_ro@impostor.example:5432'))).toBe('RP_SECRET_CORRUPT');
+    expect(codeOf(() => openSecret(keys, 'DB_PW', bound, null))).toBe('RP_SECRET_CORRUPT');
+    expect(codeOf(() => openSecret(keys, 'DB_PW', sealSecret(keys, 'DB_PW', 'hunter2-long-secret'), 'postgres://rp_ro@impostor.example:5432'))).toBe('RP_SECRET_CORRUPT');
+  });
 });
 
 describe('secret store', () => {
@@ -78,11 +86,11 @@ describe('secret store', () => {
 
   it('sets, lists (never values), replaces and removes', async () => {
     const keys = parseMasterKeys(`k1:${key()}`);
-    expect(await setSecret(store.db, keys, 'A', 'value-a-1')).toBe('created');
-    expect(await setSecret(store.db, keys, 'A', 'value-a-2')).toBe('updated');
-    expect(await getSecret(store.db, keys, 'A')).toBe('value-a-2');
+    expect(await setSecret(store.db, keys, 'A', 'value-a-1', 'https://reach.example')).toBe('created');
+    expect(await setSecret(store.db, keys, 'A', 'value-a-2', 'https://eu.reach.example')).toBe('updated');
+    expect(await getSecret(store.db, keys, 'A')).toEqual({ value: 'value-a-2', binding: 'https://eu.reach.example' });
     const list = await listSecrets(store.db);
-    expect(list.map((s) => [s.name, s.keyId])).toEqual([['A', 'k1']]);
+    expect(list.map((s) => [s.name, s.binding, s.keyId])).toEqual([['A', 'https://eu.reach.example', 'k1']]);
     expect(JSON.stringify(list)).not.toContain('value-a');
     await removeSecret(store.db, 'A');
     expect(await getSecret(store.db, keys, 'A')).toBeUndefined();
@@ -92,8 +100,8 @@ describe('secret store', () => {
   it('rotates every secret to the new key; without the old key nothing changes', async () => {
     const oldKey = key();
     const old = parseMasterKeys(oldKey);
-    await setSecret(store.db, old, 'R1', 'rotate-me-1');
-    await setSecret(store.db, old, 'R2', 'rotate-me-2');
+    await setSecret(store.db, old, 'R1', 'rotate-me-1', 'mysql://rp_ro@db.one.example:3306');
+    await setSecret(store.db, old, 'R2', 'rotate-me-2', null);
     const newOnly = parseMasterKeys(`k2027:${key()}`);
     await expect(rotateSecrets(store.db, newOnly)).rejects.toMatchObject({ code: 'RP_SECRET_KEY' });
     expect((await listSecrets(store.db)).map((s) => s.keyId)).toEqual([old.currentId, old.currentId]);
@@ -102,19 +110,28 @@ describe('secret store', () => {
     expect(await rotateSecrets(store.db, both)).toEqual({ reencrypted: ['R1', 'R2'], alreadyCurrent: 0 });
     expect(await rotateSecrets(store.db, both)).toEqual({ reencrypted: [], alreadyCurrent: 2 });
     // The old key can go: the new one alone opens every secret.
-    expect(await getSecret(store.db, newOnly, 'R1')).toBe('rotate-me-1');
-    expect(await getSecret(store.db, newOnly, 'R2')).toBe('rotate-me-2');
+    expect(await getSecret(store.db, newOnly, 'R1')).toEqual({ value: 'rotate-me-1', binding: 'mysql://rp_ro@db.one.example:3306' });
+    expect(await getSecret(store.db, newOnly, 'R2')).toEqual({ value: 'rotate-me-2', binding: null });
+  });
+
+  it('binds a stored secret (one stored unbound, too) without its value passing through the command line', async () => {
+    const keys = parseMasterKeys(`kb:${key()}`);
+    await setSecret(store.db, keys, 'B1', 'bind-me-1', null);
+    await bindSecret(store.db, keys, 'B1', 'postgres://rp_ro@db.glow.example:5432');
+    expect(await getSecret(store.db, keys, 'B1')).toEqual({ value: 'bind-me-1', binding: 'postgres://rp_ro@db.glow.example:5432' });
+    await expect(bindSecret(store.db, keys, 'nope', null)).rejects.toMatchObject({ code: 'RP_NOT_FOUND' });
+    await removeSecret(store.db, 'B1');
   });
 
   it('refuses a key id reused for other key material, at rotation and when sealing, and moves nothing', async () => {
     for (const { name } of await listSecrets(store.db)) await removeSecret(store.db, name);
     const first = parseMasterKeys(`k9:${key()}`);
-    await setSecret(store.db, first, 'S1', 'sealed-under-the-first-k9');
+    await setSecret(store.db, first, 'S1', 'sealed-under-the-first-k9', null);
     // Another key under the same id: a rotation that trusted the id would call S1 current.
     const impostor = parseMasterKeys(`k9:${key()}`);
     await expect(rotateSecrets(store.db, impostor)).rejects.toMatchObject({ code: 'RP_SECRET_KEY', message: expect.stringContaining('key id "k9"') });
-    await expect(setSecret(store.db, impostor, 'S2', 'would-be-sealed')).rejects.toMatchObject({ code: 'RP_SECRET_KEY' });
-    expect(await getSecret(store.db, first, 'S1')).toBe('sealed-under-the-first-k9');
+    await expect(setSecret(store.db, impostor, 'S2', 'would-be-sealed', null)).rejects.toMatchObject({ code: 'RP_SECRET_KEY' });
+    expect((await getSecret(store.db, first, 'S1'))?.value).toBe('sealed-under-the-first-k9');
     expect((await listSecrets(store.db)).find((x) => x.name === 'S2')).toBeUndefined();
   });
 });
@@ -135,7 +152,9 @@ describe.runIf(TEST_DIALECTS.includes('mysql'))('${secret:NAME} in a connector',
     await partner.grantReadOnly();
     const masterKey = key();
     const env = { ...process.env, REACH_PULLER_MASTER_KEY: masterKey };
-    await setSecret(store.db, parseMasterKeys(masterKey), 't-store/PARTNER_DB_PW', RO_PASSWORD);
+    const source = new URL(partner.url);
+    const binding = `mysql://rp_ro@${source.hostname}:${source.port || 3306}`;
+    await setSecret(store.db, parseMasterKeys(masterKey), 't-store/PARTNER_DB_PW', RO_PASSWORD, binding);
     const connector = await registerYaml(store, 'from_store', `tenant: t-store
 ${partner.sourceYaml('  settle_seconds: 0\n').replace('${env:RP_TEST_RO_PASSWORD}', '${secret:t-store/PARTNER_DB_PW}')}${emailStreamYaml()}`);
     const [ok] = await pullConnector({ store: store.db, connector, log: testLog, runtime: { env } });
@@ -143,7 +162,7 @@ ${partner.sourceYaml('  settle_seconds: 0\n').replace('${env:RP_TEST_RO_PASSWORD
     expect(ok!.rowsSent).toBe(1);
 
     // A wrong stored value is the partner's "access denied", not a silent fallback.
-    await setSecret(store.db, parseMasterKeys(masterKey), 't-store/PARTNER_DB_PW', 'not-the-password');
+    await setSecret(store.db, parseMasterKeys(masterKey), 't-store/PARTNER_DB_PW', 'not-the-password', binding);
     const [denied] = await pullConnector({ store: store.db, connector, log: testLog, runtime: { env } });
     expect((denied!.error as PullerError).code).toBe('RP_SOURCE_AUTH');
   });

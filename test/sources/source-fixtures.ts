@@ -25,7 +25,8 @@ export function settingsFor(dialect: Dialect, url: string, overrides: Partial<Co
     ssl: { mode: 'disable' },
     maxConnections: 2,
     statementTimeoutSeconds: 30,
-    passwordAuth: ['scram'],
+    connectTimeoutSeconds: 15,
+    passwordAuth: ['challenge'],
     networkPolicy: networkPolicy({ [ALLOW_PRIVATE_ENV]: '127.0.0.0/8' }),
     ...overrides,
   };

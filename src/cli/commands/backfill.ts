@@ -2,16 +2,18 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import type { BackfillProgress } from '../../backfill/backfill-progress.ts';
 import {
-  cancelBackfill, listBackfills, resumableBackfills, resumeBackfill, startBackfill,
+  cancelBackfill, listBackfillPage, resumableBackfills, resumeBackfill, startBackfill,
   type BackfillHandle, type LiveProgress,
 } from '../../backfill/run-backfill.ts';
 import { ConfigError } from '../../errors.ts';
 import { logger } from '../../log.ts';
 import { withStore } from '../context.ts';
+import { BACKFILLS_LIST } from '../../store/keyset-page.ts';
 import { EXIT, printJson, printTable } from '../output.ts';
+import { cliPageRequest, pageOptions, printNextPage, type PageOptions } from '../paging.ts';
 import { cancelOnSignals } from '../signals.ts';
 
-interface BackfillOptions {
+interface BackfillOptions extends PageOptions {
   stream?: string;
   from?: string;
   to?: string;
@@ -38,9 +40,14 @@ export function registerBackfill(program: Command): void {
     .option('--checkpoint-rows <n>', 'rows per scan page and checkpoint (default 5000)')
     .option('--resume [id]', 'continue a backfill (default: every interrupted or failed one)')
     .option('--cancel <id>', 'stop a running backfill after its current pages')
+    .option('--limit <n>', 'with `list`: rows per page, 1 to 1000 (default 100)')
+    .option('--after <cursor>', 'with `list`: start after this cursor, the "next" of the previous page')
     .option('--json', 'print JSON')
     .action(async (connector: string | undefined, opts: BackfillOptions) => {
       if (connector === 'list') return list(opts);
+      if (opts.limit !== undefined || opts.after !== undefined) {
+        throw new ConfigError([{ path: opts.limit !== undefined ? '--limit' : '--after', message: 'pages only `backfill list`' }]);
+      }
       if (opts.cancel) {
         const progress = await withStore((store) => cancelBackfill(store.db, opts.cancel!));
         return print([progress], opts);
@@ -58,20 +65,24 @@ export function registerBackfill(program: Command): void {
           connector, stream: opts.stream, from: opts.from, to: opts.to,
           chunks: count(opts.chunks), maxRowsPerSecond: count(opts.maxRowsPerSecond), checkpointRows: count(opts.checkpointRows),
         }))];
-      }));
+      }, () => [opts.resume !== undefined ? `backfill --resume ${opts.resume === true ? '(all interrupted)' : opts.resume}` : `backfill ${connector ?? ''}`]));
       print(results, opts);
       if (results.some((r) => r.state !== 'succeeded')) process.exitCode = EXIT.failure;
     });
 
-  program
+  pageOptions(program
     .command('backfills')
-    .description('List backfills with their state and progress (same as `backfill list`)')
-    .option('--json', 'print JSON')
+    .description('List backfills with their state and progress, newest first, a page at a time (same as `backfill list`)'))
+    .option('--json', 'print the page as JSON: { items, next }')
     .action((opts: BackfillOptions) => list(opts));
 }
 
 async function list(opts: BackfillOptions): Promise<void> {
-  print(await withStore((store) => listBackfills(store.db)), opts);
+  const request = cliPageRequest(BACKFILLS_LIST, opts);
+  const page = await withStore((store) => listBackfillPage(store.db, request), 'GET /backfills');
+  if (opts.json) return printJson(page);
+  print(page.items, opts);
+  printNextPage(page.next, ['backfill', 'list'], opts);
 }
 
 function count(text: string | undefined): number | undefined {

@@ -17,7 +17,11 @@ export function registerPull(program: Command): void {
     .action(async (id: string, opts: { stream?: string; json?: boolean }) => {
       const results = await withStore(async (store) => {
         const connector = await getConnector(store.db, id);
-        return cancelOnSignals((signal) => pullConnector({ store: store.db, connector, stream: opts.stream, log: logger(), signal }));
+        const streams = connector.config.streams.map((s) => s.name).filter((name) => !opts.stream || name === opts.stream);
+        return cancelOnSignals(
+          (signal) => pullConnector({ store: store.db, connector, stream: opts.stream, log: logger(), signal }),
+          () => streams.map((name) => `pull ${connector.id}/${name}`),
+        );
       });
       const rows = results.map((r) => ({
         stream: r.stream, status: r.status, read: r.rowsRead, sent: r.rowsSent, unchanged: r.rowsUnchanged,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { MASTER_KEY_ENV, parseMasterKeys } from '../../secrets/master-key.ts';
-import { listSecrets, removeSecret, rotateSecrets, setSecret } from '../../secrets/secret-store.ts';
+import { parseBinding } from '../../secrets/secret-binding.ts';
+import { bindSecret, listSecrets, removeSecret, rotateSecrets, setSecret } from '../../secrets/secret-store.ts';
 import { withStore } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
 
@@ -12,28 +13,45 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-/** `secret set|list|rm|rotate-key`: the encrypted store behind `${secret:NAME}`. */
+const FOR_HELP = 'where it may be sent: the source it authenticates to, <dialect>://<user>@<host>:<port> ' +
+  '(e.g. postgres://rp_ro@db.glow.example:5432), or for a Reach token the Reach API origin (https://reach.example)';
+
+/** `secret set|bind|list|rm|rotate-key`: the encrypted store behind `${secret:NAME}`. */
 export function registerSecretCommands(program: Command): void {
   const secret = program.command('secret').description(`Secrets for \${secret:NAME} references, encrypted with ${MASTER_KEY_ENV}`);
   secret
     .command('set')
-    .description('Store a secret; the value is read from stdin, never from the command line')
-    .argument('<name>', 'secret name (letters, digits, _ . -)')
-    .action(async (name: string) => {
+    .description('Store a secret bound to where it may be sent; the value is read from stdin, never from the command line')
+    .argument('<name>', 'secret name (letters, digits, _ . -), <tenant>/NAME for a tenant\'s own')
+    // Required: a connector's author chooses its host, so only the operator's binding says where a password may go.
+    .requiredOption('--for <destination>', FOR_HELP)
+    .action(async (name: string, opts: { for: string }) => {
+      const binding = parseBinding(opts.for);
       const keys = parseMasterKeys(process.env[MASTER_KEY_ENV]);
       const value = await readStdin();
-      const outcome = await withStore((store) => setSecret(store.db, keys, name, value));
-      process.stdout.write(`${outcome} secret ${name} (key ${keys.currentId})\n`);
+      const outcome = await withStore((store) => setSecret(store.db, keys, name, value, binding));
+      process.stdout.write(`${outcome} secret ${name} for ${binding} (key ${keys.currentId})\n`);
+    });
+  secret
+    .command('bind')
+    .description('Bind a stored secret to another destination (or one stored unbound, before bindings existed), keeping its value')
+    .argument('<name>')
+    .requiredOption('--for <destination>', FOR_HELP)
+    .action(async (name: string, opts: { for: string }) => {
+      const binding = parseBinding(opts.for);
+      const keys = parseMasterKeys(process.env[MASTER_KEY_ENV]);
+      await withStore((store) => bindSecret(store.db, keys, name, binding));
+      process.stdout.write(`bound secret ${name} to ${binding}\n`);
     });
   secret
     .command('list')
-    .description('List stored secrets: names, key ids, update times (never values)')
+    .description('List stored secrets: names, where each may be sent, key ids, update times (never values)')
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
       const rows = (await withStore((store) => listSecrets(store.db)))
-        .map((s) => ({ name: s.name, key_id: s.keyId, updated_at: s.updatedAt.toISOString() }));
+        .map((s) => ({ name: s.name, bound_to: s.binding, key_id: s.keyId, updated_at: s.updatedAt.toISOString() }));
       if (opts.json) printJson(rows);
-      else printTable(rows, ['name', 'key_id', 'updated_at']);
+      else printTable(rows.map((r) => ({ ...r, bound_to: r.bound_to ?? '(unbound)' })), ['name', 'bound_to', 'key_id', 'updated_at']);
     });
   secret
     .command('rm')

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { PullerError } from '../../errors.ts';
 import { logger } from '../../log.ts';
+import { boundShutdown } from '../signals.ts';
 import { DEFAULT_RETRY } from '../../scheduler/retry-delay.ts';
 import { Scheduler } from '../../scheduler/scheduler.ts';
 import { BackgroundBackfills } from '../../backfill/background-backfills.ts';
@@ -63,10 +64,13 @@ export function registerServe(program: Command): void {
         const signal = await stopped;
         log.info({ signal, running: scheduler.running() }, 'shutting down: running streams stop after their current page');
       } finally {
+        // Bounded whatever a partner or Reach does (cli/signals.ts); also when start-up failed.
+        const disarm = boundShutdown(() => [...scheduler.running().map((s) => `pull ${s}`), ...backfills.running().map((id) => `backfill ${id}`)]);
         await api?.close();
         await backfills.stop();
         await scheduler.stop();
         await store.close();
+        disarm();
       }
       log.info('stopped');
     });

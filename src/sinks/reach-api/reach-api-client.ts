@@ -11,11 +11,29 @@ import { ConfigError, PermanentError, TransientError } from '../../errors.ts';
 import type { ConfigProblem } from '../../errors.ts';
 import { ConcurrencyLimiter } from './concurrency-limiter.ts';
 import { ReachRejectedError } from './reach-rejected-error.ts';
-import { scrubSecrets } from '../../secrets/secret-registry.ts';
+import { remoteText } from '../../remote-text.ts';
 import type { AcceptedBatch, ApiEnvelope, BatchInfo, BatchList } from './reach-api-types.ts';
 
-/** Characters of a remote answer kept in an error. */
-const REMOTE_TEXT_LIMIT = 200;
+/**
+ * Bytes of an answer read at most: whoever answers at Reach's address decides how much it
+ * sends, so the body is read up to a cap and the rest is cancelled unread. A success answer
+ * larger than its cap is malformed; of an error body only the start is ever kept.
+ */
+export const ANSWER_BYTE_LIMITS = {
+  /** A batch accepted, a batch's status (1000 records' error details fit many times over). */
+  success: 1024 * 1024,
+  /** A page of `GET /api/batches`: 100 batches, each with its error details. */
+  list: 16 * 1024 * 1024,
+  error: 8 * 1024,
+};
+
+// What a batch id looks like: Reach's are UUIDs; anything long or strange is not an id.
+const BATCH_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/** Whether Reach's `id` is one the puller can store, send back in a URL and show. */
+export function isBatchId(id: unknown): id is string {
+  return typeof id === 'string' && BATCH_ID.test(id);
+}
 
 /** Reach accepts at most this many resources per request. */
 export const MAX_BATCH_SIZE = 1000;
@@ -98,6 +116,8 @@ interface Call {
   tenant?: string;
   /** JSON text. */
   body?: string;
+  /** Bytes of a success answer read at most (default ANSWER_BYTE_LIMITS.success). */
+  answerLimit?: number;
 }
 
 /** `cutShort`: the attempt ended because the call's deadline came, not because Reach or the network failed. */
@@ -192,7 +212,7 @@ export class ReachApiClient {
   /** One page of a tenant's batches (`GET /api/batches`), oldest first where Reach keeps that order. */
   listBatches(tenant: string, cursor?: string, signal?: AbortSignal): Promise<BatchList> {
     const query = new URLSearchParams({ limit: '100', ...(cursor ? { cursor } : {}) });
-    const call: Call = { method: 'GET', path: `/api/batches?${query}`, tenant };
+    const call: Call = { method: 'GET', path: `/api/batches?${query}`, tenant, answerLimit: ANSWER_BYTE_LIMITS.list };
     return this.#call<BatchList>(call, Date.now() + this.#retry.deadlineMs, signal);
   }
 
@@ -209,8 +229,11 @@ export class ReachApiClient {
       calls.map(async (call) => {
         try {
           const accepted = await this.#call<AcceptedBatch>(call, deadline, stop.signal, options.beforeAttempt, () => (receipt.ambiguous = true));
-          if (typeof accepted.batchId !== 'string') {
-            throw new PermanentError('RP_SINK_REJECTED', `Reach accepted ${describe(call)} without a batchId`);
+          if (!isBatchId(accepted.batchId)) {
+            // Accepted, but not followable: Reach may hold a batch of it that no id names.
+            receipt.ambiguous = true;
+            const what = typeof accepted.batchId === 'string' ? `a malformed batchId (${this.redact(accepted.batchId, 40)})` : 'no batchId';
+            throw new PermanentError('RP_SINK_REJECTED', `Reach accepted ${describe(call)} with ${what}: a malformed answer`);
           }
           receipt.batchIds.push(accepted.batchId);
         } catch (error) {
@@ -272,7 +295,7 @@ export class ReachApiClient {
     if (call.tenant !== undefined) headers['x-tenant-id'] = call.tenant;
     if (call.body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
-    let text: string;
+    let answer: Answer;
     try {
       response = await this.#fetch(`${this.apiUrl}${call.path}`, {
         method: call.method,
@@ -282,7 +305,8 @@ export class ReachApiClient {
         // A redirect could carry the request, and its token, somewhere the egress check never saw.
         redirect: 'manual',
       });
-      text = await response.text();
+      const ok = response.status >= 200 && response.status < 300;
+      answer = await readAnswer(response, ok ? (call.answerLimit ?? ANSWER_BYTE_LIMITS.success) : ANSWER_BYTE_LIMITS.error);
     } catch (error) {
       const code = errorCode(error);
       if (!code || !NOT_SENT_ERROR_CODES.has(code)) onAmbiguous();
@@ -293,20 +317,28 @@ export class ReachApiClient {
       if (code && (RETRYABLE_ERROR_CODES.has(code) || code.startsWith('UND_ERR_'))) {
         return { ok: false, reason: `connection error ${code}`, retryAfterMs: 0 };
       }
-      const reason = this.#redact(error instanceof Error ? error.message : String(error));
+      const reason = this.redact(error instanceof Error ? error.message : String(error));
       throw new PermanentError('RP_SINK_REJECTED', `${describe(call)} could not be sent to Reach: ${reason}`, {
         cause: error,
       });
     }
     const status = response.status;
-    const envelope = parseJson(text) as ApiEnvelope<T> | undefined;
+    const { text, cut } = answer;
+    if (status >= 200 && status < 300 && cut) {
+      onAmbiguous(); // a write it answered so may have been taken, under an id never read
+      throw new PermanentError('RP_SINK_REJECTED',
+        `Reach answered ${status} to ${describe(call)} with more than ${call.answerLimit ?? ANSWER_BYTE_LIMITS.success} bytes: ` +
+          'a malformed answer, left unread beyond that');
+    }
+    // A cut error body is not JSON any more; its start is kept as text.
+    const envelope = cut ? undefined : (parseJson(text) as ApiEnvelope<T> | undefined);
     if (status >= 200 && status < 300) {
       if (envelope?.data === undefined) {
         throw new PermanentError('RP_SINK_REJECTED', `Reach answered ${status} to ${describe(call)} without data`);
       }
       return { ok: true, data: envelope.data };
     }
-    const apiMessage = this.#redact(typeof envelope?.message === 'string' ? envelope.message : text || response.statusText);
+    const apiMessage = this.redact(typeof envelope?.message === 'string' ? envelope.message : text || response.statusText);
     if (status === 408 || status === 429 || status >= 500) {
       if (AMBIGUOUS_STATUSES.has(status)) onAmbiguous();
       return { ok: false, reason: `${status} ${apiMessage}`, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
@@ -316,12 +348,41 @@ export class ReachApiClient {
 
   /**
    * Text Reach or the network stack produced, made fit to keep and show: no token, no other
-   * secret, no control characters, at most 200 characters (an answer is evidence, not content).
+   * secret, no control characters, at most `limit` characters (an answer is evidence, not
+   * content). Everything of Reach's that is stored or shown goes through here.
    */
-  #redact(text: string): string {
-    const withoutToken = this.#options.token ? text.split(this.#options.token).join('[redacted]') : text;
-    const flat = scrubSecrets(withoutToken).replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-    return flat.length > REMOTE_TEXT_LIMIT ? `${flat.slice(0, REMOTE_TEXT_LIMIT)}... (${flat.length} characters)` : flat;
+  redact(text: string, limit?: number): string {
+    return remoteText(text, { secrets: [this.#options.token], limit });
+  }
+}
+
+/** An answer's body as text, read up to `limit` bytes; `cut` when there was more (left unread). */
+interface Answer {
+  text: string;
+  cut: boolean;
+}
+
+/** Reads a body in the chunks the stream yields, cancelling it past `limit` bytes. */
+async function readAnswer(response: Response, limit: number): Promise<Answer> {
+  if (!response.body) return { text: '', cut: false };
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { text: Buffer.concat(chunks, size).toString('utf8'), cut: false };
+      if (size + value.byteLength > limit) {
+        chunks.push(value.subarray(0, limit - size));
+        // Cancelling closes the connection: the rest never arrives.
+        await reader.cancel().catch(() => undefined);
+        return { text: Buffer.concat(chunks, limit).toString('utf8'), cut: true };
+      }
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    reader.releaseLock();
   }
 }
 

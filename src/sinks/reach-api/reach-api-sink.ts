@@ -8,10 +8,10 @@
  * name this code does not know is logged once, never waited on.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { stopError, TransientError } from '../../errors.ts';
+import { PermanentError, stopError, TransientError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { BatchSink, BatchWindow, FailedRecord, Posted, SinkPage } from '../sink.ts';
-import { acceptedBefore, ReachApiClient } from './reach-api-client.ts';
+import { acceptedBefore, isBatchId, ReachApiClient } from './reach-api-client.ts';
 import { ReachRejectedError } from './reach-rejected-error.ts';
 import type { ReachApiClientOptions } from './reach-api-client.ts';
 import type { BatchInfo } from './reach-api-types.ts';
@@ -93,19 +93,21 @@ export class ReachApiSink implements BatchSink {
           return [{ message: `Reach no longer knows batch ${id} (404): what it applied of it is unknown` }];
         }
         this.#checkStatusName(batch);
+        // Reach's words are stored (rejected_records.reason) and shown: each goes through the client's redaction.
+        const text = (value: unknown) => this.#client.redact(String(value));
         if (batchDone(batch)) {
           // A delete Reach could not apply (the record was not there) leaves it absent all the same.
           if (!upsert) return [];
-          const named: FailedRecord[] = (batch.errors?.details ?? []).flatMap((d) => (d.externalId === null ? [] : [{ externalId: d.externalId, message: d.message }]));
+          const named: FailedRecord[] = (batch.errors?.details ?? []).flatMap((d) => (d.externalId === null ? [] : [{ externalId: d.externalId, message: text(d.message) }]));
           // The counter is certain; the details may leave failures unnamed, which must not pass for delivered.
           const unnamed = batch.progress.failedRecords - named.length;
           if (unnamed <= 0) return named;
-          return [...named, { message: `Reach failed ${unnamed} record(s) of batch ${id} without naming them${batch.errors?.summary ? ` (${batch.errors.summary})` : ''}` }];
+          return [...named, { message: `Reach failed ${unnamed} record(s) of batch ${id} without naming them${batch.errors?.summary ? ` (${text(batch.errors.summary)})` : ''}` }];
         }
         if (Date.now() + wait > deadline) {
           throw new TransientError('RP_SINK_UNCONFIRMED',
             `Reach had not processed batch ${id} after ${Math.round(this.#batchWaitMs / 1000)} s ` +
-              `(${batch.progress.processedRecords} of ${batch.progress.totalRecords} records processed, status ${batch.status})`);
+              `(${batch.progress.processedRecords} of ${batch.progress.totalRecords} records processed, status ${text(batch.status)})`);
         }
         await sleep(wait, undefined, { signal }).catch(() => {
           throw stopError(signal?.reason, `waiting for batch ${id}`);
@@ -138,7 +140,12 @@ export class ReachApiSink implements BatchSink {
         throw signal?.aborted ? stopError(signal.reason, 'waiting for Reach to finish earlier batches') : error;
       });
       for (const batch of page.batches) {
-        if (batch.tenantId === tenant && batch.schemaName.toLowerCase() === schema.toLowerCase() && !batchDone(batch) && inWindow(batch)) unfinished.push(batch.id);
+        if (batch.tenantId === tenant && batch.schemaName.toLowerCase() === schema.toLowerCase() && !batchDone(batch) && inWindow(batch)) {
+          if (!isBatchId(batch.id)) {
+            throw new PermanentError('RP_SINK_REJECTED', `Reach listed a batch of tenant ${tenant} with a malformed id (${this.#client.redact(String(batch.id), 40)}): a malformed answer`);
+          }
+          unfinished.push(batch.id);
+        }
       }
       cursor = page.nextCursor ?? undefined;
       if (signal?.aborted) throw stopError(signal.reason, 'waiting for Reach to finish earlier batches');
@@ -155,7 +162,7 @@ export class ReachApiSink implements BatchSink {
   #checkStatusName(batch: BatchInfo): void {
     if (KNOWN_STATUSES.has(batch.status) || warnedStatuses.has(batch.status)) return;
     warnedStatuses.add(batch.status);
-    this.#log?.warn({ batch: batch.id, status: batch.status, progress: batch.progress },
+    this.#log?.warn({ batch: batch.id, status: this.#client.redact(String(batch.status), 40), progress: batch.progress },
       'Reach reported a batch status this puller does not know; deciding on the progress counters');
   }
 }

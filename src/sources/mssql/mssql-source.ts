@@ -61,6 +61,7 @@ export const mssqlSource: SourceDialect = {
         user: settings.user,
         password: settings.password,
         requestTimeout: timeoutMs,
+        connectionTimeout: settings.connectTimeoutSeconds * 1000,
         options: {
           encrypt: settings.ssl.mode !== 'disable',
           trustServerCertificate: settings.ssl.mode === 'require',
@@ -110,6 +111,8 @@ export const mssqlSource: SourceDialect = {
     }
     return isRowversion(spec) ? knex.raw('CONVERT(binary(8), CAST(? AS BIGINT))', [value]) : knex.raw('CAST(? AS BIGINT)', [value]);
   },
+  // tedious turns TCP keepalive on by itself; close() drops the socket without waiting.
+  closeConnection: (connection) => (connection as { close(): void }).close(),
   rowsOf: (result) => result as SourceRow[],
 
   async inspectPrivileges(query) {

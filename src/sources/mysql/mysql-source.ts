@@ -1,6 +1,7 @@
 /**
  * MySQL / MariaDB: each pooled session is made read-only, UTC and time-limited when it is
- * created; every read runs in `START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT`.
+ * created; every read runs in `START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT`. Its
+ * login answers only the password methods the connector allows (password-guard.ts).
  * Times and big numbers come back as text; scans stream one query with backpressure.
  */
 import type { Knex } from 'knex';
@@ -10,7 +11,10 @@ import { chunked } from '../chunked.ts';
 import type { ConnectionSettings, TlsSettings } from '../connection-settings.ts';
 import type { SourceDialect } from '../source-dialect.ts';
 import { TICKS_PER_DAY } from '../cursor-time.ts';
+import { KEEPALIVE_DELAY_MS } from '../answer-deadline.ts';
 import { mysqlTypeCast } from './mysql-types.ts';
+import { guardedAuthPlugins } from './password-guard.ts';
+import { sourceIdentity } from '../../config/source-identity.ts';
 
 /** Privileges that only read; anything else in SHOW GRANTS is reported. */
 const READ_PRIVILEGES = new Set(['SELECT', 'SHOW VIEW', 'USAGE']);
@@ -79,6 +83,11 @@ export const mysqlSource: SourceDialect = {
         bigNumberStrings: true,
         decimalNumbers: false,
         typeCast: mysqlTypeCast,
+        connectTimeout: settings.connectTimeoutSeconds * 1000,
+        enableKeepAlive: true,
+        keepAliveInitialDelay: KEEPALIVE_DELAY_MS,
+        // Only the password methods the connector allows (challenge-response by default).
+        authPlugins: guardedAuthPlugins(settings.passwordAuth, sourceIdentity(settings)),
       } as Knex.MySql2ConnectionConfig,
       pool: {
         min: 0,
@@ -113,6 +122,7 @@ export const mysqlSource: SourceDialect = {
     spec.cursorKind === 'integer'
       ? knex.raw('CAST(? AS DECIMAL(65,0))', [value])
       : knex.raw('CAST(? AS DATETIME(6))', [datetimeText(value)]),
+  closeConnection: (connection) => (connection as Connection).destroy(),
   rowsOf: (result) => (result as [SourceRow[]])[0],
 
   async *streamRows(connection: unknown, sql: string, bindings: readonly unknown[], chunkSize: number) {

@@ -12,6 +12,7 @@ import { chunked } from '../chunked.ts';
 import type { ConnectionSettings, TlsSettings } from '../connection-settings.ts';
 import type { SourceDialect } from '../source-dialect.ts';
 import { TICKS_PER_DAY } from '../cursor-time.ts';
+import { KEEPALIVE_DELAY_MS } from '../answer-deadline.ts';
 import { GuardedKnexPgClient, type GuardedConnection } from './password-guard.ts';
 import { postgresTypes } from './postgres-types.ts';
 
@@ -48,6 +49,10 @@ export const postgresSource: SourceDialect = {
       // Even a stray statement outside a read session cannot write, and times print in UTC.
       options: '-c default_transaction_read_only=on -c TimeZone=UTC',
       types: postgresTypes,
+      connectionTimeoutMillis: settings.connectTimeoutSeconds * 1000,
+      // Probes find a peer that vanished (a failover, a dead NAT entry) while a session idles.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
       passwordAuth: settings.passwordAuth,
       sourceName: sourceIdentity(settings),
     };
@@ -79,6 +84,7 @@ export const postgresSource: SourceDialect = {
   selectCursor: (_knex, expression) => expression,
   // Left untyped, the parameter takes the cursor column's type, so the index still applies.
   bindCursor: (knex, value) => knex.raw('?', [value]),
+  closeConnection: (connection) => (connection as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy(),
   rowsOf: (result) => (result as { rows: SourceRow[] }).rows,
 
   streamRows(connection: unknown, sql: string, bindings: readonly unknown[], chunkSize: number) {

@@ -1,0 +1,99 @@
+/**
+ * The faults a fleet of partner databases produces every week, injected by a TCP proxy in
+ * front of the real servers: a partner that stops answering mid-session or never answers a
+ * connect, and a connection reset mid-run (a failover, a proxy restart). Each fails its run
+ * as a transient error within a bound the puller sets itself, moves no watermark past what
+ * was delivered, and the next pull delivers every row.
+ */
+import { isTransient } from '../../src/errors.ts';
+import { loadWatermark } from '../../src/store/delivery-state.ts';
+import { CURSOR_ALIAS } from '../../src/sources/keyset.ts';
+import { readResources } from '../helpers/resources.ts';
+import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+import { TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
+import { describe, expect, test, type Lab, type LabStore } from '../fixture.ts';
+
+const ROWS = 50;
+const PAGE = 10;
+// statement_timeout_seconds 1 + this margin: the puller's own bound on a silent partner.
+process.env.REACH_PULLER_ANSWER_MARGIN_MS = '500';
+
+/** A partner view of ROWS rows read through a fault proxy, in pages of PAGE. */
+async function proxiedStream(lab: Lab, partner: Partner, store: LabStore) {
+  const name = lab.unique('pf');
+  const { table } = await lab.view(partner, name, `id bigint primary key, email varchar(100), updated_at ${partner.types.timestamp} not null`);
+  const values = Array.from({ length: ROWS }, (_, i) => `(${i + 1}, 'u${i + 1}@x.io', ${partner.nowMinus(3600 - i)})`);
+  await partner.exec(`insert into ${table} values ${values.join(', ')}`);
+  const defaultPort = partner.dialect === 'postgres' ? 5432 : 3306;
+  const port = Number(/port: (\d+)/.exec(partner.sourceYaml())?.[1] ?? defaultPort);
+  const proxy = await startTcpProxy(`http://127.0.0.1:${port}`);
+  const proxied = { ...partner, sourceYaml: (extra?: string) => partner.sourceYaml(extra).replace(/port: \d+/, `port: ${proxy.port}`) };
+  const connector = await lab.connector(store, proxied, {
+    id: name,
+    source: 'settle_seconds: 0\nstatement_timeout_seconds: 1\nconnect_timeout_seconds: 1',
+    body: `streams:
+  - { name: people, view: v_${name}, schema: contacts, primary_key: [id], cursor: updated_at, page_size: ${PAGE}, fields: { id: id, email: email } }
+`,
+  });
+  const view = async () => (await partner.query<{ id: string | number; email: string }>(`select id, email from v_${name} order by id`))
+    .map((r) => ({ id: String(r.id), email: r.email }));
+  return { name, proxy, connector, view };
+}
+
+async function failedRun(pulling: Promise<{ status: string; error?: Error }[]>, boundMs: number) {
+  const started = Date.now();
+  const [summary] = await pulling;
+  const tookMs = Date.now() - started;
+  expect(summary!.status).toBe('failed');
+  expect(isTransient(summary!.error), String(summary!.error)).toBe(true);
+  expect(tookMs).toBeLessThan(boundMs);
+  return summary!;
+}
+
+describe.each(TEST_DIALECTS)('partner faults (%s)', (dialect) => {
+  test('a partner that goes silent mid-run fails the run as a transient timeout, and the next pull delivers every row', async ({ lab }) => {
+    const partner = await lab.partner(dialect);
+    const store = await lab.store();
+    const { proxy, connector, view } = await proxiedStream(lab, partner, store);
+    // Silent from the third page's statement on: the connections stay open, nothing answers.
+    proxy.faultWhenClientSends(CURSOR_ALIAS, 'blackHole', 3);
+    const summary = await failedRun(lab.pull(store, connector), 15_000);
+    expect(summary.error).toMatchObject({ code: 'RP_SOURCE_TIMEOUT' });
+    // Two pages reached the store and the watermark stands on the second page's last row, no further.
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual((await view()).slice(0, 2 * PAGE));
+    expect((await loadWatermark(store.db, { connectorId: connector.id, stream: 'people' }))?.key).toEqual([String(2 * PAGE)]);
+
+    proxy.restore();
+    const [again] = await lab.pull(store, connector);
+    expect(again).toMatchObject({ status: 'succeeded' });
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await view());
+    await proxy.close();
+  });
+
+  test('a partner that never answers a connect fails the run as transient within the connect timeout', async ({ lab }) => {
+    const partner = await lab.partner(dialect);
+    const store = await lab.store();
+    const { proxy, connector, view } = await proxiedStream(lab, partner, store);
+    proxy.blackHole();
+    await failedRun(lab.pull(store, connector), 15_000);
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual([]);
+    proxy.restore();
+    expect((await lab.pull(store, connector))[0]).toMatchObject({ status: 'succeeded' });
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await view());
+    await proxy.close();
+  });
+
+  test('a connection reset mid-run (a failover) is transient, never a reason to park, and the next pull delivers every row', async ({ lab }) => {
+    const partner = await lab.partner(dialect);
+    const store = await lab.store();
+    const { proxy, connector, view } = await proxiedStream(lab, partner, store);
+    proxy.faultWhenClientSends(CURSOR_ALIAS, 'reset', 3);
+    const summary = await failedRun(lab.pull(store, connector), 15_000);
+    expect(summary.error).toMatchObject({ code: 'RP_SOURCE_UNREACHABLE' });
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual((await view()).slice(0, 2 * PAGE));
+    const [again] = await lab.pull(store, connector);
+    expect(again).toMatchObject({ status: 'succeeded' });
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await view());
+    await proxy.close();
+  });
+});
