@@ -9,8 +9,9 @@
 -- single row, so writers serialise on its row lock and commit their revisions in order; a
 -- reader can never see revision N+1 while change N is not yet visible (a sequence could: its
 -- values are handed out at nextval, not at commit). The trigger fires BEFORE the statement,
--- so a writer takes the revision lock before any connector row lock, always in that order,
--- and two writers cannot deadlock on the pair.
+-- so a writer takes the revision lock before any connector row lock. A writer that locks
+-- other rows first (apply upserts tenants and sources) must take the revision lock at the
+-- start of its transaction (store/connector-registry.ts does), or two writers can deadlock.
 create table connector_revision (
   singleton boolean primary key default true check (singleton),
   revision bigint not null

@@ -20,7 +20,7 @@ export const ERROR_CODES = {
   RP_STORE_UNREACHABLE: 'Check DATABASE_URL and that the state store database is running.',
   RP_NOT_FOUND: 'Check the id; `reach-puller connectors list` shows what is registered.',
   RP_SOURCE_UNREACHABLE: 'Check the host, port, network path and TLS settings of the source.',
-  RP_SOURCE_AUTH: 'Check the user and password the partner gave; the credential was refused.',
+  RP_SOURCE_AUTH: 'Check the user and password the partner gave: the credential was refused, or the server asked for a password method source.password_auth does not allow (the message says which).',
   RP_SOURCE_PERMISSION: 'Ask the partner to grant SELECT on the view to the read-only user.',
   RP_SOURCE_QUERY: 'The partner database rejected a read; see the cause.',
   RP_SOURCE_TIMEOUT: 'The statement timed out; it will be retried. Consider an index on (cursor, key).',

@@ -9,6 +9,7 @@
  */
 import { positiveEnv } from '../config/positive-env.ts';
 import { TransientError } from '../errors.ts';
+import { withinBound } from '../bounded-wait.ts';
 
 
 /** Idle time before TCP keepalive probes start on a partner connection. */
@@ -20,25 +21,8 @@ export function answerDeadlineMs(statementTimeoutSeconds: number): number {
   return statementTimeoutSeconds * 1000 + positiveEnv('REACH_PULLER_ANSWER_MARGIN_MS', 15_000);
 }
 
-/**
- * `work`, unless no answer comes within `ms`: then `close` ends the connection (whose late
- * answer or error is dropped) and the wait fails with RP_SOURCE_TIMEOUT, a transient error.
- */
-export async function withinAnswerDeadline<T>(thenable: PromiseLike<T>, ms: number, close: () => void, subject: string): Promise<T> {
-  // Once: a knex query runs again at every `then` it is given.
-  const work = Promise.resolve(thenable);
-  let timer: NodeJS.Timeout | undefined;
-  const silent = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      close();
-      reject(new TransientError('RP_SOURCE_TIMEOUT',
-        `${subject}: no answer within ${Math.round(ms / 1000)} s (statement_timeout_seconds plus a margin); the connection was closed`));
-    }, ms);
-  });
-  work.catch(() => undefined);
-  try {
-    return await Promise.race([work, silent]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** A wait on a partner session within its answer deadline: past it `close` ends the connection and the wait fails RP_SOURCE_TIMEOUT (transient). */
+export function withinAnswerDeadline<T>(thenable: PromiseLike<T>, ms: number, close: () => void, subject: string): Promise<T> {
+  return withinBound(thenable, ms, close, () => new TransientError('RP_SOURCE_TIMEOUT',
+    `${subject}: no answer within ${Math.round(ms / 1000)} s (statement_timeout_seconds plus a margin); the connection was closed`));
 }

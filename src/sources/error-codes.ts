@@ -71,6 +71,8 @@ export const MYSQL_ERRNOS: Record<number, Outcome> = {
   1203: transient('RP_SOURCE_UNREACHABLE'), // ER_TOO_MANY_USER_CONNECTIONS
   1053: transient('RP_SOURCE_UNREACHABLE'), // ER_SERVER_SHUTDOWN
   1927: transient('RP_SOURCE_UNREACHABLE'), // ER_CONNECTION_KILLED (MariaDB)
+  1317: transient('RP_SOURCE_QUERY'), // ER_QUERY_INTERRUPTED: a DBA's KILL QUERY; the next read can succeed
+  1028: transient('RP_SOURCE_QUERY'), // ER_FILSORT_ABORT: a sort aborted (killed or out of sort memory)
   2002: transient('RP_SOURCE_UNREACHABLE'), // CR_CONNECTION_ERROR
   2003: transient('RP_SOURCE_UNREACHABLE'), // CR_CONN_HOST_ERROR
   2006: transient('RP_SOURCE_UNREACHABLE'), // CR_SERVER_GONE_ERROR

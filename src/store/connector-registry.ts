@@ -2,7 +2,7 @@
  * Registered connectors: `apply` writes them all-or-nothing in one transaction; the rest
  * of the puller reads them back as validated configuration.
  */
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, Transaction } from 'kysely';
 import type { LoadedConnector } from '../config/load-connectors.ts';
 import type { ConnectorConfig } from '../config/connector-schema.ts';
 import { DEFAULT_PORTS, sourceIdentity } from '../config/source-identity.ts';
@@ -38,6 +38,10 @@ export async function registerConnectors(
 ): Promise<ApplyResult> {
   const result: ApplyResult = { created: [], updated: [], unchanged: [] };
   await db.transaction().execute(async (trx) => {
+    // The connector revision's lock first: every writer of connectors takes it (the trigger of
+    // migration 0008), and one that took a tenant or source row before it could deadlock with
+    // another apply that holds the revision and wants that row.
+    await sql`select revision from connector_revision for update`.execute(trx);
     await before?.(trx);
     for (const c of connectors) {
       const s = c.config.source;

@@ -9,7 +9,7 @@
  * - Embedded store: one process holds the whole store (embedded-store-lock.ts), so a map in
  *   memory is the truth: whatever this process does not hold, nobody holds.
  */
-import { endPgClient } from './end-pg-client.ts';
+import { endPgClient } from './store-connections.ts';
 import pg from 'pg';
 
 /** One hold; `lost` aborts when it ends without `release` (its session went away). */

@@ -13,8 +13,8 @@ export const PAGE_LIMIT_MAX = 1000;
 /** A list that pages: its name (a cursor of one list is refused by another) and its key's parts. */
 export interface KeysetList {
   name: string;
-  /** One pattern per part of the key, in sort order; the last part is unique. */
-  key: readonly RegExp[];
+  /** One check per part of the key, in sort order; the last part is unique. */
+  key: readonly ((part: string) => boolean)[];
 }
 
 /** A decoded page request: how many rows, and the key of the last row already seen. */
@@ -38,10 +38,12 @@ export interface PageParameterNames {
 export const CLI_PAGE_PARAMETERS: PageParameterNames = { limit: '--limit', cursor: '--after' };
 export const API_PAGE_PARAMETERS: PageParameterNames = { limit: 'limit', cursor: 'cursor' };
 
-const ID = /^[0-9]{1,19}$/;
+// A bigint id: 19 digits can exceed its range, which the store would answer with an error.
+const ID = (part: string) => /^[0-9]{1,19}$/.test(part) && BigInt(part) <= 9223372036854775807n;
+const STREAM_NAME = (part: string) => /^[A-Za-z_][A-Za-z0-9_$]{0,127}$/.test(part);
 export const RUNS_LIST: KeysetList = { name: 'runs', key: [ID] };
 export const BACKFILLS_LIST: KeysetList = { name: 'backfills', key: [ID] };
-export const REJECTS_LIST: KeysetList = { name: 'rejects', key: [/^[A-Za-z_][A-Za-z0-9_$]{0,127}$/, ID] };
+export const REJECTS_LIST: KeysetList = { name: 'rejects', key: [STREAM_NAME, ID] };
 
 /** Validates a limit and a cursor as the user gave them; RP_CONFIG_INVALID names the bad one. */
 export function pageRequest(list: KeysetList, raw: { limit?: unknown; cursor?: unknown }, names: PageParameterNames): PageRequest {
@@ -79,7 +81,7 @@ function decodeCursor(list: KeysetList, raw: unknown): string[] | undefined {
   }
   if (!Array.isArray(parsed) || parsed[0] !== list.name || parsed.length !== list.key.length + 1) return undefined;
   const key = parsed.slice(1);
-  return key.every((part, i) => typeof part === 'string' && list.key[i]!.test(part)) ? (key as string[]) : undefined;
+  return key.every((part, i) => typeof part === 'string' && list.key[i]!(part)) ? (key as string[]) : undefined;
 }
 
 /**

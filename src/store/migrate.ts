@@ -11,7 +11,7 @@ import { PullerError } from '../errors.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 // Any constant works; it only has to be the same for every reach-puller process.
-const MIGRATION_LOCK_ID = 7_214_835_001;
+export const MIGRATION_LOCK_ID = 7_214_835_001;
 
 export interface Migration {
   version: number;

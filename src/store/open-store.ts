@@ -12,7 +12,7 @@ import type { StoreSchema } from './schema.ts';
 import { pglitePool } from './pglite-pool.ts';
 import { migrateStore } from './migrate.ts';
 import { lockEmbeddedStore } from './embedded-store-lock.ts';
-import { dropPgClient, endsInTime } from './end-pg-client.ts';
+import { boundStatements, dropPgClient, endsInTime } from './store-connections.ts';
 import { ProcessHolds, registerHolds, SessionLockHolds, type Holds } from './holds.ts';
 
 export interface Store {
@@ -62,9 +62,8 @@ function openPostgres(databaseUrl: string): Store {
     connectionString: databaseUrl,
     max: 10,
     // A store that stops answering (a black-holed network, a hung host) fails the waits on it
-    // instead of hanging them: a run fails and its stream stays where it was.
+    // instead of hanging them (statements: store-connections.ts): a run fails, its stream stays.
     connectionTimeoutMillis: positiveEnv('REACH_PULLER_STORE_CONNECT_TIMEOUT_MS', 15_000),
-    query_timeout: positiveEnv('REACH_PULLER_STORE_QUERY_TIMEOUT_MS', 300_000),
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
   });
@@ -74,6 +73,7 @@ function openPostgres(databaseUrl: string): Store {
   // Every client, so a close can drop those a silent store never lets end (end-pg-client.ts).
   const clients = new Set<pg.PoolClient>();
   pool.on('connect', (client) => {
+    boundStatements(client);
     clients.add(client);
     client.on('error', () => {});
     client.on('end', () => clients.delete(client));

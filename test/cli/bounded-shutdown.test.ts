@@ -4,8 +4,10 @@
  * checkpoint (exit code 3, the log names it), and the next run delivers every row.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { CURSOR_ALIAS } from '../../src/sources/keyset.ts';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
+import { MIGRATION_LOCK_ID } from '../../src/store/migrate.ts';
 import { readResources } from '../helpers/resources.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { describe, expect, LAB_REACH_TOKEN, test } from '../fixture.ts';
@@ -88,5 +90,29 @@ streams:
     await reach.settled();
     const view = await partner.query<{ id: string; email: string }>(`select id::text, email from v_${name}`);
     expect(Object.fromEntries(reach.resources(connector.tenant, 'contacts'))).toEqual(Object.fromEntries(view.map((r) => [r.id, r])));
+  });
+
+  test('`serve` signalled while its store opens (another replica migrating holds the lock) exits within the bound (found in review)', async ({ lab }) => {
+    const store = await lab.store();
+    const other = new pg.Client({ connectionString: store.url });
+    await other.connect();
+    await other.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+    try {
+      const serve = lab.spawnCli(['serve', '--no-api'], {
+        env: { DATABASE_URL: store.url, REACH_PULLER_SHUTDOWN_SECONDS: String(BOUND_SECONDS), LOG_LEVEL: 'info' }, timeoutMs: 60_000,
+      });
+      // Until serve waits for the migration lock.
+      const waiting = async () => (await other.query(
+        "select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())",
+      )).rows[0].n > 0;
+      while (!(await waiting())) await sleep(100);
+      const signalled = Date.now();
+      serve.child.kill('SIGTERM');
+      const ended = await serve.result;
+      expect(Date.now() - signalled).toBeLessThan(BOUND_SECONDS * 1000 + 3000);
+      expect(ended.code).toBe(3);
+    } finally {
+      await other.end();
+    }
   });
 });

@@ -256,6 +256,21 @@ describe('6. a live run is never declared abandoned; a run taken for dead commit
   });
 });
 
+describe('6b. the fence itself: a run taken for dead commits nothing before its heartbeat notices', () => {
+  test('a zombie whose next heartbeat is a minute away is refused at its commit', async ({ lab }) => {
+    const { partner, store, reach, connector, table } = await stream(lab, 'postgres', 'reach', { reach: { processingDelayMs: 1_500 } });
+    await partner.exec(`insert into ${table} values (1, 'a@x.io', null, ${partner.nowMinus(60)})`);
+    // A process whose heartbeat is slow: only the fence in the commit's transaction can stop it.
+    const zombie = lab.spawnCli(['pull', connector.id, '--json'], { env: { DATABASE_URL: store.url, REACH_PULLER_HEARTBEAT_MS: '60000' } });
+    while (!reach!.requests.some((r) => r.method === 'POST')) await new Promise((r) => setTimeout(r, 10));
+    await store.db.updateTable('runs').set({ status: 'failed', error_code: 'RP_RUN_ABANDONED' }).where('connector_id', '=', connector.id).execute();
+    const ended = await zombie.result;
+    expect(JSON.parse(ended.stdout)[0]).toMatchObject({ status: 'failed', error: expect.stringMatching(/^RP_RUN_FENCED/) });
+    expect(await loadWatermark(store.db, { connectorId: connector.id, stream: 'people' })).toBeUndefined();
+    expect(await store.db.selectFrom('delivered').selectAll().where('connector_id', '=', connector.id).execute()).toEqual([]);
+  });
+});
+
 describe('7. a dead process releases its stream at once', () => {
   test('on the embedded store: a pull killed -9 is followed by a pull at once', async ({ lab }) => {
     const partner: Partner = await lab.partner('postgres');

@@ -5,51 +5,25 @@
  * change detection compares against what was delivered before and drops a change: here a
  * record goes A -> B -> A across two pages, and without the wait Reach would be left at B.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startReachApiServer, type ReachApiServer } from '../../src/dev/reach-api-server.ts';
 import { createSink, reachTarget, storeRuntime } from '../../src/engine/connector-runtime.ts';
 import { DeliveryPipeline } from '../../src/engine/page-delivery.ts';
 import { judgePage, type PageOutcome } from '../../src/engine/page-judgement.ts';
 import { startRun, ZERO_COUNTS } from '../../src/store/run-records.ts';
 import { withPlannedStream } from '../../src/engine/planned-stream.ts';
 import type { Position, SourceRow } from '../../src/interfaces.ts';
-import type { Store } from '../../src/store/open-store.ts';
-import { freshPartner, type Partner } from '../helpers/partner.ts';
-import { freshStore, registerYaml } from '../helpers/store.ts';
 import { testLog } from '../helpers/quiet-log.ts';
-
-const TOKEN = 'reach-pipeline-token-9a2c';
+import { describe, expect, test } from '../fixture.ts';
 
 describe('delivery pipeline', () => {
-  let partner: Partner;
-  let store: Store;
-  let api: ReachApiServer;
-
-  beforeAll(async () => {
-    partner = await freshPartner('postgres', 'rp_pipeline_partner');
-    store = await freshStore('rp_pipeline_store');
+  test('lets a page that shares a record with the page still committing wait for it, so A -> B -> A ends at A', async ({ lab }) => {
+    const partner = await lab.partner('postgres');
+    const store = await lab.store();
     // Slow processing: a page's commit (which follows its batches) is still running when the next page is sent.
-    api = await startReachApiServer({ token: TOKEN, processingDelayMs: 300 });
-    await partner.exec(
-      'create table people (id bigint primary key, name text, updated_at timestamptz not null)',
-      'create view people_v as select * from people',
-    );
-    await partner.grantReadOnly();
-    process.env.RP_PIPELINE_REACH_TOKEN = TOKEN;
-  });
-  afterAll(async () => {
-    await api?.close();
-    await store?.close();
-  });
-
-  it('lets a page that shares a record with the page still committing wait for it, so A -> B -> A ends at A', async () => {
-    const connector = await registerYaml(store, 'pipeline', `
-tenant: pipeline
-${partner.sourceYaml('  settle_seconds: 0')}
-reach: { api_url: "${api.url}", token: "\${env:RP_PIPELINE_REACH_TOKEN}" }
-streams:
-  - { name: people, view: people_v, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id, first_name: name } }
-`);
+    const api = await lab.reachApi({ processingDelayMs: 300 });
+    const { view } = await lab.view(partner, 'people', 'id bigint primary key, name text, updated_at timestamptz not null');
+    const connector = await lab.connector(store, partner, { id: 'pipeline', source: 'settle_seconds: 0', reach: api, body: `streams:
+  - { name: people, view: ${view}, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id, first_name: name } }
+` });
     const target = await reachTarget(connector.config, storeRuntime(store.db));
     const sink = createSink(target, testLog);
     // Pages as the source returns them: rows, and their (cursor, key) positions.

@@ -2,46 +2,30 @@
  * Incremental pulls from real PostgreSQL and MariaDB views into the built-in store:
  * what lands must equal what the view holds, through every pitfall that lost rows elsewhere.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pullConnector } from '../../src/engine/pull-connector.ts';
 import type { RunSummary } from '../../src/engine/run-stream.ts';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
-import type { Store } from '../../src/store/open-store.ts';
 import type { RegisteredConnector } from '../../src/store/connector-registry.ts';
-import { freshPartner, TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
-import { freshStore, registerYaml } from '../helpers/store.ts';
-import { testLog } from '../helpers/quiet-log.ts';
+import { TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
 import { readResources } from '../helpers/resources.ts';
 import { openAdminTransaction } from '../helpers/admin-transaction.ts';
+import { describe, expect, test, type Lab, type LabStore } from '../fixture.ts';
 
 for (const dialect of TEST_DIALECTS) {
   describe(`incremental pull from ${dialect}`, () => {
+    // The dialect's partner and one store for its tests; each test has its own table, view and connector (tenant).
     let partner: Partner;
-    let store: Store;
-    let n = 0;
-
-    beforeAll(async () => {
-      partner = await freshPartner(dialect, `rp_inc_${dialect}`);
-      store = await freshStore(`rp_inc_store_${dialect}`);
-    });
-    afterAll(async () => {
-      await store?.close();
-    });
+    let store: LabStore;
+    let storeOpened: Promise<LabStore> | undefined;
 
     /** A fresh table + view, granted to the read-only user, and a connector on it. */
-    async function setup(options: { cursorType?: string; pageSize?: number; settle?: number; extra?: string; filter?: string } = {}) {
-      const id = `c${++n}`;
+    async function setup(lab: Lab, options: { cursorType?: string; pageSize?: number; settle?: number; extra?: string; filter?: string } = {}) {
+      partner = await lab.partner(dialect);
+      store = await (storeOpened ??= lab.store());
+      const id = lab.unique('c');
       const t = partner.types;
-      await partner.exec(
-        `create table t_${id} (id ${t.bigint} primary key, business_id integer not null, email ${t.text},
-           name ${t.text}, updated_at ${options.cursorType ?? t.timestamp})`,
-        `create view v_${id} as select id, business_id, email, name, updated_at from t_${id}`,
-      );
-      await partner.grantReadOnly();
-      const connector = await registerYaml(store, id, `
-tenant: tenant-${id}
-${partner.sourceYaml(`  settle_seconds: ${options.settle ?? 0}`)}
-streams:
+      await lab.view(partner, id, `id ${t.bigint} primary key, business_id integer not null, email ${t.text},
+           name ${t.text}, updated_at ${options.cursorType ?? t.timestamp}`);
+      const connector = await lab.connector(store, partner, { id, tenant: `tenant-${id}`, source: `settle_seconds: ${options.settle ?? 0}`, body: `streams:
   - name: customers
     view: v_${id}
     schema: contacts
@@ -53,12 +37,12 @@ ${options.filter ?? ''}${options.extra ?? ''}
       id: id
       email: email
       first_name: name
-`);
+` });
       return { id, connector };
     }
 
-    async function pull(connector: RegisteredConnector): Promise<RunSummary> {
-      const [summary] = await pullConnector({ store: store.db, connector, log: testLog });
+    async function pull(lab: Lab, connector: RegisteredConnector): Promise<RunSummary> {
+      const [summary] = await lab.pull(store, connector);
       if (summary!.error) throw summary!.error;
       return summary!;
     }
@@ -75,105 +59,100 @@ ${options.filter ?? ''}${options.extra ?? ''}
       return readResources(store.db, connector.tenant, 'contacts');
     }
 
-    it('delivers every row of a tie that spans page boundaries, exactly once', async () => {
-      const { id, connector } = await setup({ pageSize: 7 });
+    test('delivers every row of a tie that spans page boundaries, exactly once', async ({ lab }) => {
+      const { id, connector } = await setup(lab, { pageSize: 7 });
       const values = Array.from({ length: 40 }, (_, i) =>
         `(${i + 1}, 1, 'u${i}@example.com', 'n${i}', ${i < 30 ? "'2024-01-01 10:00:00'" : `'2024-01-01 10:00:0${(i % 9) + 1}'`})`);
       await partner.exec(`insert into t_${id} (id, business_id, email, name, updated_at) values ${values.join(',')}`);
-      const s = await pull(connector);
+      const s = await pull(lab, connector);
       expect(s.rowsRead).toBe(40);
       expect(s.rowsSent).toBe(40);
       expect(await delivered(connector)).toEqual(await expected(id));
       // Nothing new: a second run reads nothing and the watermark stays.
-      const again = await pull(connector);
+      const again = await pull(lab, connector);
       expect(again.rowsRead).toBe(0);
       expect(again.watermarkAfter).toEqual(s.watermarkAfter);
     });
 
-    it('ends a run over thousands of rows inside one millisecond with distinct microseconds', async () => {
-      const { id, connector } = await setup({ pageSize: 500 });
+    test('ends a run over thousands of rows inside one millisecond with distinct microseconds', async ({ lab }) => {
+      const { id, connector } = await setup(lab, { pageSize: 500 });
       const values = Array.from({ length: 3000 }, (_, i) =>
         `(${i + 1}, 1, 'm${i}@example.com', 'n', '2024-02-02 02:02:02.100${String(i % 1000).padStart(3, '0')}')`);
       await partner.exec(`insert into t_${id} (id, business_id, email, name, updated_at) values ${values.join(',')}`);
-      const s = await pull(connector);
+      const s = await pull(lab, connector);
       expect(s.rowsRead).toBe(3000);
       expect(s.watermarkAfter!.cursor).toMatch(/02:02:02\.100999/);
       expect(await delivered(connector)).toEqual(await expected(id));
     });
 
-    it('moves updated rows forward and delivers their newest values', async () => {
-      const { id, connector } = await setup({ pageSize: 3 });
+    test('moves updated rows forward and delivers their newest values', async ({ lab }) => {
+      const { id, connector } = await setup(lab, { pageSize: 3 });
       await partner.exec(`insert into t_${id} values (1, 1, 'a@x.io', 'A', ${partner.nowMinus(60)}), (2, 1, 'b@x.io', 'B', ${partner.nowMinus(59)}), (3, 1, 'c@x.io', 'C', ${partner.nowMinus(58)})`);
-      await pull(connector);
+      await pull(lab, connector);
       await partner.exec(`update t_${id} set name = 'A2', updated_at = ${partner.nowMinus(1)} where id = 1`);
       await partner.exec(`update t_${id} set email = null, updated_at = ${partner.nowMinus(1)} where id = 3`);
-      const s = await pull(connector);
+      const s = await pull(lab, connector);
       expect(s.rowsRead).toBe(2);
       expect(await delivered(connector)).toEqual(await expected(id));
     });
 
-    it('picks up a late-committing transaction whose cursor is older than rows already pulled', async () => {
-      const { id, connector } = await setup({ settle: 3 });
+    test('picks up a late-committing transaction whose cursor is older than rows already pulled', async ({ lab }) => {
+      const { id, connector } = await setup(lab, { settle: 3 });
       const late = await openAdminTransaction(partner);
       // The late row gets a cursor 2 s in the past and stays uncommitted across a pull, while
       // a row stamped after it commits at once: without the settle window the first pull
       // would read that one and move the watermark past the late row for good.
       await late.run(`insert into t_${id} values (1, 1, 'late@x.io', 'Late', ${partner.nowMinus(2)})`);
       await partner.exec(`insert into t_${id} values (2, 1, 'early@x.io', 'Early', ${partner.nowMinus(10)}), (3, 1, 'after@x.io', 'After', ${partner.nowMinus(1)})`);
-      const first = await pull(connector);
+      const first = await pull(lab, connector);
       expect(first.rowsRead).toBe(1);
       await late.commit();
       await new Promise((r) => setTimeout(r, 2500));
-      await pull(connector);
+      await pull(lab, connector);
       expect((await delivered(connector)).length).toBe(3);
       expect(await delivered(connector)).toEqual(await expected(id));
     });
 
-    it('pulls only the tenant\'s rows from a shared partner database', async () => {
-      const { id, connector } = await setup({ filter: '    filter: { business_id: 42 }\n' });
+    test('pulls only the tenant\'s rows from a shared partner database', async ({ lab }) => {
+      const { id, connector } = await setup(lab, { filter: '    filter: { business_id: 42 }\n' });
       await partner.exec(`insert into t_${id} values (1, 42, 'mine@x.io', 'Mine', ${partner.nowMinus(5)}), (2, 7, 'other@x.io', 'Other', ${partner.nowMinus(5)})`);
-      const s = await pull(connector);
+      const s = await pull(lab, connector);
       expect(s.rowsRead).toBe(1);
       expect(await delivered(connector)).toEqual(await expected(id, 'business_id = 42'));
     });
 
-    it('reports rows with a NULL cursor instead of skipping them silently', async () => {
-      const { id, connector } = await setup();
+    test('reports rows with a NULL cursor instead of skipping them silently', async ({ lab }) => {
+      const { id, connector } = await setup(lab);
       await partner.exec(`insert into t_${id} values (1, 1, 'a@x.io', 'A', null), (2, 1, 'b@x.io', 'B', ${partner.nowMinus(5)})`);
-      const s = await pull(connector);
+      const s = await pull(lab, connector);
       expect(s.rowsNullCursor).toBe(1);
       expect(s.rowsRead).toBe(1);
     });
 
-    it('picks rows with a NULL cursor up through cursor_fallback', async () => {
-      const id = `c${++n}`;
+    test('picks rows with a NULL cursor up through cursor_fallback', async ({ lab }) => {
+      partner = await lab.partner(dialect);
+      store = await (storeOpened ??= lab.store());
+      const id = lab.unique('c');
       const t = partner.types;
-      await partner.exec(
-        `create table t_${id} (id ${t.bigint} primary key, name ${t.text}, created_at ${t.timestamp} not null, updated_at ${t.timestamp})`,
-        `create view v_${id} as select * from t_${id}`,
-        `insert into t_${id} values (1, 'never updated', ${partner.nowMinus(9)}, null), (2, 'updated', ${partner.nowMinus(9)}, ${partner.nowMinus(3)})`,
-      );
-      await partner.grantReadOnly();
-      const connector = await registerYaml(store, id, `
-tenant: tenant-${id}
-${partner.sourceYaml('  settle_seconds: 0')}
-streams:
+      await lab.view(partner, id, `id ${t.bigint} primary key, name ${t.text}, created_at ${t.timestamp} not null, updated_at ${t.timestamp}`,
+        `values (1, 'never updated', ${partner.nowMinus(9)}, null), (2, 'updated', ${partner.nowMinus(9)}, ${partner.nowMinus(3)})`);
+      const connector = await lab.connector(store, partner, { id, tenant: `tenant-${id}`, source: 'settle_seconds: 0', body: `streams:
   - { name: customers, view: v_${id}, schema: contacts, primary_key: [id], cursor: updated_at, cursor_fallback: created_at,
       fields: { id: id, first_name: name } }
-`);
-      const s = await pull(connector);
+` });
+      const s = await pull(lab, connector);
       expect(s.rowsNullCursor).toBe(0);
       expect((await delivered(connector)).map((r) => r.first_name)).toEqual(['never updated', 'updated']);
     });
 
-    it('fails the stream with the view and column named when a mapped column is dropped, and keeps the watermark', async () => {
-      const { id, connector } = await setup();
+    test('fails the stream with the view and column named when a mapped column is dropped, and keeps the watermark', async ({ lab }) => {
+      const { id, connector } = await setup(lab);
       await partner.exec(`insert into t_${id} values (1, 1, 'a@x.io', 'A', ${partner.nowMinus(5)})`);
-      const ok = await pull(connector);
+      const ok = await pull(lab, connector);
       await partner.exec(`drop view v_${id}`, `create view v_${id} as select id, business_id, name, updated_at from t_${id}`);
       await partner.grantReadOnly();
       await partner.exec(`update t_${id} set name = 'A2', updated_at = ${partner.nowMinus(1)}`);
-      const [failed] = await pullConnector({ store: store.db, connector, log: testLog });
+      const [failed] = await lab.pull(store, connector);
       expect(failed!.status).toBe('failed');
       expect(failed!.error!.message).toMatch(new RegExp(`v_${id}.*email`));
       expect(await loadWatermark(store.db, { connectorId: connector.id, stream: 'customers' })).toEqual(ok.watermarkAfter);
@@ -181,13 +160,13 @@ streams:
       expect((await delivered(connector))[0]).toMatchObject({ email: 'a@x.io', first_name: 'A' });
     });
 
-    it('handles second-precision DATETIME / timestamp(0) ties', async () => {
-      const { id, connector } = await setup({ cursorType: partner.types.timestampSeconds, pageSize: 4 });
+    test('handles second-precision DATETIME / timestamp(0) ties', async ({ lab }) => {
+      const { id, connector } = await setup(lab, { cursorType: partner.types.timestampSeconds, pageSize: 4 });
       const values = Array.from({ length: 25 }, (_, i) => `(${i + 1}, 1, 's${i}@x.io', 'S', '2024-03-03 03:03:0${i % 3}')`);
       await partner.exec(`insert into t_${id} values ${values.join(',')}`);
-      await pull(connector);
+      await pull(lab, connector);
       await partner.exec(`insert into t_${id} values (100, 1, 'tie@x.io', 'Tie', '2024-03-03 03:03:02')`);
-      const s = await pull(connector);
+      const s = await pull(lab, connector);
       // A row that arrives later with the boundary cursor value but a higher key is still read.
       expect(s.rowsRead).toBe(1);
       expect(await delivered(connector)).toEqual(await expected(id));

@@ -5,7 +5,9 @@
  * as a transient error within a bound the puller sets itself, moves no watermark past what
  * was delivered, and the next pull delivers every row.
  */
+import mysql from 'mysql2/promise';
 import { isTransient } from '../../src/errors.ts';
+import { MYSQL_URL } from '../helpers/databases.ts';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
 import { CURSOR_ALIAS } from '../../src/sources/keyset.ts';
 import { readResources } from '../helpers/resources.ts';
@@ -51,6 +53,21 @@ async function failedRun(pulling: Promise<{ status: string; error?: Error }[]>, 
 }
 
 describe.each(TEST_DIALECTS)('partner faults (%s)', (dialect) => {
+  test('a slow but steady partner (a thin link) is not cut off: each wait is bounded, not the run', async ({ lab }) => {
+    const partner = await lab.partner(dialect);
+    const store = await lab.store();
+    const { proxy, connector, view } = await proxiedStream(lab, partner, store);
+    proxy.setBandwidth(1500);
+    const started = Date.now();
+    const [summary] = await lab.pull(store, connector);
+    const tookMs = Date.now() - started;
+    expect(summary, String(summary!.error)).toMatchObject({ status: 'succeeded' });
+    // Longer than one answer deadline (1 s + 0.5 s) in all: a bound on the run would have cut it.
+    expect(tookMs).toBeGreaterThan(1500);
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await view());
+    await proxy.close();
+  });
+
   test('a partner that goes silent mid-run fails the run as a transient timeout, and the next pull delivers every row', async ({ lab }) => {
     const partner = await lab.partner(dialect);
     const store = await lab.store();
@@ -95,5 +112,46 @@ describe.each(TEST_DIALECTS)('partner faults (%s)', (dialect) => {
     expect(again).toMatchObject({ status: 'succeeded' });
     expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await view());
     await proxy.close();
+  });
+});
+
+describe.runIf(TEST_DIALECTS.includes('mysql'))('a partner DBA\'s KILL QUERY (MariaDB)', () => {
+  test('fails the run as transient (found in review: it parked the stream), and the next pull delivers every row', async ({ lab }) => {
+    const partner = await lab.partner('mysql');
+    const store = await lab.store();
+    const name = lab.unique('kq');
+    const { table, view } = await lab.view(partner, name, 'id bigint primary key, email varchar(100), updated_at datetime(6) not null',
+      `select seq, concat('u', seq, '@x.io'), utc_timestamp(6) - interval (3600 - seq) second from seq_1_to_20`);
+    // Each row costs 0.2 s: the read is still running when the DBA kills it.
+    await partner.exec(`create or replace view ${view} as select * from ${table} where sleep(0.2) = 0`);
+    await partner.grantReadOnly();
+    const connector = await lab.connector(store, partner, {
+      id: name, source: 'settle_seconds: 0\nstatement_timeout_seconds: 60',
+      body: `streams:
+  - { name: people, view: ${view}, schema: contacts, primary_key: [id], cursor: updated_at, page_size: 100, fields: { id: id, email: email } }
+`,
+    });
+    const admin = await mysql.createConnection({ uri: MYSQL_URL });
+    const killed = (async () => {
+      for (let i = 0; i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const [rows] = await admin.query(
+          "select id from information_schema.processlist where user = 'rp_ro' and db = ? and command = 'Query' and time >= 1", [partner.database]);
+        const ids = (rows as { id: number }[]).map((r) => r.id);
+        for (const id of ids) await admin.query(`KILL QUERY ${id}`);
+        if (ids.length > 0) return ids.length;
+      }
+      return 0;
+    })();
+    const [summary] = await lab.pull(store, connector);
+    expect(await killed).toBeGreaterThan(0);
+    await admin.end();
+    expect(summary!.status).toBe('failed');
+    expect(isTransient(summary!.error), String(summary!.error)).toBe(true);
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual([]);
+
+    expect((await lab.pull(store, connector))[0]).toMatchObject({ status: 'succeeded' });
+    const rows = await partner.query<{ id: number; email: string }>(`select id, email from ${table} order by id`);
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(rows.map((r) => ({ id: String(r.id), email: r.email })));
   });
 });

@@ -7,13 +7,10 @@
  * no earlier than (its commit time - settle window). The generator keeps it: committed
  * writes use "now minus less than the window", late transactions commit well inside it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { pullConnector } from '../../src/engine/pull-connector.ts';
-import type { Store } from '../../src/store/open-store.ts';
-import { freshPartner, TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
-import { freshStore, registerYaml } from '../helpers/store.ts';
-import { testLog } from '../helpers/quiet-log.ts';
+import type { RegisteredConnector } from '../../src/store/connector-registry.ts';
+import { TEST_DIALECTS } from '../helpers/partner.ts';
+import { describe, expect, test } from '../fixture.ts';
 import { readResources } from '../helpers/resources.ts';
 import { openAdminTransaction, type AdminTransaction } from '../helpers/admin-transaction.ts';
 
@@ -36,39 +33,23 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 for (const dialect of TEST_DIALECTS) {
   describe(`pull property on ${dialect}`, () => {
-    let partner: Partner;
-    let store: Store;
-    let run = 0;
-
-    beforeAll(async () => {
-      partner = await freshPartner(dialect, `rp_prop_${dialect}`);
-      store = await freshStore(`rp_prop_store_${dialect}`);
-    });
-    afterAll(async () => {
-      await store?.close();
-    });
-
-    it('ends with the store equal to the view', { timeout: 240_000 }, async () => {
+    test('ends with the store equal to the view', { timeout: 240_000 }, async ({ lab }) => {
+      const partner = await lab.partner(dialect);
+      const store = await lab.store();
       await fc.assert(
         fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 25 }), async (ops) => {
-          const id = `p${++run}`;
+          // Each history gets its own table, view and connector (tenant = id) in the file's partner and store.
+          const id = lab.unique('p');
           const t = partner.types;
-          await partner.exec(
-            `create table t_${id} (id ${t.bigint} primary key, v integer not null, updated_at ${t.timestamp} not null)`,
-            `create view v_${id} as select id, v, updated_at from t_${id}`,
-          );
-          await partner.grantReadOnly();
-          let current: { pageSize: number; connector: Awaited<ReturnType<typeof registerYaml>> } | undefined;
+          await lab.view(partner, id, `id ${t.bigint} primary key, v integer not null, updated_at ${t.timestamp} not null`);
+          let current: { pageSize: number; connector: RegisteredConnector } | undefined;
           // Page sizes change between pulls by re-registering the connector: its watermark stays.
           const connectorFor = async (pageSize: number) => {
             if (current?.pageSize === pageSize) return current.connector;
-            const connector = await registerYaml(store, id, `
-tenant: ${id}
-${partner.sourceYaml(`  settle_seconds: ${SETTLE_SECONDS}`)}
-streams:
+            const connector = await lab.connector(store, partner, { id, source: `settle_seconds: ${SETTLE_SECONDS}`, body: `streams:
   - { name: rows, view: v_${id}, schema: contacts, primary_key: [id], cursor: updated_at, page_size: ${pageSize},
       fields: { id: id, total_lifetime_value: v } }
-`);
+` });
             current = { pageSize, connector };
             return connector;
           };
@@ -92,7 +73,7 @@ streams:
                 open.push(trx);
               } else if (op.kind === 'lateCommit') await open.shift()?.commit();
               else {
-                const [summary] = await pullConnector({ store: store.db, connector: await connectorFor(op.pageSize), log: testLog });
+                const [summary] = await lab.pull(store, await connectorFor(op.pageSize));
                 expect(summary!.error).toBeUndefined();
               }
             }
@@ -101,7 +82,7 @@ streams:
           }
           // After the settle window every committed row is old enough to be read.
           await new Promise((r) => setTimeout(r, SETTLE_SECONDS * 1000 + 300));
-          const [last] = await pullConnector({ store: store.db, connector: await connectorFor(5), log: testLog });
+          const [last] = await lab.pull(store, await connectorFor(5));
           expect(last!.error).toBeUndefined();
           const view = await partner.query<{ id: string; v: number }>(`select id, v from v_${id} order by id`);
           expect(await readResources(store.db, id, 'contacts')).toEqual(view.map((r) => ({ id: String(r.id), total_lifetime_value: Number(r.v) })));

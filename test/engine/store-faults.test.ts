@@ -3,7 +3,9 @@
  * run within the store's own timeouts instead of hanging it: nothing past the last committed
  * page is checkpointed, and once the store answers again the next pull delivers every row.
  */
+import { sql } from 'kysely';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
+import { openStore } from '../../src/store/open-store.ts';
 import { readResources } from '../helpers/resources.ts';
 import { PG_URL } from '../helpers/databases.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
@@ -49,5 +51,32 @@ describe('a store that goes silent', () => {
     const view = await partner.query<{ id: string; email: string }>(`select v.id::text as id, v.email from v_${name} v order by v.id`);
     expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(view);
     await storeProxy.close();
+  });
+
+  test('a store connection that missed its answer is never handed out again (found in review)', async ({ lab }) => {
+    const labStore = await lab.store();
+    const proxy = await startTcpProxy(PG_URL.replace(/^postgres(ql)?:/, 'http:'));
+    const url = new URL(labStore.url);
+    url.port = String(proxy.port);
+    process.env.REACH_PULLER_STORE_QUERY_TIMEOUT_MS = '1000';
+    process.env.REACH_PULLER_STORE_CONNECT_TIMEOUT_MS = '1000';
+    const store = await openStore({ databaseUrl: url.toString(), migrate: false });
+    try {
+      const ask = () => sql<{ one: number }>`select 1 as one`.execute(store.db).then(() => 'ok', (e: { code?: string }) => e.code);
+      expect(await ask()).toBe('ok');
+      // A failover: the statement in flight is lost, its connection never answers again...
+      proxy.blackHole();
+      expect(await ask()).toBe('RP_STORE_UNREACHABLE');
+      // ...and the store answers on new connections: every statement succeeds, none waits on the old one.
+      proxy.restore();
+      const after: string[] = [];
+      for (let i = 0; i < 3; i++) after.push((await ask())!);
+      expect(after).toEqual(['ok', 'ok', 'ok']);
+    } finally {
+      delete process.env.REACH_PULLER_STORE_QUERY_TIMEOUT_MS;
+      delete process.env.REACH_PULLER_STORE_CONNECT_TIMEOUT_MS;
+      await store.close();
+      await proxy.close();
+    }
   });
 });

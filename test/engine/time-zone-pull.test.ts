@@ -4,13 +4,9 @@
  * depend on the process's zone.
  */
 import '../helpers/los-angeles-time-zone.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pullConnector } from '../../src/engine/pull-connector.ts';
-import type { Store } from '../../src/store/open-store.ts';
-import { freshPartner, TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
-import { freshStore, registerYaml } from '../helpers/store.ts';
-import { testLog } from '../helpers/quiet-log.ts';
+import { TEST_DIALECTS } from '../helpers/partner.ts';
 import { readResources } from '../helpers/resources.ts';
+import { describe, expect, test } from '../fixture.ts';
 
 /** Wall time in a zone, with microseconds, computed without the process zone. */
 function wallTime(ms: number, timeZone: string, micros = '000'): string {
@@ -22,24 +18,12 @@ function wallTime(ms: number, timeZone: string, micros = '000'): string {
 
 for (const dialect of TEST_DIALECTS) {
   describe(`time zones on ${dialect} with TZ=${process.env.TZ}`, () => {
-    let partner: Partner;
-    let store: Store;
-    beforeAll(async () => {
+    test('reads Berlin wall-clock cursors up to the settle ceiling and delivers UTC instants', async ({ lab }) => {
       expect(new Date(0).getTimezoneOffset()).toBe(480);
-      partner = await freshPartner(dialect, `rp_tz_${dialect}`);
-      store = await freshStore(`rp_tz_store_${dialect}`);
-    });
-    afterAll(async () => {
-      await store?.close();
-    });
-
-    it('reads Berlin wall-clock cursors up to the settle ceiling and delivers UTC instants', async () => {
+      const partner = await lab.partner(dialect);
+      const store = await lab.store();
       const t = partner.types;
       const local = partner.dialect === 'postgres' ? 'timestamp(6)' : 'datetime(6)';
-      await partner.exec(
-        `create table visits (id ${t.bigint} primary key, created_local ${local} not null, updated_local ${local} not null)`,
-        `create view visits_v as select * from visits`,
-      );
       // Either side of Berlin's autumn change (CEST +02:00 until 03:00 on 2024-10-27, CET +01:00 after), and "just now".
       const now = Date.now();
       const rows: [number, string, string][] = [
@@ -49,21 +33,18 @@ for (const dialect of TEST_DIALECTS) {
         // Newer than the 5 s settle window: left for a later run, not lost.
         [4, '2024-07-01 12:00:00.000000', wallTime(now - 1_000, 'Europe/Berlin', '456')],
       ];
-      await partner.exec(`insert into visits values ${rows.map(([id, c, u]) => `(${id}, '${c}', '${u}')`).join(', ')}`);
-      await partner.grantReadOnly();
-      const connector = await registerYaml(store, `tz-${dialect}`, `
-tenant: tz-${dialect}
-${partner.sourceYaml('  timezone: Europe/Berlin\n  settle_seconds: 5')}
-streams:
-  - { name: visits, view: visits_v, schema: contacts, primary_key: [id], cursor: updated_local,
+      const { view } = await lab.view(partner, 'visits', `id ${t.bigint} primary key, created_local ${local} not null, updated_local ${local} not null`,
+        `values ${rows.map(([id, c, u]) => `(${id}, '${c}', '${u}')`).join(', ')}`);
+      const connector = await lab.connector(store, partner, { id: `tz-${dialect}`, source: 'timezone: Europe/Berlin\nsettle_seconds: 5', body: `streams:
+  - { name: visits, view: ${view}, schema: contacts, primary_key: [id], cursor: updated_local,
       fields: { id: id, created_at: created_local } }
-`);
-      const [first] = await pullConnector({ store: store.db, connector, log: testLog });
+` });
+      const [first] = await lab.pull(store, connector);
       expect(first!.error).toBeUndefined();
       expect(first!.rowsRead).toBe(3);
       expect(first!.watermarkAfter!.cursor).toBe(rows[2]![2]);
       await new Promise((r) => setTimeout(r, 5_000));
-      const [second] = await pullConnector({ store: store.db, connector, log: testLog });
+      const [second] = await lab.pull(store, connector);
       expect(second!.rowsRead).toBe(1);
       expect(await readResources(store.db, `tz-${dialect}`, 'contacts')).toEqual([
         { id: '1', created_at: '2024-10-26T23:59:59.999999Z' },

@@ -1,6 +1,6 @@
 /**
  * A fault-injecting TCP proxy on loopback in front of a server (a partner database, the
- * store, a Reach API): latency, a black hole (connections stay open, nothing passes, as a
+ * store, a Reach API): latency, a bandwidth cap, a black hole (connections stay open, nothing passes, as a
  * dead NAT entry or a hung host behaves), resets, and death of a simulated process's network
  * (every connection ended, new ones refused).
  */
@@ -26,6 +26,8 @@ export interface TcpProxy {
   faultWhenClientSends(text: string, fault: 'blackHole' | 'reset', occurrence?: number): Promise<void>;
   /** Lets traffic pass again (what was swallowed stays lost). */
   restore(): void;
+  /** Caps each direction of every connection at `bytesPerSecond` (0: no cap), as a thin link does. */
+  setBandwidth(bytesPerSecond: number): void;
   /** The latency of connections opened from now on (open ones keep theirs). */
   setLatency(ms: number): void;
   close(): Promise<void>;
@@ -37,6 +39,7 @@ export async function startTcpProxy(target: string, latencyMs = 0): Promise<TcpP
   const sockets = new Set<net.Socket>();
   let dead = false;
   let silent = false;
+  let bandwidth = 0;
   let trigger: { text: string; fault: 'blackHole' | 'reset'; left: number; fired: () => void } | undefined;
   const resetAll = () => {
     for (const s of sockets) s.resetAndDestroy();
@@ -48,6 +51,7 @@ export async function startTcpProxy(target: string, latencyMs = 0): Promise<TcpP
     }
     const upstream = net.connect(Number(port), hostname);
     const delay = latencyMs;
+    const linkFree = new Map<net.Socket, number>();
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
@@ -61,7 +65,10 @@ export async function startTcpProxy(target: string, latencyMs = 0): Promise<TcpP
         trigger = undefined;
       }
       if (silent) return;
-      setTimeout(() => !to.destroyed && !silent && to.write(chunk), delay);
+      // A capped link: the chunk leaves when the bytes before it on this link have.
+      const sendAt = Math.max(Date.now(), (linkFree.get(to) ?? 0)) + (bandwidth > 0 ? (chunk.length / bandwidth) * 1000 : 0);
+      linkFree.set(to, sendAt);
+      setTimeout(() => !to.destroyed && !silent && to.write(chunk), delay + sendAt - Date.now());
     });
     forward(client, upstream);
     forward(upstream, client);
@@ -73,6 +80,9 @@ export async function startTcpProxy(target: string, latencyMs = 0): Promise<TcpP
   return {
     url: `http://127.0.0.1:${address.port}`,
     port: address.port,
+    setBandwidth: (bytesPerSecond) => {
+      bandwidth = bytesPerSecond;
+    },
     setLatency: (ms) => {
       latencyMs = ms;
     },

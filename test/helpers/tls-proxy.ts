@@ -23,9 +23,9 @@ function openssl(dir: string, ...args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 }
 
-/** A fresh self-signed CA in a temporary directory. */
-export function createTestCa(name: string): TestCa {
-  const dir = mkdtempSync(path.join(tmpdir(), `rp-ca-${name}-`));
+/** A fresh self-signed CA in a new directory under `parent` (a lab's temp dir, removed with it). */
+export function createTestCa(name: string, parent = tmpdir()): TestCa {
+  const dir = mkdtempSync(path.join(parent, `rp-ca-${name}-`));
   openssl(dir, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', `/CN=reach-puller test CA ${name}`,
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');

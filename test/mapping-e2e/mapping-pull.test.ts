@@ -3,8 +3,6 @@
  * types, quarantine and the reject threshold, change detection, soft and hard deletes,
  * retry-rejects, preview and a transaction's status change.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pullConnector } from '../../src/engine/pull-connector.ts';
 import type { RunSummary } from '../../src/engine/run-stream.ts';
 import { previewStream } from '../../src/engine/preview.ts';
 import { reconcileStream } from '../../src/engine/reconcile.ts';
@@ -12,41 +10,33 @@ import { GONE_NOTE, retryRejects } from '../../src/engine/retry-rejects.ts';
 import type { PullerError } from '../../src/errors.ts';
 import { listRejections, loadWatermark, saveWatermark } from '../../src/store/delivery-state.ts';
 import type { RegisteredConnector } from '../../src/store/connector-registry.ts';
-import type { Store } from '../../src/store/open-store.ts';
 import { registerSchemaDefinitions } from '../../src/store/schema-registry.ts';
-import { freshPartner, TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
+import { TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { readResources } from '../helpers/resources.ts';
-import { freshStore, registerYaml } from '../helpers/store.ts';
+import { describe, expect, test, type Lab, type LabStore } from '../fixture.ts';
 
 for (const dialect of TEST_DIALECTS) {
   describe(`mapping end to end on ${dialect}`, () => {
+    // The lab's partner of this dialect and one store for the dialect's tests (each test has its
+    // own table, view and connector, so none reads what another wrote); set by `enter`.
+    let lab: Lab;
     let partner: Partner;
-    let store: Store;
-    let n = 0;
-
-    beforeAll(async () => {
-      partner = await freshPartner(dialect, `rp_map_${dialect}`);
-      store = await freshStore(`rp_map_store_${dialect}`);
-    });
-    afterAll(async () => {
-      await store?.close();
-    });
+    let store: LabStore;
+    let storeOpened: Promise<LabStore> | undefined;
+    async function enter(testLab: Lab): Promise<void> {
+      lab = testLab;
+      partner = await lab.partner(dialect);
+      store = await (storeOpened ??= lab.store());
+    }
 
     /** A customers table + view (business 1 and 2 share it) and a connector on business 1. */
     async function customers(streamExtra = '', fields = 'id: id\n      email: email\n      first_name: name\n      phone: { column: phone, transform: [trim, empty_to_null, { phone_e164: { region: US } }] }') {
-      const id = `c${++n}`;
+      const id = lab.unique('c');
       const t = partner.types;
-      await partner.exec(
-        `create table t_${id} (id ${t.bigint} primary key, business_id integer not null, email ${t.text}, name ${t.text},
-           phone ${t.text}, deleted_at ${t.timestamp} null, updated_at ${t.timestamp} not null)`,
-        `create view v_${id} as select * from t_${id}`,
-      );
-      await partner.grantReadOnly();
-      const connector = await registerYaml(store, id, `
-tenant: tenant-${id}
-${partner.sourceYaml('  settle_seconds: 0')}
-streams:
+      await lab.view(partner, id, `id ${t.bigint} primary key, business_id integer not null, email ${t.text}, name ${t.text},
+           phone ${t.text}, deleted_at ${t.timestamp} null, updated_at ${t.timestamp} not null`);
+      const connector = await lab.connector(store, partner, { id, tenant: `tenant-${id}`, source: 'settle_seconds: 0', body: `streams:
   - name: customers
     view: v_${id}
     schema: contacts
@@ -55,7 +45,7 @@ streams:
     filter: { business_id: 1 }
 ${streamExtra}    fields:
       ${fields}
-`);
+` });
       return { id, connector, ref: { connectorId: id, stream: 'customers' } };
     }
 
@@ -68,15 +58,16 @@ ${streamExtra}    fields:
     }
 
     async function pull(connector: RegisteredConnector): Promise<RunSummary> {
-      const [summary] = await pullConnector({ store: store.db, connector, log: testLog });
+      const [summary] = await lab.pull(store, connector);
       return summary!;
     }
 
     const ids = async (connector: RegisteredConnector, schema = 'contacts') =>
       (await readResources(store.db, connector.tenant, schema)).map((r) => r.id);
 
-    it('delivers each dialect\'s types exactly: decimals, arrays/JSON, microsecond times, unicode and a 1 MB text', async () => {
-      const id = `c${++n}`;
+    test('delivers each dialect\'s types exactly: decimals, arrays/JSON, microsecond times, unicode and a 1 MB text', async ({ lab: testLab }) => {
+      await enter(testLab);
+      const id = lab.unique('c');
       const pg = dialect === 'postgres';
       await partner.exec(
         pg
@@ -106,13 +97,10 @@ ${streamExtra}    fields:
           },
         },
       }]);
-      const connector = await registerYaml(store, id, `
-tenant: tenant-${id}
-${partner.sourceYaml('  settle_seconds: 0')}
-streams:
+      const connector = await lab.connector(store, partner, { id, tenant: `tenant-${id}`, source: 'settle_seconds: 0', body: `streams:
   - { name: things, view: v_${id}, schema: rp-map-types, primary_key: [id], cursor: updated_at,
       fields: { id: id, name: name, amount: amount, tags: tags, meta: meta, seen_at: seen_at, note: note } }
-`);
+` });
       const s = await pull(connector);
       expect(s.error).toBeUndefined();
       expect(s.rowsSent).toBe(3);
@@ -126,7 +114,8 @@ streams:
       expect(three).toEqual({ id: '3', amount: 99999999.99, seen_at: '1999-12-31T23:59:59.999999Z' });
     });
 
-    it('quarantines 1 bad row of 50 and delivers the other 49; retry-rejects delivers it after the fix', async () => {
+    test('quarantines 1 bad row of 50 and delivers the other 49; retry-rejects delivers it after the fix', async ({ lab: testLab }) => {
+      await enter(testLab);
       const { id, connector, ref } = await customers('    reject_threshold: 0.1\n    page_size: 20\n');
       await partner.exec(`insert into t_${id} values ${rows(50, 1, (i) => (i === 17 ? 'call me maybe' : `(212) 555-${1000 + i}`))}`);
       const s = await pull(connector);
@@ -149,7 +138,8 @@ streams:
       expect(await loadWatermark(store.db, ref)).toEqual(watermark);
     });
 
-    it('retry-rejects updates entries that still fail and resolves those whose row is gone, with a note', async () => {
+    test('retry-rejects updates entries that still fail and resolves those whose row is gone, with a note', async ({ lab: testLab }) => {
+      await enter(testLab);
       const { id, connector } = await customers('    reject_threshold: 0.2\n');
       await partner.exec(`insert into t_${id} values ${rows(30, 1, (i) => (i === 5 || i === 6 ? 'nope' : `(212) 555-${1000 + i}`))}`);
       const first = await pull(connector);
@@ -164,7 +154,8 @@ streams:
       expect(all.find((e) => e.externalId === '5')!.resolvedAt).not.toBeNull();
     });
 
-    it('fails a run whose rejection rate passes the threshold, keeping the watermark at the last good page', async () => {
+    test('fails a run whose rejection rate passes the threshold, keeping the watermark at the last good page', async ({ lab: testLab }) => {
+      await enter(testLab);
       const { id, connector, ref } = await customers('    reject_threshold: 0.1\n    page_size: 10\n');
       await partner.exec(`insert into t_${id} values ${rows(20, 1, (i) => (i >= 12 && i <= 15 ? 'bad' : `(212) 555-${1000 + i}`))}`);
       const s = await pull(connector);
@@ -178,7 +169,8 @@ streams:
       expect((await listRejections(store.db, id)).map((e) => e.externalId)).toEqual(['12', '13', '14', '15']);
     });
 
-    it('does not re-send unchanged rows on a lookback or after a watermark reset', async () => {
+    test('does not re-send unchanged rows on a lookback or after a watermark reset', async ({ lab: testLab }) => {
+      await enter(testLab);
       const { id, connector, ref } = await customers('    lookback_seconds: 3600\n');
       await partner.exec(`insert into t_${id} values ${rows(10)}`);
       expect((await pull(connector)).rowsSent).toBe(10);
@@ -192,7 +184,8 @@ streams:
       expect((await readResources(store.db, connector.tenant, 'contacts'))[2]).toMatchObject({ id: '3', first_name: 'Changed' });
     });
 
-    it('turns soft-deleted rows into deletes, even when another value of the row is bad', async () => {
+    test('turns soft-deleted rows into deletes, even when another value of the row is bad', async ({ lab: testLab }) => {
+      await enter(testLab);
       const { id, connector } = await customers('    deleted: { column: deleted_at }\n');
       await partner.exec(`insert into t_${id} values ${rows(5)}`);
       await pull(connector);
@@ -208,7 +201,8 @@ streams:
       expect(tombstones.map((r) => r.external_id)).toEqual(['2', '4']);
     });
 
-    it('reconciles hard deletes within the tenant filter, guarded against mass deletes', async () => {
+    test('reconciles hard deletes within the tenant filter, guarded against mass deletes', async ({ lab: testLab }) => {
+      await enter(testLab);
       const { id, connector } = await customers();
       await partner.exec(`insert into t_${id} values ${rows(20)}`,
         `insert into t_${id} values (100, 2, 'other@x.io', 'Other', null, null, ${partner.nowMinus(30)})`);
@@ -242,8 +236,9 @@ streams:
       expect(await ids(connector)).toContain('7');
     });
 
-    it('delivers a transaction\'s status change paid -> cancelled through a value map, amounts exact', async () => {
-      const id = `c${++n}`;
+    test('delivers a transaction\'s status change paid -> cancelled through a value map, amounts exact', async ({ lab: testLab }) => {
+      await enter(testLab);
+      const id = lab.unique('c');
       await partner.exec(
         `create table t_${id} (transaction_id ${partner.types.bigint} primary key, amount ${partner.types.decimal}, status ${partner.types.text},
            updated_at ${partner.types.timestamp} not null)`,
@@ -251,10 +246,7 @@ streams:
         `insert into t_${id} values (1, 12345678.90, 'completed', ${partner.nowMinus(30)}), (2, 19.99, 'open', ${partner.nowMinus(29)})`,
       );
       await partner.grantReadOnly();
-      const connector = await registerYaml(store, id, `
-tenant: tenant-${id}
-${partner.sourceYaml('  settle_seconds: 0')}
-streams:
+      const connector = await lab.connector(store, partner, { id, tenant: `tenant-${id}`, source: 'settle_seconds: 0', body: `streams:
   - name: transactions
     view: v_${id}
     schema: transactions
@@ -264,7 +256,7 @@ streams:
       id: transaction_id
       amount: { column: amount, transform: [decimal] }
       status: { column: status, transform: [{ map: { completed: paid, open: unpaid, void: cancelled } }] }
-`);
+` });
       await pull(connector);
       expect(await readResources(store.db, connector.tenant, 'transactions')).toEqual([
         { id: '1', amount: 12345678.9, status: 'paid' }, { id: '2', amount: 19.99, status: 'unpaid' },
@@ -277,7 +269,8 @@ streams:
       ]);
     });
 
-    it('previews mapped records and validation results without sending or moving anything', async () => {
+    test('previews mapped records and validation results without sending or moving anything', async ({ lab: testLab }) => {
+      await enter(testLab);
       const { id, connector, ref } = await customers('    reject_threshold: 0.5\n');
       await partner.exec(`insert into t_${id} values ${rows(6, 1, (i) => (i === 2 ? 'x' : `(212) 555-${1000 + i}`))}`);
       const first = await previewStream({ store: store.db, connector, stream: 'customers', limit: 3 });

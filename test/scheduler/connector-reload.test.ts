@@ -6,7 +6,8 @@
 import pg from 'pg';
 import { vi } from 'vitest';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
-import { connectorRevision, setConnectorEnabled } from '../../src/store/connector-registry.ts';
+import { parseConnector, type LoadedConnector } from '../../src/config/load-connectors.ts';
+import { connectorRevision, registerConnectors, setConnectorEnabled } from '../../src/store/connector-registry.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import { describe, expect, test, type Lab } from '../fixture.ts';
 import { capturedLog, sleep, waitFor, type LogEvent } from './ops-fixtures.ts';
@@ -100,5 +101,48 @@ describe('connector reload by revision', () => {
     } finally {
       await embedded.close();
     }
+  });
+});
+
+/** A connector on a source named by its database (no database behind it: apply only registers). */
+function sourced(id: string, database: string, pageSize: number): LoadedConnector {
+  const { connector, problems } = parseConnector(`${id}.yaml`, `tenant: t_${id}
+source: { dialect: postgres, host: 127.0.0.1, port: 5432, database: ${database}, user: rp_ro, password: "\${env:RP_TEST_RO_PASSWORD}", ssl: { mode: disable } }
+streams:
+  - { name: people, view: v, schema: contacts, primary_key: [id], cursor: updated_at, page_size: ${pageSize}, fields: { id: id, email: email } }
+`);
+  if (!connector) throw new Error(JSON.stringify(problems));
+  return connector;
+}
+
+describe('the connector revision under concurrent applies', () => {
+  test('two applies touching a shared source in different orders both succeed, no deadlock (found in review)', async ({ lab }) => {
+    const store = await lab.store();
+    const [s1, s2, c1, c2, c3] = [lab.unique('s'), lab.unique('s'), lab.unique('c'), lab.unique('c'), lab.unique('c')];
+    await registerConnectors(store.db, [sourced(c1, s1, 10), sourced(c2, s2, 10), sourced(c3, s2, 10)]);
+    // An operator's session (or any slow statement) holds c1's stream row for a moment.
+    const operator = new pg.Client({ connectionString: store.url });
+    await operator.connect();
+    await operator.query('begin');
+    await operator.query('select * from streams where connector_id = $1 for update', [c1]);
+    const waitingOnLocks = async (n: number) => {
+      for (;;) {
+        await operator.query('select pg_stat_clear_snapshot()');
+        const { rows } = await operator.query<{ n: string }>(
+          "select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'");
+        if (Number(rows[0]!.n) >= n) return;
+        await sleep(25);
+      }
+    };
+    const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (e: Error & { code?: string }) => `${e.code ?? ''} ${e.message}`);
+    // A changes c1, waits on the operator; c2 (on s2) comes next in the same apply.
+    const a = outcome(registerConnectors(store.db, [sourced(c1, s1, 20), sourced(c2, s2, 10)]));
+    await waitingOnLocks(1);
+    // B changes c3 (on s2): it must not take s2's row before the revision A holds.
+    const b = outcome(registerConnectors(store.db, [sourced(c3, s2, 30)]));
+    await waitingOnLocks(2);
+    await operator.query('commit');
+    await operator.end();
+    expect(await Promise.all([a, b])).toEqual(['ok', 'ok']);
   });
 });

@@ -4,14 +4,13 @@
  * ended with its connection), and SIGTERM mid-run stops at a page boundary with a
  * consistent watermark. Nothing is left held when every replica has stopped.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
 import type { Store } from '../../src/store/open-store.ts';
-import { freshPartner, type Partner } from '../helpers/partner.ts';
 import { readResources } from '../helpers/resources.ts';
-import { freshStore, registerYaml } from '../helpers/store.ts';
+import { registerYaml } from '../helpers/store.ts';
+import { describe, expect, test, type Lab } from '../fixture.ts';
 import { customersConnector, customersView, waitFor, type LogEvent } from './ops-fixtures.ts';
 
 interface Replica {
@@ -27,28 +26,10 @@ const SKIPS = ['skipped: stream is still running', 'skipped: stopping',
   'skipped: another run of the stream is in progress (this replica or another)', 'skipped: the source is at its connection cap across replicas'];
 
 describe('serve replicas', () => {
-  let partner: Partner;
-  const stores: Store[] = [];
-  const replicas: Replica[] = [];
-
-  beforeAll(async () => {
-    partner = await freshPartner('postgres', 'rp_ops_repl');
-  });
-  afterAll(async () => {
-    for (const r of replicas) r.process.kill('SIGKILL');
-    for (const s of stores) await s.close();
-  });
-
-  async function store(name: string) {
-    const s = await freshStore(`rp_ops_repl_${name}`);
-    stores.push(s);
-    return { store: s, url: partner.url.replace(/rp_ops_repl$/, `rp_ops_repl_${name}`) };
-  }
-
-  function serve(databaseUrl: string): Replica {
-    const child = spawn('node', ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--no-api', '--refresh-seconds', '1'], {
-      env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'ignore', 'pipe'],
+  /** A `serve` process on the store at `databaseUrl`; the lab kills it after the file at the latest. */
+  function serve(lab: Lab, databaseUrl: string): Replica {
+    const { child, result } = lab.spawnCli(['serve', '--no-api', '--refresh-seconds', '1'], {
+      env: { DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' }, timeoutMs: SLOW.timeout + 30_000,
     });
     const events: LogEvent[] = [];
     let rest = '';
@@ -57,10 +38,10 @@ describe('serve replicas', () => {
       rest = lines.pop()!;
       for (const line of lines) if (line.startsWith('{')) events.push(JSON.parse(line) as LogEvent);
     });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const replica = { process: child, events, exited };
-    replicas.push(replica);
-    return replica;
+    const exited = result.then((r) => r.code);
+    // Awaited by the tests that stop it; a replica left running when a test failed is killed by the lab.
+    exited.catch(() => undefined);
+    return { process: child, events, exited };
   }
 
   const runsOf = (s: Store, connector: string) =>
@@ -73,14 +54,16 @@ describe('serve replicas', () => {
     return rows[0]!.n;
   };
 
-  it('three replicas run each due stream exactly once per tick', SLOW, async () => {
-    const { store: s, url } = await store('once');
+  test('three replicas run each due stream exactly once per tick', SLOW, async ({ lab }) => {
+    const partner = await lab.partner('postgres');
+    const s = await lab.store();
+    const url = s.url;
     const ids = ['once1', 'once2', 'once3'];
     for (const id of ids) {
       await customersView(partner, id, 5);
       await registerYaml(s, id, customersConnector(partner, id, { schedule: '* * * * * *' }));
     }
-    const three = [serve(url), serve(url), serve(url)];
+    const three = [serve(lab, url), serve(lab, url), serve(lab, url)];
     await waitFor('four runs of every connector', async () => {
       for (const id of ids) if ((await runsOf(s, id)).length < 4) return false;
       return true;
@@ -102,11 +85,13 @@ describe('serve replicas', () => {
     expect(await holdsLeft(s)).toBe(0);
   });
 
-  it('moves a killed replica\'s stream to another replica at once', SLOW, async () => {
-    const { store: s, url } = await store('kill');
+  test('moves a killed replica\'s stream to another replica at once', SLOW, async ({ lab }) => {
+    const partner = await lab.partner('postgres');
+    const s = await lab.store();
+    const url = s.url;
     await customersView(partner, 'kill', 24, 0.3);
     const connector = await registerYaml(s, 'kill', customersConnector(partner, 'kill', { schedule: '* * * * * *', pageSize: 3 }));
-    const three = [serve(url), serve(url), serve(url)];
+    const three = [serve(lab, url), serve(lab, url), serve(lab, url)];
     let owner = '';
     await waitFor('a run past its first page', async () => {
       const running = (await runsOf(s, 'kill')).find((r) => r.status === 'running' && r.pages >= 1);
@@ -132,11 +117,13 @@ describe('serve replicas', () => {
     expect(await Promise.all(survivors.map((r) => r.exited))).toEqual([0, 0]);
   });
 
-  it('stops on SIGTERM after the current page with a consistent watermark', SLOW, async () => {
-    const { store: s, url } = await store('term');
+  test('stops on SIGTERM after the current page with a consistent watermark', SLOW, async ({ lab }) => {
+    const partner = await lab.partner('postgres');
+    const s = await lab.store();
+    const url = s.url;
     await customersView(partner, 'term', 30, 0.3);
     const connector = await registerYaml(s, 'term', customersConnector(partner, 'term', { schedule: '* * * * * *', pageSize: 3 }));
-    const one = serve(url);
+    const one = serve(lab, url);
     await waitFor('a run past its second page', async () =>
       (await runsOf(s, 'term')).some((r) => r.status === 'running' && r.pages >= 2), 60_000);
     one.process.kill('SIGTERM');

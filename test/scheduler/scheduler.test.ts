@@ -3,61 +3,56 @@
  * is skipped, a transient failure retries until it succeeds, a permanent one parks.
  */
 import net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach } from 'vitest';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { unparkStreams } from '../../src/scheduler/stream-parking.ts';
 import type { Store } from '../../src/store/open-store.ts';
 import { freePort } from '../helpers/free-port.ts';
-import { freshPartner, type Partner } from '../helpers/partner.ts';
+import type { Partner } from '../helpers/partner.ts';
 import { readResources } from '../helpers/resources.ts';
-import { freshStore, registerYaml } from '../helpers/store.ts';
+import { registerYaml } from '../helpers/store.ts';
+import { describe, expect, test, type Lab } from '../fixture.ts';
 import { capturedLog, customersConnector, customersView, waitFor } from './ops-fixtures.ts';
 
 const RETRY = { attempts: 8, baseMs: 200, maxMs: 1000 };
 
 describe('scheduler', () => {
-  let partner: Partner;
-  const open: { store?: Store; scheduler?: Scheduler }[] = [];
-
-  beforeAll(async () => {
-    partner = await freshPartner('postgres', 'rp_ops_sched');
-  });
+  // Schedulers stop after their test; the lab closes the stores and drops the databases after the file.
+  const open: Scheduler[] = [];
   afterEach(async () => {
-    for (const o of open.splice(0)) {
-      await o.scheduler?.stop();
-      await o.store?.close();
-    }
+    for (const scheduler of open.splice(0)) await scheduler.stop();
   });
-  afterAll(async () => undefined);
 
-  async function setup(name: string, yaml: string, level = 'info') {
-    const store = await freshStore(`rp_ops_sched_${name}`);
+  async function setup(lab: Lab, name: string, yaml: string, level = 'info') {
+    const store = await lab.store();
     const connector = await registerYaml(store, name, yaml);
     const { log, events } = capturedLog(level);
     const scheduler = new Scheduler({ db: store.db, log, refreshSeconds: 1, retry: RETRY });
-    open.push({ store, scheduler });
+    open.push(scheduler);
     return { store, connector, scheduler, events };
   }
 
-  async function expected(view: string) {
+  async function expected(partner: Partner, view: string) {
     const rows = await partner.query<{ id: string; email: string }>(`select id::text, email from t_${view} order by updated_at`);
     return rows.map((r) => ({ id: r.id, email: r.email }));
   }
 
   const runs = (store: Store) => store.db.selectFrom('runs').selectAll().orderBy('id').execute();
 
-  it('fires a cron schedule and pulls every row', async () => {
+  test('fires a cron schedule and pulls every row', async ({ lab }) => {
+    const partner = await lab.partner('postgres');
     await customersView(partner, 'cron', 30);
-    const { store, connector, scheduler, events } = await setup('cron', customersConnector(partner, 'cron', { schedule: '* * * * * *', pageSize: 7 }));
+    const { store, connector, scheduler, events } = await setup(lab, 'cron', customersConnector(partner, 'cron', { schedule: '* * * * * *', pageSize: 7 }));
     await scheduler.start();
     await waitFor('a successful run', async () => (await runs(store)).some((r) => r.status === 'succeeded'));
-    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await expected('cron'));
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await expected(partner, 'cron'));
     expect(events.some((e) => e.msg === 'tick claimed' && e.connector === 'cron')).toBe(true);
   });
 
-  it('skips a tick that overlaps a running pull instead of queueing it', async () => {
+  test('skips a tick that overlaps a running pull instead of queueing it', async ({ lab }) => {
+    const partner = await lab.partner('postgres');
     await customersView(partner, 'overlap', 12, 0.4);
-    const { store, scheduler, events } = await setup('overlap', customersConnector(partner, 'overlap', { schedule: '* * * * * *', pageSize: 3 }));
+    const { store, scheduler, events } = await setup(lab, 'overlap', customersConnector(partner, 'overlap', { schedule: '* * * * * *', pageSize: 3 }));
     await scheduler.start();
     const skipped = () => events.filter((e) => e.msg === 'skipped: stream is still running').length;
     await waitFor('two runs and a skipped tick', async () => (await runs(store)).filter((r) => r.status === 'succeeded').length >= 2 && skipped() >= 1, 40_000);
@@ -72,17 +67,19 @@ describe('scheduler', () => {
     }
   });
 
-  it('retries a transient failure with backoff until it succeeds', async () => {
+  test('retries a transient failure with backoff until it succeeds', async ({ lab }) => {
+    const partner = await lab.partner('postgres');
     await customersView(partner, 'transient', 20);
     // A port where nothing listens yet: connection refused is transient.
     const port = await freePort();
-    const { store, connector, scheduler, events } = await setup('transient', customersConnector(partner, 'transient', { port }));
+    const { store, connector, scheduler, events } = await setup(lab, 'transient', customersConnector(partner, 'transient', { port }));
     await scheduler.start();
     expect(scheduler.trigger('transient').started).toEqual(['customers']);
     await waitFor('a refused attempt', async () => (await runs(store)).some((r) => r.error_code === 'RP_SOURCE_UNREACHABLE'));
-    // The partner comes back: a plain TCP relay to the real PostgreSQL on that port.
+    // The partner comes back: a plain TCP relay to the real PostgreSQL (PG_URL's host and port) on that port.
+    const partnerAt = new URL(partner.url);
     const relay = net.createServer((client) => {
-      const upstream = net.connect(5432, '127.0.0.1');
+      const upstream = net.connect(Number(partnerAt.port || 5432), partnerAt.hostname);
       client.pipe(upstream).pipe(client);
       client.on('error', () => upstream.destroy());
       upstream.on('error', () => client.destroy());
@@ -95,15 +92,16 @@ describe('scheduler', () => {
       expect(all.at(-1)!.status).toBe('succeeded');
       expect(all.slice(0, -1).every((r) => r.status === 'failed' && r.error_code === 'RP_SOURCE_UNREACHABLE')).toBe(true);
       expect(events.filter((e) => e.msg === 'transient failure; retrying').length).toBe(all.length - 1);
-      expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await expected('transient'));
+      expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await expected(partner, 'transient'));
     } finally {
       await scheduler.stop();
       await new Promise((resolve) => relay.close(resolve));
     }
   });
 
-  it('parks a stream on a permanent error and leaves it alone until unparked', async () => {
-    const { store, connector, scheduler, events } = await setup('parked', customersConnector(partner, 'parked', { schedule: '* * * * * *' }));
+  test('parks a stream on a permanent error and leaves it alone until unparked', async ({ lab }) => {
+    const partner = await lab.partner('postgres');
+    const { store, connector, scheduler, events } = await setup(lab, 'parked', customersConnector(partner, 'parked', { schedule: '* * * * * *' }));
     await scheduler.start();
     const parked = async () => (await store.db.selectFrom('streams').select('parked_reason').executeTakeFirstOrThrow()).parked_reason;
     await waitFor('the stream to park', async () => (await parked()) !== null);
@@ -117,6 +115,6 @@ describe('scheduler', () => {
     await customersView(partner, 'parked', 10);
     expect(await unparkStreams(store.db, 'parked')).toEqual(['customers']);
     await waitFor('a run after unparking', async () => (await runs(store)).some((r) => r.status === 'succeeded'));
-    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await expected('parked'));
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await expected(partner, 'parked'));
   });
 });

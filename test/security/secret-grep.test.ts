@@ -7,17 +7,12 @@
  * local Reach API's records, and every row of every state-store table are searched for
  * them, in plain, JSON-escaped, URL-encoded, base64 and hex forms.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startReachApiServer, type ReachApiServer } from '../../src/dev/reach-api-server.ts';
-import { runCli, spawnCli, type CliResult } from '../helpers/cli.ts';
-import { freePort } from '../helpers/free-port.ts';
-import { freshPgDatabase } from '../helpers/databases.ts';
-import { freshPartner, RO_PASSWORD, TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
+import { RO_PASSWORD, TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
+import { describe, expect, test, type CliResult } from '../fixture.ts';
 
 // Quote and backslash: JSON output escapes them, so only the escaped form could leak there.
 const WRONG_PASSWORD = 'rp-ro-Wrong"Pw\\8812';
@@ -31,43 +26,31 @@ interface Output extends CliResult {
 }
 
 describe.runIf(TEST_DIALECTS.length === 2)('no secret in any output or stored row', () => {
-  let pgPartner: Partner;
-  let myPartner: Partner;
-  let storeUrl: string;
-  let api: ReachApiServer;
-  const outputs: Output[] = [];
-  let env: NodeJS.ProcessEnv = {};
-
-  async function cli(args: string[], input?: string): Promise<Output> {
-    const result = await runCli(args, { env, input });
-    const out = { command: args.join(' '), ...result };
-    outputs.push(out);
-    return out;
-  }
-
-  beforeAll(async () => {
-    pgPartner = await freshPartner('postgres', 'rp_sec_grep_pg');
-    myPartner = await freshPartner('mysql', 'rp_sec_grep_my');
+  test('runs the flow, then finds no secret anywhere', { timeout: 240_000 }, async ({ lab }) => {
+    const pgPartner = await lab.partner('postgres');
+    const myPartner = await lab.partner('mysql');
+    const views = new Map<Partner, string>();
     for (const p of [pgPartner, myPartner]) {
-      await p.exec(`create table t (id integer primary key, email ${p.types.text}, updated_at ${p.types.timestamp})`,
-        "insert into t values (1, 'a@example.com', '2024-01-01 00:00:00'), (2, 'b@example.com', '2024-01-02 00:00:00')",
-        'create view v as select id, email, updated_at from t');
-      await p.grantReadOnly();
+      const { view } = await lab.view(p, 'grep', `id integer primary key, email ${p.types.text}, updated_at ${p.types.timestamp}`,
+        "values (1, 'a@example.com', '2024-01-01 00:00:00'), (2, 'b@example.com', '2024-01-02 00:00:00')");
+      views.set(p, view);
     }
-    storeUrl = await freshPgDatabase('rp_sec_grep_store');
-    api = await startReachApiServer({ token: REACH_TOKEN });
-    env = {
-      DATABASE_URL: storeUrl, REACH_PULLER_MASTER_KEY: MASTER_KEY, LOG_LEVEL: 'debug',
+    const store = await lab.store();
+    const api = await lab.reachApi({ token: REACH_TOKEN });
+    const env: NodeJS.ProcessEnv = {
+      DATABASE_URL: store.url, REACH_PULLER_MASTER_KEY: MASTER_KEY, LOG_LEVEL: 'debug',
       REACH_PULLER_ALLOW_PRIVATE_NETWORKS: '127.0.0.0/8,::1/128', REACH_API_URL: '', REACH_API_TOKEN: '',
       REACH_PULLER_REACH_URLS: api.url, REACH_PULLER_DEV_INSECURE_REACH: '1',
     };
-  });
-  afterAll(async () => {
-    await api?.close();
-  });
+    const outputs: Output[] = [];
+    async function cli(args: string[], input?: string): Promise<Output> {
+      const result = await lab.cli(args, { env, input });
+      const out = { command: args.join(' '), ...result };
+      outputs.push(out);
+      return out;
+    }
 
-  it('runs the flow, then finds no secret anywhere', { timeout: 240_000 }, async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'rp-sec-grep-'));
+    const dir = await lab.tmpDir();
     const connector = (p: Partner, secret: string, view: string) => `tenant: tenant-grep
 ${p.sourceYaml('  settle_seconds: 0\n').replace('${env:RP_TEST_RO_PASSWORD}', `\${secret:tenant-grep/${secret}}`)}reach:
   api_url: ${api.url}
@@ -80,10 +63,10 @@ streams:
     cursor: updated_at
     fields: { id: id, email: email }
 `;
-    writeFileSync(path.join(dir, 'pg_ok.yaml'), connector(pgPartner, 'PARTNER_PW_PG', 'v'));
+    writeFileSync(path.join(dir, 'pg_ok.yaml'), connector(pgPartner, 'PARTNER_PW_PG', views.get(pgPartner)!));
     writeFileSync(path.join(dir, 'pg_badview.yaml'), connector(pgPartner, 'PARTNER_PW_PG', 'v_missing'));
-    writeFileSync(path.join(dir, 'my_ok.yaml'), connector(myPartner, 'PARTNER_PW_MY', 'v'));
-    writeFileSync(path.join(dir, 'my_badpw.yaml'), connector(myPartner, 'WRONG_PW', 'v'));
+    writeFileSync(path.join(dir, 'my_ok.yaml'), connector(myPartner, 'PARTNER_PW_MY', views.get(myPartner)!));
+    writeFileSync(path.join(dir, 'my_badpw.yaml'), connector(myPartner, 'WRONG_PW', views.get(myPartner)!));
 
     // Each stored secret is bound to the one destination it is sent to: the password to each
     // partner server, the token to the Reach API's origin.
@@ -109,22 +92,31 @@ streams:
     expect([pullPg.code, pullMy.code]).toEqual([0, 0]);
     expect(badView.stdout).toContain('RP_VIEW_MISSING');
     expect(badPassword.stdout).toContain('RP_SOURCE_AUTH');
-    await cli(['status', '--json']);
+    // `status --json` shows every stream, the failed ones with their stored errors: searched below like every output.
+    const status = await cli(['status', '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    expect((JSON.parse(status.stdout) as { connector: string }[]).map((r) => r.connector).sort()).toEqual(['my_badpw', 'my_ok', 'pg_badview', 'pg_ok']);
 
     // The ops API of a `serve` on the same store: every answer an ops-token holder can read.
-    const port = await freePort();
-    const serve = spawnCli(['serve', '--port', String(port)], { env: { ...env, REACH_PULLER_OPS_TOKEN: OPS_TOKEN } });
+    // Port 0: the server binds a free port itself and logs its address ('serving'), so no other process can take it first.
+    const serve = lab.spawnCli(['serve', '--port', '0'], { env: { ...env, REACH_PULLER_OPS_TOKEN: OPS_TOKEN }, timeoutMs: 120_000 });
+    let serveStderr = '';
+    const address = new Promise<string>((resolve, reject) => {
+      serve.child.stderr!.on('data', (d: Buffer) => {
+        serveStderr += d.toString();
+        const serving = serveStderr.split('\n').find((line) => line.includes('"msg":"serving"'));
+        if (serving) resolve((JSON.parse(serving) as { api: string }).api);
+      });
+      serve.result.then((r) => reject(new Error(`serve ended before serving: ${r.stderr.slice(-2000)}`)), reject);
+    });
     const answers: [string, string][] = [];
     try {
+      const base = await address;
       const call = async (method: string, route: string) => {
-        const response = await fetch(`http://127.0.0.1:${port}${route}`, { method, headers: { authorization: `Bearer ${OPS_TOKEN}` } });
+        const response = await fetch(`${base}${route}`, { method, headers: { authorization: `Bearer ${OPS_TOKEN}` } });
         answers.push([`ops API ${method} ${route}`, await response.text()]);
         return response.status;
       };
-      for (let i = 0; (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0)) !== 200; i++) {
-        if (i > 300) throw new Error(`serve did not answer within 30 s: ${serve.stderr()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
       expect(await call('POST', '/connectors/my_badpw/pull')).toBeLessThan(300);
       await new Promise((r) => setTimeout(r, 2_000));
       for (const id of ['pg_ok', 'pg_badview', 'my_ok', 'my_badpw']) {
@@ -135,14 +127,15 @@ streams:
       for (const route of ['/status', '/metrics', '/backfills', '/openapi.json']) await call('GET', route);
       expect(answers.find(([where]) => where.endsWith('/connectors/my_badpw/runs'))![1]).toContain('RP_SOURCE_AUTH');
     } finally {
-      outputs.push({ command: 'serve', ...(await serve.stop()) });
+      serve.child.kill('SIGTERM');
+      outputs.push({ command: 'serve', ...(await serve.result) });
     }
 
     // The flow really ran: both good connectors delivered with the token.
     await api.settled();
     expect(api.resources('tenant-grep', 'contacts').size).toBe(2);
 
-    const client = new pg.Client({ connectionString: storeUrl });
+    const client = new pg.Client({ connectionString: store.url });
     await client.connect();
     const dump: string[] = [];
     try {

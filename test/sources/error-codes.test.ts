@@ -9,6 +9,7 @@ import { adminExec, freshDatabase, settingsFor } from './source-fixtures.ts';
 const SECRET = 'S3cret-pw!';
 const context = { source: 'mysql://u@h:3306/d', secret: SECRET };
 
+// Hand-made error objects with the drivers' fields: the tables are checked, not what a driver raises (the live tests below and the partner-fault tests do that).
 describe('driver error tables', () => {
   const cases: [Parameters<typeof toSourceError>[0], object, 'transient' | 'permanent', string][] = [
     ['postgres', { code: '40001' }, 'transient', 'RP_SOURCE_QUERY'],
@@ -31,7 +32,7 @@ describe('driver error tables', () => {
     ['mssql', { code: 'EREQUEST', number: 1205 }, 'transient', 'RP_SOURCE_QUERY'],
     ['mssql', { errors: [{ code: 'ETIMEDOUT' }] }, 'transient', 'RP_SOURCE_TIMEOUT'],
   ];
-  it.each(cases)('%s %j -> %s %s', (dialect, fields, kind, code) => {
+  it.each(cases)('classifies a hand-made %s driver error %j as %s %s', (dialect, fields, kind, code) => {
     const error = toSourceError(dialect, Object.assign(new Error('driver says no'), fields), context);
     expect(error).toBeInstanceOf(kind === 'transient' ? TransientError : PermanentError);
     expect(error.code).toBe(code);

@@ -1,19 +1,41 @@
 /** Migrations: concurrent start-up is safe, and a store from a newer version is refused. */
-import { describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { openStore } from '../../src/store/open-store.ts';
-import { knownMigrations, migrateStore } from '../../src/store/migrate.ts';
-import { runCli } from '../helpers/cli.ts';
-import { freshPgDatabase } from '../helpers/databases.ts';
+import { knownMigrations, migrateStore, MIGRATION_LOCK_ID } from '../../src/store/migrate.ts';
+import { dropDatabase, freshPgDatabase } from '../helpers/databases.ts';
+import { waitFor } from '../scheduler/ops-fixtures.ts';
+import { describe, expect, test, type Lab } from '../fixture.ts';
+
+/** An empty database under a name of this run (the lab's stores are migrated already); dropped by the test once it passed. */
+async function emptyDatabase(lab: Lab, what: string): Promise<{ name: string; url: string }> {
+  const name = lab.databaseName(what);
+  return { name, url: await freshPgDatabase(name) };
+}
 
 describe('state store migrations', () => {
-  it('two `migrate` processes started at the same moment both succeed and leave one schema', async () => {
-    const url = await freshPgDatabase('rp_migrate_race');
-    const [a, b] = await Promise.all([runCli(['migrate'], { env: { DATABASE_URL: url } }), runCli(['migrate'], { env: { DATABASE_URL: url } })]);
-    expect([a.code, b.code]).toEqual([0, 0]);
+  test('two `migrate` processes waiting on the lock together both succeed; one applies, one finds it applied', async ({ lab }) => {
+    const { name, url } = await emptyDatabase(lab, 'race');
+    // Hold the migration lock so both processes are certainly waiting on it at the same time.
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      await holder.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+      const runs = [lab.cli(['migrate'], { env: { DATABASE_URL: url } }), lab.cli(['migrate'], { env: { DATABASE_URL: url } })];
+      await waitFor('both processes waiting on the migration lock', async () => {
+        const { rows } = await holder.query<{ n: number }>(`select count(*)::int as n from pg_locks
+          where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`);
+        return rows[0]!.n === 2;
+      }, 60_000);
+      await holder.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
+      const [a, b] = await Promise.all(runs);
+      expect([a.code, b.code], `${a.stderr}\n${b.stderr}`).toEqual([0, 0]);
+      // Exactly one of them applied the migrations; the other found them applied.
+      expect([a.stdout, b.stdout].filter((o) => o.includes('applied 0001_init'))).toHaveLength(1);
+    } finally {
+      await holder.end();
+    }
     const latest = (await knownMigrations()).at(-1)!;
-    // Exactly one of them applied the migrations; the other found them applied.
-    expect([a.stdout, b.stdout].filter((o) => o.includes('applied 0001_init'))).toHaveLength(1);
     const store = await openStore({ databaseUrl: url, migrate: false });
     try {
       const rows = await sql<{ version: number }>`select version from reach_puller_migrations order by version`.execute(store.db);
@@ -22,10 +44,11 @@ describe('state store migrations', () => {
     } finally {
       await store.close();
     }
-  });
+    await dropDatabase('postgres', name);
+  }, 120_000);
 
-  it('refuses a store migrated by a newer version, saying what to do', async () => {
-    const url = await freshPgDatabase('rp_migrate_newer');
+  test('refuses a store migrated by a newer version, saying what to do', async ({ lab }) => {
+    const { name, url } = await emptyDatabase(lab, 'newer');
     const store = await openStore({ databaseUrl: url });
     try {
       await sql`insert into reach_puller_migrations (version, name) values (9999, '9999_future')`.execute(store.db);
@@ -33,9 +56,10 @@ describe('state store migrations', () => {
     } finally {
       await store.close();
     }
-    const r = await runCli(['connectors', 'list'], { env: { DATABASE_URL: url } });
+    const r = await lab.cli(['connectors', 'list'], { env: { DATABASE_URL: url } });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('schema version 9999');
     expect(r.stderr).toContain('Upgrade reach-puller');
+    await dropDatabase('postgres', name);
   });
 });

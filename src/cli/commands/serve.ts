@@ -40,21 +40,33 @@ export function registerServe(program: Command): void {
       const log = logger();
       const token = process.env.REACH_PULLER_OPS_TOKEN;
       if (opts.api && !token) throw new PullerError('RP_OPS_TOKEN_MISSING', 'the ops API needs REACH_PULLER_OPS_TOKEN');
-      // Listening from the start: a SIGTERM while the store opens still shuts down cleanly.
+      // Listening from the start, and bounded from the signal on (cli/signals.ts): a SIGTERM while
+      // the store opens (another replica's migration holding the lock, a silent store) still ends
+      // the process in time.
+      let scheduler: Scheduler | undefined;
+      let backfills: BackgroundBackfills | undefined;
+      let disarm: (() => void) | undefined;
+      const bound = () => (disarm ??= boundShutdown(() => [
+        ...(scheduler?.running() ?? []).map((s) => `pull ${s}`), ...(backfills?.running() ?? []).map((id) => `backfill ${id}`),
+      ]));
       const stopped = new Promise<string>((resolve) => {
-        process.once('SIGTERM', () => resolve('SIGTERM'));
-        process.once('SIGINT', () => resolve('SIGINT'));
+        const stop = (signal: string) => {
+          bound();
+          resolve(signal);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
       });
       const storeOptions = { ...storeOptionsFromEnv(), command: 'serve' };
       const store = await openStore(storeOptions);
       const metrics = new PullerMetrics();
-      const scheduler = new Scheduler({
+      scheduler = new Scheduler({
         db: store.db, log, metrics,
         concurrency: positive('concurrency', opts.concurrency),
         refreshSeconds: positive('refresh-seconds', opts.refreshSeconds),
         retry: { ...DEFAULT_RETRY, attempts: positive('retry-attempts', opts.retryAttempts), baseMs: positive('retry-base-ms', opts.retryBaseMs) },
       });
-      const backfills = new BackgroundBackfills({ store: store.db, log });
+      backfills = new BackgroundBackfills({ store: store.db, log });
       const api = opts.api ? buildOpsApi({ db: store.db, scheduler, metrics, backfills, token: token!, log }) : undefined;
       try {
         await scheduler.start();
@@ -64,13 +76,13 @@ export function registerServe(program: Command): void {
         const signal = await stopped;
         log.info({ signal, running: scheduler.running() }, 'shutting down: running streams stop after their current page');
       } finally {
-        // Bounded whatever a partner or Reach does (cli/signals.ts); also when start-up failed.
-        const disarm = boundShutdown(() => [...scheduler.running().map((s) => `pull ${s}`), ...backfills.running().map((id) => `backfill ${id}`)]);
+        // Bounded whatever a partner or Reach does; also when start-up failed without a signal.
+        bound();
         await api?.close();
         await backfills.stop();
         await scheduler.stop();
         await store.close();
-        disarm();
+        disarm?.();
       }
       log.info('stopped');
     });

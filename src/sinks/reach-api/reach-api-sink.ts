@@ -30,6 +30,7 @@ const MAX_POLL_MS = 2_000;
 const KNOWN_STATUSES = new Set(['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED']);
 // Status names already warned about, once per process.
 const warnedStatuses = new Set<string>();
+const MAX_WARNED_STATUSES = 50;
 
 /** Whether Reach has processed every record of a batch, by its progress counters. */
 export function batchDone(batch: Pick<BatchInfo, 'progress'>): boolean {
@@ -161,7 +162,8 @@ export class ReachApiSink implements BatchSink {
 
   #checkStatusName(batch: BatchInfo): void {
     if (KNOWN_STATUSES.has(batch.status) || warnedStatuses.has(batch.status)) return;
-    warnedStatuses.add(batch.status);
+    // Bounded: a Reach that invents a status per batch gets a warning per batch, not a growing set.
+    if (warnedStatuses.size < MAX_WARNED_STATUSES) warnedStatuses.add(batch.status);
     this.#log?.warn({ batch: batch.id, status: this.#client.redact(String(batch.status), 40), progress: batch.progress },
       'Reach reported a batch status this puller does not know; deciding on the progress counters');
   }
