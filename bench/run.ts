@@ -39,7 +39,7 @@ const { values: flags } = parseArgs({
     connectors: { type: 'string', default: '2000' },
     // Triggered at once on one source capped at 2: the rest of the connectors only load and schedule.
     triggered: { type: 'string', default: '100' },
-    only: { type: 'string', default: '1,2,3,4,5,6,7' },
+    only: { type: 'string', default: '1,2,3,4,5,6,7,8' },
     // V8's default lets an idle heap grow well past the live set; 0 keeps that default.
     'heap-mb': { type: 'string', default: '0' },
   },
@@ -98,6 +98,28 @@ async function childBackfill(storeUrl: string, connector: string): Promise<{ row
   if (result?.state !== 'succeeded') throw new Error(`backfill ${result?.state}`);
   const seconds = (Date.parse(result.finishedAt) - Date.parse(result.createdAt)) / 1000;
   return { rows: result.rowsDone, seconds, peakMb: Math.round(peakKb / 1024) };
+}
+
+/** Runs `verify` in a process of its own; seconds are wall-clock, process start-up included. */
+async function childVerify(storeUrl: string, connector: string): Promise<{ report: { viewRows: number; differences: number; ranges: number; rangesDiffering: number }; seconds: number; peakMb: number }> {
+  const started = performance.now();
+  const child = spawn(process.execPath, ['dist/cli/main.js', 'verify', connector, '--json'], {
+    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DATABASE_URL: storeUrl },
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  let peakKb = 0;
+  const timer = setInterval(() => {
+    readFile(`/proc/${child.pid}/status`, 'utf8').then((s) => {
+      peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0));
+    }, () => undefined);
+  }, 100);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  clearInterval(timer);
+  const seconds = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`verify exited with ${code}: ${out.slice(0, 2000)}`);
+  const [report] = JSON.parse(out) as { viewRows: number; differences: number; ranges: number; rangesDiffering: number }[];
+  return { report: report!, seconds, peakMb: Math.round(peakKb / 1024) };
 }
 
 const rssPoints: { rows: number; peakMb: number }[] = [];
@@ -266,6 +288,35 @@ async function figureRss(): Promise<void> {
     figure: `4. peak RSS of a backfill${HEAP_MB > 0 ? ` (--max-old-space-size=${HEAP_MB})` : ''}`, measured: rssPoints.map((p) => `${p.peakMb} MB @ ${p.rows} rows`).join(', '),
     reference: '256 MB', ratio: round(peak / 256), target: '< 256 MB, flat', met: peak < 256,
     detail: { points: rssPoints, bigRowsPerSecond: rate(big.rows, big.seconds) },
+  });
+}
+
+/**
+ * Figure 8: verify of an in-sync stream. A full backfill of a `--rows` PostgreSQL view into
+ * the built-in store (both in child processes, peak RSS sampled), then `verify` of the same
+ * stream: one scan, one digest statement per range and a resources comparison per range.
+ */
+async function figureVerify(): Promise<void> {
+  say(`[verify] seeding ${ROWS} rows...`);
+  const partnerUrl = await pgPartner('rp_bench_verify', ROWS);
+  const { store, url } = await benchStore('rp_bench_store_verify');
+  await registerBench(store, 'bench-verify', { dialect: 'postgres', url: partnerUrl });
+  await store.close();
+  say('[verify] backfill...');
+  const backfill = await childBackfill(url, 'bench-verify');
+  say('[verify] verify...');
+  const verify = await childVerify(url, 'bench-verify');
+  if (verify.report.differences !== 0 || verify.report.viewRows !== backfill.rows) {
+    throw new Error(`verify of an in-sync stream found ${verify.report.differences} difference(s) over ${verify.report.viewRows} rows`);
+  }
+  const ratio = verify.seconds / backfill.seconds;
+  record({
+    figure: `8. verify of an in-sync ${ROWS}-row stream (built-in store)`,
+    measured: `${round(verify.seconds)} s, ${verify.peakMb} MB peak RSS`,
+    reference: `backfill of the same stream: ${round(backfill.seconds)} s, ${backfill.peakMb} MB`,
+    ratio: round(ratio), target: '<= 1 (time), flat RSS', met: ratio <= 1 && verify.peakMb < 256,
+    detail: { rows: verify.report.viewRows, ranges: verify.report.ranges, rangesDiffering: verify.report.rangesDiffering,
+      verifyRowsPerSecond: rate(verify.report.viewRows, verify.seconds), backfillRowsPerSecond: rate(backfill.rows, backfill.seconds) },
   });
 }
 
@@ -574,6 +625,7 @@ if (ONLY.has(4)) await figureRss();
 if (ONLY.has(5)) await figureReachApi();
 if (ONLY.has(6)) await figureScheduler();
 if (ONLY.has(7)) await figureFirstPull();
+if (ONLY.has(8)) await figureVerify();
 
 const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, load: os.loadavg().map(round) };
 const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();

@@ -16,7 +16,7 @@
  * - settle window: rows whose cursor is newer than the partner clock minus this window are
  *   not read yet, so a transaction that commits late is still picked up.
  * - checkpoint: the act of storing a new watermark (or a backfill chunk's position) once a page is accepted.
- * - run: one execution of a stream (an incremental pull, a retry, a reconcile or a backfill chunk), recorded.
+ * - run: one execution of a stream (an incremental pull, a retry, a reconcile, a backfill chunk, a verify or its repair), recorded.
  * - hold: which process runs a stream, a backfill or a source slot (store/holds.ts); it ends
  *   when that process dies.
  * - claim: a record being sent to Reach and not yet confirmed processed; no other send of it

@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<Registrar>> = {
   rejects: async () => (await import('./commands/rejects.ts')).registerRejects,
   'retry-rejects': async () => (await import('./commands/retry-rejects.ts')).registerRetryRejects,
   reconcile: async () => (await import('./commands/reconcile.ts')).registerReconcile,
+  verify: async () => (await import('./commands/verify.ts')).registerVerify,
   serve: async () => (await import('./commands/serve.ts')).registerServe,
   status: async () => (await import('./commands/status.ts')).registerStatus,
   runs: async () => (await import('./commands/runs.ts')).registerRuns,

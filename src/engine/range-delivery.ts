@@ -14,7 +14,7 @@ import type { Transaction } from 'kysely';
 import type { StoreSchema } from '../store/schema.ts';
 import { DeliveryPipeline } from './page-delivery.ts';
 import { judgePage, type PageContext, type PageOutcome } from './page-judgement.ts';
-import { readCeiling } from './stream-plan.ts';
+import { readCeiling, type StreamPlan } from './stream-plan.ts';
 import { compareCursor } from './watermark.ts';
 
 export interface RangeDelivery {
@@ -41,32 +41,76 @@ export interface RangeDelivery {
   onCommitted: (position: Position, outcome: PageOutcome) => void;
 }
 
+/** What a keyset scan of a stream reads: the one reading discipline, for delivery and for verify alike. */
+export interface RangeRead {
+  plan: StreamPlan;
+  source: Source;
+  after?: Position;
+  upTo?: CursorValue;
+  pageSize: number;
+  /** Stops the scan: checked as each page arrives, before the next is asked for. */
+  signal?: AbortSignal;
+  /** The run a stop names. */
+  runId?: string;
+  survey?: (session: ReadSession, clockUtc: string) => Promise<void>;
+  stopAfter?: (page: Page) => boolean;
+  /** Read past the settle ceiling (verify's look at the rows still settling); default false. */
+  unsettled?: boolean;
+}
+
+/** A page as read, with the bound it was read under (the settle ceiling of its clock, or the range's end). */
+export interface ReadPage extends Page {
+  upTo?: CursorValue;
+  clockUtc: string;
+}
+
+/**
+ * Reads a range in keyset pages, each in its own short read-only transaction under the settle
+ * ceiling of that transaction's clock; the next page is read while the caller works on this
+ * one. Yields every page read, the last one short (possibly empty), then ends.
+ */
+export async function* readRange(range: RangeRead): AsyncGenerator<ReadPage> {
+  const { plan, source } = range;
+  const read = (after: Position | undefined, first: boolean) => source.withReadSession(async (session): Promise<ReadPage> => {
+    const clock = await session.clockUtc();
+    const ceiling = range.unsettled ? undefined : readCeiling(plan, clock);
+    const upTo = ceiling === undefined ? range.upTo
+      : range.upTo === undefined || compareCursor(plan.cursorKind, ceiling, range.upTo) < 0 ? ceiling : range.upTo;
+    if (first) await range.survey?.(session, clock);
+    return { ...(await session.readPage(plan.spec, { after, upTo, limit: range.pageSize })), upTo, clockUtc: clock };
+  });
+  let pending: Promise<ReadPage> | undefined = read(range.after, true);
+  try {
+    while (pending) {
+      const page: ReadPage = await pending;
+      pending = undefined;
+      if (range.signal?.aborted) throw stopError(range.signal.reason, `run ${range.runId ?? ''}`.trim());
+      // Read the next page while this one is worked on: the partner database and the caller
+      // work at the same time, still on one partner connection at a time.
+      const stop = page.rows.length > 0 && (range.stopAfter?.(page) ?? false);
+      if (page.rows.length === range.pageSize && !stop) pending = read(page.positions.at(-1), false);
+      yield page;
+    }
+  } finally {
+    // A read still in flight ends before its source is closed.
+    await pending?.catch(() => undefined);
+  }
+}
+
 /** Reads and delivers the range; throws RP_RUN_CANCELLED (or the run's own stop reason) when the run is stopped. */
 export async function deliverRange(range: RangeDelivery): Promise<void> {
   const { ctx, source } = range;
   const { plan, run } = ctx;
   const pageSize = range.pageSize ?? plan.pageSize;
-  const read = (after: Position | undefined, first: boolean) => source.withReadSession(async (session) => {
-    const clock = await session.clockUtc();
-    const ceiling = readCeiling(plan, clock);
-    const upTo = ceiling === undefined ? range.upTo
-      : range.upTo === undefined || compareCursor(plan.cursorKind, ceiling, range.upTo) < 0 ? ceiling : range.upTo;
-    if (first) await range.survey?.(session, clock);
-    return session.readPage(plan.spec, { after, upTo, limit: pageSize });
-  });
   const pipeline = new DeliveryPipeline(ctx);
-  let pending: Promise<Page> | undefined = read(range.after, true);
   try {
-    while (pending) {
-      const page: Page = await pending;
-      pending = undefined;
-      if (run.signal.aborted) throw stopError(run.signal.reason, `run ${run.id}`);
+    const pages = readRange({
+      plan, source, after: range.after, upTo: range.upTo, pageSize, signal: run.signal, runId: run.id,
+      survey: range.survey, stopAfter: range.stopAfter,
+    });
+    for await (const page of pages) {
       if (page.rows.length === 0) break;
-      // Read the next page while this one is delivered: the partner database and the sink work
-      // at the same time, still on one partner connection at a time.
-      const stop = range.stopAfter?.(page) ?? false;
-      if (page.rows.length === pageSize && !stop) pending = read(page.positions.at(-1), false);
-      const kept = range.above === undefined ? page : above(page, range.above, plan.cursorKind);
+      const kept = range.above === undefined ? page : rowsAbove(page, range.above, plan.cursorKind);
       if (kept.rows.length === 0) continue;
       await range.limiter?.take(kept.rows.length, run.signal);
       const position = range.positionAfter(kept);
@@ -78,15 +122,13 @@ export async function deliverRange(range: RangeDelivery): Promise<void> {
     }
     await pipeline.drain();
   } finally {
-    // A read still in flight ends before its source is closed, and a page still committing
-    // before the run's outcome is recorded.
-    await pending?.catch(() => undefined);
+    // A page still committing ends before the run's outcome is recorded.
     await pipeline.drain().catch(() => undefined);
   }
 }
 
 /** The rows of a page whose cursor is above `bound`. */
-function above(page: Page, bound: CursorValue, kind: Parameters<typeof compareCursor>[0]): Page {
+export function rowsAbove(page: Page, bound: CursorValue, kind: Parameters<typeof compareCursor>[0]): Page {
   const keep = page.positions.map((p) => compareCursor(kind, p.cursor, bound) > 0);
   if (keep.every(Boolean)) return page;
   return { rows: page.rows.filter((_, i) => keep[i]), positions: page.positions.filter((_, i) => keep[i]) };

@@ -22,6 +22,8 @@ export interface RunEntry {
   pages: number;
   watermarkAfter: unknown;
   error: string | null;
+  /** What a verify run found (counts and example ids per kind); absent for other kinds. */
+  detail?: unknown;
 }
 
 /** A page of a connector's runs (one stream, or all), newest first; keyset on the run id. */
@@ -42,5 +44,6 @@ function runEntry(r: Selectable<RunsTable>): RunEntry {
     rejected: Number(r.rows_rejected), deleted: Number(r.rows_deleted),
     nullCursor: Number(r.rows_null_cursor), nullKey: Number(r.rows_null_key), futureCursor: Number(r.rows_future_cursor), pages: r.pages,
     watermarkAfter: r.watermark_after, error: r.error ? `${r.error_code ?? ''} ${r.error}`.trim() : null,
+    ...(r.detail == null ? {} : { detail: r.detail }),
   };
 }

@@ -101,9 +101,9 @@ export async function streamStatuses(db: Kysely<StoreSchema>, options: { connect
     join streams s on s.connector_id = c.id
     left join stream_state st on st.connector_id = s.connector_id and st.stream = s.name
     left join lateral (select * from runs x where x.connector_id = s.connector_id and x.stream = s.name
-                       and x.kind <> 'backfill' order by x.id desc limit 1) r on true
+                       and x.kind not in ('backfill', 'verify') order by x.id desc limit 1) r on true
     left join lateral (select x.started_at from runs x where x.connector_id = s.connector_id and x.stream = s.name
-                       and x.kind <> 'backfill' and x.status = 'succeeded' order by x.id desc limit 1) ok on true
+                       and x.kind not in ('backfill', 'verify') and x.status = 'succeeded' order by x.id desc limit 1) ok on true
     left join lateral (select x.id, x.rows_null_cursor, x.rows_null_key, x.rows_future_cursor from runs x
                        where x.connector_id = s.connector_id and x.stream = s.name
                        and x.kind = 'pull' and x.status <> 'running' order by x.id desc limit 1) p on true

@@ -1,11 +1,12 @@
 /**
  * Every secret value this process has resolved, so that any text leaving the process
  * (log lines, error messages, API answers) can be scrubbed of them: as written, and in the
- * forms text carries them in (JSON-escaped, URL-encoded). Longer secrets are scrubbed
- * first, so one that contains another never leaks its tail.
+ * forms text carries them in (JSON-escaped, URL-encoded). Every occurrence of every form is
+ * scrubbed as one span with those it overlaps, so a secret that contains or overlaps another
+ * never leaks a tail.
  */
 const known = new Set<string>();
-/** Every form of every secret, longest first; rebuilt when a secret is added. */
+/** Every form of every secret; rebuilt when a secret is added. */
 let forms: string[] = [];
 
 /** Remembers a resolved secret value; values shorter than 4 characters are too common to scrub. */
@@ -19,7 +20,7 @@ export function registerSecret(value: string): void {
     all.add(encodeURIComponent(secret));
     all.add(encodeURIComponent(secret).replace(/%20/g, '+'));
   }
-  forms = [...all].sort((a, b) => b.length - a.length);
+  forms = [...all];
 }
 
 /**

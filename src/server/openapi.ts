@@ -104,6 +104,17 @@ export const OPENAPI_DOCUMENT = {
         responses: { 202: json({ type: 'object', properties: { started: { type: 'array' }, skipped: { type: 'array' } } }), ...errors },
       },
     },
+    '/connectors/{id}/verify': {
+      post: {
+        summary: 'Verify that what each stream (or one) delivered equals its view; with repair, send what differs. 202 and run history (kind verify), or the reports with wait=true',
+        parameters: [connectorId],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: {
+          stream: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, repair: { type: 'boolean' },
+          maxRowsPerSecond: { type: 'integer' }, wait: { type: 'boolean' },
+        } } } } },
+        responses: { 200: json({ type: 'array' }), 202: json({ type: 'object', properties: { connector: { type: 'string' }, started: { type: 'array' } } }), ...errors },
+      },
+    },
     '/connectors/{id}/streams/{stream}/unpark': {
       post: {
         summary: 'Unpark a stream parked by a permanent error',

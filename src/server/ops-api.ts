@@ -25,6 +25,8 @@ import { OPENAPI_DOCUMENT } from './openapi.ts';
 import type { BackgroundBackfills } from '../backfill/background-backfills.ts';
 import { backfillProgress, cancelBackfill, listBackfillPage, type BackfillRequest } from '../backfill/run-backfill.ts';
 import type { PullerMetrics } from './puller-metrics.ts';
+import { verifyConnector, type VerifyOptions } from '../engine/verify.ts';
+import { findStream } from '../engine/stream-plan.ts';
 
 export interface OpsApiOptions {
   db: Kysely<StoreSchema>;
@@ -178,6 +180,32 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
     const id = await backfills.start({ connector: req.params.id, ...req.body });
     return reply.code(202).send(await backfillProgress(db, id));
   });
+  app.post<{ Params: { id: string }; Body: VerifyBody | undefined }>('/connectors/:id/verify', {
+    schema: {
+      params: { type: 'object', properties: { id: ID }, required: ['id'] },
+      body: {
+        type: ['object', 'null'],
+        properties: {
+          stream: STREAM, from: { type: 'string', maxLength: 64 }, to: { type: 'string', maxLength: 64 }, repair: { type: 'boolean' },
+          maxRowsPerSecond: { type: 'integer', minimum: 1 }, wait: { type: 'boolean' },
+        },
+        additionalProperties: false,
+      },
+    },
+  }, async (req, reply) => {
+    const connector = await getConnector(db, req.params.id);
+    const { wait, ...body } = req.body ?? {};
+    if (body.stream) findStream(connector, body.stream);
+    const streams = connector.config.streams.map((s) => s.name).filter((name) => !body.stream || name === body.stream);
+    const verified = verifyConnector({ store: db, connector, log, ...body }).then((results) => {
+      for (const r of results) metrics.recordVerify(connector.tenant, r);
+      return results;
+    });
+    if (wait) return reply.code(200).send(await verified);
+    // A verify of a large view takes minutes: its outcome goes to run history (kind `verify`) and the metrics.
+    verified.catch((error: unknown) => log.error({ err: error, connector: connector.id }, 'verify failed'));
+    return reply.code(202).send({ connector: connector.id, started: streams });
+  });
   app.get<{ Querystring: PageQuery }>('/backfills', {
     schema: { querystring: { type: 'object', properties: PAGE_QUERY, additionalProperties: false } },
   }, async (req) => listBackfillPage(db, pageRequest(BACKFILLS_LIST, req.query, API_PAGE_PARAMETERS)));
@@ -189,6 +217,9 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
   });
   return app;
 }
+
+/** A verify request as the API takes it; `wait` answers with the reports instead of 202. */
+type VerifyBody = Pick<VerifyOptions, 'stream' | 'from' | 'to' | 'repair' | 'maxRowsPerSecond'> & { wait?: boolean };
 
 /** A backfill request as the API takes it: the connector comes from the URL. */
 type BackfillBody = Omit<BackfillRequest, 'connector'>;

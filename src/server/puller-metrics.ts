@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RunSummary } from '../engine/run-stream.ts';
+import { DIFFERENCE_KINDS, type StreamVerification } from '../engine/verify.ts';
 import type { StreamStatus } from '../scheduler/stream-status.ts';
 
 const STREAM_LABELS = ['tenant', 'connector', 'stream'] as const;
@@ -39,6 +40,17 @@ export class PullerMetrics {
     nullKey: this.gauge('reach_puller_rows_null_key', 'Rows the last pull found with a NULL primary-key column (not pulled)'),
     nullCursor: this.gauge('reach_puller_rows_null_cursor', 'Rows the last pull found with a NULL cursor (not pulled)'),
   };
+
+  // Set by each verify this replica ran (API or schedule), as it found the stream before any repair.
+  private readonly verifyDifferences = new Gauge({
+    name: 'reach_puller_verify_differences', help: 'Differences the last verify of the stream found, by kind (missing, stale, extra)',
+    labelNames: [...STREAM_LABELS, 'kind'], registers: [this.registry],
+  });
+
+  /** Records what a verify found. */
+  recordVerify(tenant: string, v: StreamVerification): void {
+    for (const kind of DIFFERENCE_KINDS) this.verifyDifferences.set({ tenant, connector: v.connector, stream: v.stream, kind }, v[kind].count);
+  }
 
   /** Counts a finished run. */
   recordRun(tenant: string, summary: RunSummary, seconds: number): void {

@@ -21,7 +21,7 @@ import { PullerError } from '../errors.ts';
 import { scrubSecrets } from '../secrets/secret-registry.ts';
 import { remoteText } from '../remote-text.ts';
 import { holdsOf, type Hold } from './holds.ts';
-import type { RunKind, RunStatus, StoreSchema } from './schema.ts';
+import { STREAM_HOLDING_KINDS, type RunKind, type RunStatus, type StoreSchema } from './schema.ts';
 import type { StreamRef } from './delivery-state.ts';
 import { positiveEnv } from '../config/positive-env.ts';
 
@@ -131,7 +131,7 @@ export async function startRun(db: Kysely<StoreSchema>, ref: StreamRef, kind: Ru
   const ownHold = options.hold ? undefined : await holdsOf(db).tryTake(streamHoldKey(ref));
   if (!options.hold && !ownHold) {
     const live = await db.selectFrom('runs').select(['id', 'kind', 'owner']).where('connector_id', '=', ref.connectorId)
-      .where('stream', '=', ref.stream).where('status', '=', 'running').where('kind', '<>', 'backfill').executeTakeFirst();
+      .where('stream', '=', ref.stream).where('status', '=', 'running').where('kind', 'in', STREAM_HOLDING_KINDS).executeTakeFirst();
     const which = live ? `: ${live.kind} run ${live.id} in process ${live.owner ?? 'unknown'}` : ' in a live process';
     throw new PullerError('RP_STREAM_BUSY', `stream ${ref.connectorId}/${ref.stream} is already running${which}`);
   }
@@ -140,10 +140,10 @@ export async function startRun(db: Kysely<StoreSchema>, ref: StreamRef, kind: Ru
   try {
     id = await db.transaction().execute(async (trx) => {
       // Holding the stream, any other running pull of it belongs to a process that died.
-      if (kind !== 'backfill') {
+      if (STREAM_HOLDING_KINDS.includes(kind)) {
         await trx.updateTable('runs').set(abandoned())
           .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream)
-          .where('status', '=', 'running').where('kind', '<>', 'backfill').execute();
+          .where('status', '=', 'running').where('kind', 'in', STREAM_HOLDING_KINDS).execute();
       }
       const row = await trx.insertInto('runs')
         .values({

@@ -61,7 +61,11 @@ export interface StreamStateTable {
   updated_at: Timestamp;
 }
 
-export type RunKind = 'pull' | 'backfill' | 'retry' | 'reconcile';
+/** `verify` reads and holds no stream (like `backfill`); `repair` delivers what a verify found, holding the stream. */
+export type RunKind = 'pull' | 'backfill' | 'retry' | 'reconcile' | 'verify' | 'repair';
+
+/** Kinds of run that hold their stream: one at a time per stream, in every process. */
+export const STREAM_HOLDING_KINDS: readonly RunKind[] = ['pull', 'retry', 'reconcile', 'repair'];
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface RunsTable {
@@ -87,6 +91,8 @@ export interface RunsTable {
   error: string | null;
   heartbeat_at: Timestamp;
   owner: string | null;
+  /** What a verify run found (migration 0011). */
+  detail: ColumnType<unknown, string | null | undefined, string | null>;
 }
 
 export interface RejectedRecordsTable {

@@ -100,19 +100,21 @@ describe.each(TEST_DIALECTS)('partner faults (%s)', (dialect) => {
     await proxy.close();
   });
 
-  test('a connection reset mid-run (a failover) is transient, never a reason to park, and the next pull delivers every row', async ({ lab }) => {
-    const partner = await lab.partner(dialect);
-    const store = await lab.store();
-    const { proxy, connector, view } = await proxiedStream(lab, partner, store);
-    proxy.faultWhenClientSends(CURSOR_ALIAS, 'reset', 3);
-    const summary = await failedRun(lab.pull(store, connector), 15_000);
-    expect(summary.error).toMatchObject({ code: 'RP_SOURCE_UNREACHABLE' });
-    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual((await view()).slice(0, 2 * PAGE));
-    const [again] = await lab.pull(store, connector);
-    expect(again).toMatchObject({ status: 'succeeded' });
-    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await view());
-    await proxy.close();
-  });
+  for (const fault of ['reset', 'close'] as const) {
+    test(`a connection ${fault === 'reset' ? 'reset (RST)' : 'closed without a word (FIN: a proxy restart, a failover)'} mid-run is transient, never a reason to park, and the next pull delivers every row`, async ({ lab }) => {
+      const partner = await lab.partner(dialect);
+      const store = await lab.store();
+      const { proxy, connector, view } = await proxiedStream(lab, partner, store);
+      proxy.faultWhenClientSends(CURSOR_ALIAS, fault, 3);
+      const summary = await failedRun(lab.pull(store, connector), 15_000);
+      expect(summary.error).toMatchObject({ code: 'RP_SOURCE_UNREACHABLE' });
+      expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual((await view()).slice(0, 2 * PAGE));
+      const [again] = await lab.pull(store, connector);
+      expect(again).toMatchObject({ status: 'succeeded' });
+      expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await view());
+      await proxy.close();
+    });
+  }
 });
 
 describe.runIf(TEST_DIALECTS.includes('mysql'))('a partner DBA\'s KILL QUERY (MariaDB)', () => {

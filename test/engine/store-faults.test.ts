@@ -45,6 +45,9 @@ describe('a store that goes silent', () => {
     expect(await readResources(store.db, connector.tenant, 'contacts')).toHaveLength(10);
     expect((await loadWatermark(store.db, { connectorId: connector.id, stream: 'people' }))?.key).toEqual(['10']);
 
+    // The store notices the vanished process (its keepalive; the proxy, still answering for it,
+    // stands in by closing), which ends its session and with it the stream's hold.
+    storeProxy.dropConnections();
     storeProxy.restore();
     const next = await lab.cli(['pull', connector.id, '--json'], { env: { DATABASE_URL: store.url } });
     expect(next.code, next.stderr).toBe(0);
@@ -78,5 +81,21 @@ describe('a store that goes silent', () => {
       await store.close();
       await proxy.close();
     }
+  });
+
+  test('closing a store that went silent takes the goodbye bound, not for ever', async ({ lab }) => {
+    const labStore = await lab.store();
+    const proxy = await startTcpProxy(PG_URL.replace(/^postgres(ql)?:/, 'http:'));
+    const url = new URL(labStore.url);
+    url.port = String(proxy.port);
+    const store = await openStore({ databaseUrl: url.toString(), migrate: false });
+    await sql`select 1`.execute(store.db);
+    await store.holds.tryTake('a stream');
+    // Silent both ways, its FIN swallowed too: a goodbye (end()) would wait for an answer that never comes.
+    proxy.blackHole();
+    const started = Date.now();
+    await store.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await proxy.close();
   });
 });

@@ -6,6 +6,8 @@
  */
 import net from 'node:net';
 
+type Fault = 'blackHole' | 'reset' | 'close';
+
 export interface TcpProxy {
   /** `http://127.0.0.1:<port>`, for an HTTP server behind it. */
   url: string;
@@ -20,10 +22,11 @@ export interface TcpProxy {
   /** From now on nothing passes either way, on open connections and new ones, and nothing is closed. */
   blackHole(): void;
   /**
-   * Black-holes or resets every connection the moment a client sends `text` for the
-   * `occurrence`-th time (the chunk carrying it is swallowed): a fault at a chosen statement.
+   * Black-holes, resets (RST) or closes (FIN, as a proxy restart or a failover does) every
+   * connection the moment a client sends `text` for the `occurrence`-th time (the chunk
+   * carrying it is swallowed): a fault at a chosen statement.
    */
-  faultWhenClientSends(text: string, fault: 'blackHole' | 'reset', occurrence?: number): Promise<void>;
+  faultWhenClientSends(text: string, fault: Fault, occurrence?: number): Promise<void>;
   /** Lets traffic pass again (what was swallowed stays lost). */
   restore(): void;
   /** Caps each direction of every connection at `bytesPerSecond` (0: no cap), as a thin link does. */
@@ -40,16 +43,18 @@ export async function startTcpProxy(target: string, latencyMs = 0): Promise<TcpP
   let dead = false;
   let silent = false;
   let bandwidth = 0;
-  let trigger: { text: string; fault: 'blackHole' | 'reset'; left: number; fired: () => void } | undefined;
+  let trigger: { text: string; fault: Fault; left: number; fired: () => void } | undefined;
   const resetAll = () => {
     for (const s of sockets) s.resetAndDestroy();
   };
-  const server = net.createServer((client) => {
+  // Half-open allowed, so a FIN passes only when the proxy forwards it: a black hole swallows
+  // it too, and a goodbye (a client's end()) waits there as it would on a dead link.
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
     if (dead) {
       client.destroy();
       return;
     }
-    const upstream = net.connect(Number(port), hostname);
+    const upstream = net.connect({ port: Number(port), host: hostname, allowHalfOpen: true });
     const delay = latencyMs;
     const linkFree = new Map<net.Socket, number>();
     for (const s of [client, upstream]) {
@@ -60,6 +65,7 @@ export async function startTcpProxy(target: string, latencyMs = 0): Promise<TcpP
     const forward = (from: net.Socket, to: net.Socket) => from.on('data', (chunk: Buffer) => {
       if (from === client && trigger && chunk.includes(trigger.text) && --trigger.left === 0) {
         if (trigger.fault === 'reset') resetAll();
+        else if (trigger.fault === 'close') for (const s of sockets) s.destroy();
         else silent = true;
         trigger.fired();
         trigger = undefined;
@@ -72,6 +78,10 @@ export async function startTcpProxy(target: string, latencyMs = 0): Promise<TcpP
     });
     forward(client, upstream);
     forward(upstream, client);
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      // After the last chunk on that link has left.
+      from.on('end', () => !silent && setTimeout(() => to.end(), delay + Math.max(0, (linkFree.get(to) ?? 0) - Date.now())));
+    }
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });

@@ -6,7 +6,7 @@
  * can run beside other work; it shares node_modules and the local database servers.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MUTATIONS, type Mutation } from './mutations.ts';
@@ -91,10 +91,14 @@ async function main(): Promise<void> {
   const bad = outcomes.filter((o) => o.verdict !== 'caught');
   process.stdout.write(`\n${outcomes.length - bad.length} of ${outcomes.length} mutation(s) caught` +
     (bad.length > 0 ? `; not caught: ${bad.map((o) => `${o.mutation.name} (${o.verdict}: ${o.mutation.breaks})`).join('; ')}` : '') + '\n');
-  writeFileSync(path.join(ROOT, 'bench/results/mutations-latest.json'), JSON.stringify({
-    at: new Date().toISOString(), commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim(),
-    outcomes: outcomes.map((o) => ({ name: o.mutation.name, verdict: o.verdict, failed: o.failed, seconds: Math.round(o.seconds) })),
-  }, null, 2));
+  // A run of some mutations updates theirs and keeps the others' last outcome, each with its date and commit.
+  const file = path.join(ROOT, 'bench/results/mutations-latest.json');
+  const at = new Date().toISOString();
+  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
+  const earlier = new Map<string, unknown>(existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { outcomes: { name: string }[] }).outcomes.map((o) => [o.name, o]) : []);
+  for (const o of outcomes) earlier.set(o.mutation.name, { name: o.mutation.name, verdict: o.verdict, failed: o.failed, seconds: Math.round(o.seconds), at, commit });
+  const kept = MUTATIONS.filter((m) => earlier.has(m.name)).map((m) => earlier.get(m.name));
+  writeFileSync(file, `${JSON.stringify({ updated: at, outcomes: kept }, null, 2)}\n`);
   if (bad.length > 0) process.exitCode = 1;
 }
 

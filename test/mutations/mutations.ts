@@ -319,14 +319,6 @@ export const MUTATIONS: Mutation[] = [
     tests: ['test/security/secret-scrubbing.test.ts'],
   },
   {
-    name: 'scrub-longest-first',
-    breaks: 'a secret that extends another leaks its tail',
-    file: 'src/secrets/secret-registry.ts',
-    find: '  forms = [...all].sort((a, b) => b.length - a.length);',
-    replace: '  forms = [...all].sort((a, b) => a.length - b.length);',
-    tests: ['test/security/secret-scrubbing.test.ts'],
-  },
-  {
     name: 'id-from-file-name',
     breaks: 'a file name registers an id the ops API can never address',
     file: 'src/config/load-connectors.ts',
@@ -346,7 +338,7 @@ export const MUTATIONS: Mutation[] = [
     name: 'postgres-password-methods',
     breaks: 'a server asking for a cleartext or md5 password gets it',
     file: 'src/sources/postgres/password-guard.ts',
-    find: '    if (this.#allowed.includes(method)) return answer();',
+    find: '    if (this.#allowed.includes(sends)) return answer();',
     replace: '    return answer();',
     tests: ['test/security/session-auth.test.ts'],
   },
@@ -408,7 +400,7 @@ export const MUTATIONS: Mutation[] = [
     find: '    const connectionLost = connection !== undefined && !!(connection as PooledConnection).__knex__disposed;',
     replace: '    const connectionLost = false;',
     tests: ['test/engine/partner-faults.test.ts'],
-    only: 'connection reset',
+    only: 'closed without a word',
   },
   {
     name: 'shutdown-bound',
@@ -450,6 +442,7 @@ export const MUTATIONS: Mutation[] = [
     find: '  return Promise.race([ending.then(() => true, () => true), sleep(STORE_GOODBYE_MS, false, { ref: false })]);',
     replace: '  return ending.then(() => true, () => true);',
     tests: ['test/engine/store-faults.test.ts'],
+    only: 'goodbye',
   },
   {
     name: 'kill-query-transient',

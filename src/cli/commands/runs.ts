@@ -23,7 +23,7 @@ export function registerRuns(program: Command): void {
       const runs = page.items;
       if (opts.json) printJson(page);
       else {
-        printTable(runs.map(({ watermarkAfter, ...r }) => ({
+        printTable(runs.map(({ watermarkAfter, detail, ...r }) => ({
           ...r, startedAt: r.startedAt.slice(0, 19), endedAt: r.endedAt?.slice(11, 19),
           null_cursor: r.nullCursor, null_key: r.nullKey, future_cursor: r.futureCursor,
         })), ['id', 'stream', 'kind', 'status', 'startedAt', 'endedAt', 'read', 'sent', 'unchanged', 'rejected', 'null_cursor', 'null_key', 'future_cursor', 'pages', 'error']);
