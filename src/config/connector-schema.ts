@@ -116,7 +116,9 @@ export const connectorSchema = z.strictObject({
     .describe('Connector id; default: the file name without extension'),
   source: sourceSchema,
   schedule: z.string().optional().describe('Cron expression; absent = no scheduled pulls (backfill only)'),
-  schedule_timezone: z.string().default('UTC'),
+  schedule_timezone: z.string().default('UTC').describe('IANA zone of schedule and verify_schedule'),
+  verify_schedule: z.string().optional()
+    .describe('Cron expression of a scheduled verify of every stream in serve (report only, never repairs); absent = none'),
   default_phone_region: z.string().regex(/^[A-Z]{2}$/).optional(),
   lag_objective_seconds: z.number().int().min(1).optional(),
   reach: z.strictObject({

@@ -202,8 +202,9 @@ function openingQuoteLine(text: string, quote: string, offset: number): number |
 function semanticProblems(raw: unknown): { keyPath: (string | number)[]; message: string }[] {
   const out: { keyPath: (string | number)[]; message: string }[] = [];
   const config = (raw ?? {}) as DeepPartial<ConnectorConfig>;
-  if (typeof config.schedule === 'string' && !cron.validate(config.schedule)) {
-    out.push({ keyPath: ['schedule'], message: `"${config.schedule}" is not a valid cron expression` });
+  for (const key of ['schedule', 'verify_schedule'] as const) {
+    const expression = config[key];
+    if (typeof expression === 'string' && !cron.validate(expression)) out.push({ keyPath: [key], message: `"${expression}" is not a valid cron expression` });
   }
   for (const [keyPath, zone] of [[['schedule_timezone'], config.schedule_timezone], [['source', 'timezone'], config.source?.timezone]] as const) {
     if (typeof zone === 'string' && !isTimeZone(zone)) out.push({ keyPath: [...keyPath], message: `"${zone}" is not an IANA time zone` });

@@ -39,6 +39,12 @@ export interface ReconcileOptions {
   allowMassDelete?: boolean;
   /** Report what would be deleted; change nothing. */
   dryRun?: boolean;
+  /**
+   * Delete only these external ids (those a verify found extra, within its --from/--to), if the
+   * view lacks them; default every delivered record the view lacks. The guard's share is still
+   * of every delivered record.
+   */
+  among?: readonly string[];
   runtime?: RuntimeEnv;
 }
 
@@ -94,7 +100,8 @@ export async function reconcileStream(options: ReconcileOptions): Promise<Reconc
         }
         return (await session.countUnpositioned(spec)).nullCursor;
       });
-      const missing = [...delivered.keys()].filter((id) => !present.has(id)).sort();
+      const among = options.among === undefined ? undefined : new Set(options.among);
+      const missing = [...delivered.keys()].filter((id) => !present.has(id) && (among === undefined || among.has(id))).sort();
       const result: ReconcileSummary = {
         stream: options.stream, runId: run?.id, viewRows, unmappedRows, nullCursorRows, delivered: delivered.size, missing, deleted: 0, dryRun,
       };

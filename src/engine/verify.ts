@@ -23,8 +23,8 @@
  * clock are counted apart, not as differences.
  *
  * Repair sends missing and stale rows again as a keyed re-read (like retry-rejects) in a
- * `repair` run that holds the stream, through the normal delivery path; extras go to
- * reconcile with its mass-delete guard.
+ * `repair` run that holds the stream, through the normal delivery path; the extras found go
+ * to reconcile (only those: nothing outside --from/--to) with its mass-delete guard.
  */
 import crypto from 'node:crypto';
 import { sql } from 'kysely';
@@ -73,6 +73,8 @@ export interface VerifyOptions {
   maxDeleteRatio?: number;
   allowMassDelete?: boolean;
   maxRowsPerSecond?: number;
+  /** The caller holds a slot of the source for this verify (the scheduler takes one per job); else verify waits for one. */
+  slotHeld?: boolean;
   /** Rows per page (default the stream's page size). */
   pageSize?: number;
   signal?: AbortSignal;
@@ -160,7 +162,8 @@ async function verifyStream(options: VerifyOptions, stream: string): Promise<Str
       try {
         const found = await withPlannedStream(store, connector, stream, options.runtime, async (plan, source) => {
           await checkIdentity(store, ref, plan, sink);
-          const slot = await waitForSourceSlot(store, connector.sourceId, connector.config.source.max_connections, run.signal);
+          const slot = options.slotHeld ? { release: async () => undefined }
+            : await waitForSourceSlot(store, connector.sourceId, connector.config.source.max_connections, run.signal);
           if (!slot) throw new PullerError('RP_RUN_CANCELLED', `verify of ${connector.id}/${stream} stopped while waiting for a source slot`);
           try {
             return await new StreamScan(options, plan, source, sink, run.id, run.signal).run();
@@ -173,7 +176,7 @@ async function verifyStream(options: VerifyOptions, stream: string): Promise<Str
         await run.finish('succeeded', counts);
         result = { ...found.report, runId: run.id };
         if (options.repair && result.differences > 0) {
-          result.repair = await repairStream(options, ref, found.rows, result.extra.count > 0, sink, log);
+          result.repair = await repairStream(options, ref, found.rows, found.extras, sink, log);
         }
       } finally {
         await sink.close();
@@ -246,7 +249,7 @@ class StreamScan {
     this.#kind = plan.cursorKind;
   }
 
-  async run(): Promise<{ report: Omit<StreamVerification, 'runId'>; rows: RowDifference[] }> {
+  async run(): Promise<{ report: Omit<StreamVerification, 'runId'>; rows: RowDifference[]; extras: string[] }> {
     const { plan, source, options } = this;
     const bounds = await this.#bounds();
     const pageSize = options.pageSize ?? plan.pageSize;
@@ -295,7 +298,7 @@ class StreamScan {
       differences: 0,
     };
     report.differences = report.missing.count + report.stale.count + report.extra.count;
-    return { report, rows: found };
+    return { report, rows: found, extras };
   }
 
   /** --from/--to as cursor values: `lower` exclusive (one step below --from), `upper` inclusive. */
@@ -473,7 +476,7 @@ function digest(pairs: Map<string, string>): string {
  * holds the stream (mapping, validation, quarantine, the one delivery order, the sink, a
  * checkpoint that never moves the watermark), then hands extras to reconcile.
  */
-async function repairStream(options: VerifyOptions, ref: StreamRef, found: RowDifference[], extras: boolean, sink: Sink, log: Logger): Promise<RepairOutcome> {
+async function repairStream(options: VerifyOptions, ref: StreamRef, found: RowDifference[], extras: string[], sink: Sink, log: Logger): Promise<RepairOutcome> {
   const { store, connector } = options;
   const outcome: RepairOutcome = { sent: 0, deleted: 0, quarantined: 0, notRepairable: { count: 0, examples: [] } };
   if (found.length > 0) {
@@ -502,8 +505,10 @@ async function repairStream(options: VerifyOptions, ref: StreamRef, found: RowDi
           outcome.notRepairable.examples.push(...older.slice(0, EXAMPLES - outcome.notRepairable.examples.length));
           // What verify found stale at the same version was taken for delivered: forget its content so the one
           // delivery order sends it (same version, other content), and the store's guard lets it through.
+          // Only those it will send: a record delivered at a newer version keeps what it has.
+          const repairable = [...judged.candidates.keys()];
           await store.updateTable('delivered').set({ content_hash: 'verify: stale' })
-            .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).where('external_id', 'in', ids.length > 0 ? ids : [''])
+            .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).where('external_id', 'in', repairable.length > 0 ? repairable : [''])
             .execute();
           const result = await deliverJudged(ctx, judged, { beforeCommit: (trx, o) => recordProgress(trx, run.id, addPage(counts, o), watermark) });
           counts = addPage(counts, result);
@@ -518,17 +523,18 @@ async function repairStream(options: VerifyOptions, ref: StreamRef, found: RowDi
     outcome.deleted = counts.rowsDeleted;
     outcome.quarantined = counts.rowsRejected;
   }
-  if (extras) {
+  if (extras.length > 0) {
     try {
+      // Only the extras this verify found: a repair within --from/--to deletes nothing outside them.
       const r = await reconcileStream({
-        store, connector, stream: ref.stream, log, runtime: options.runtime,
+        store, connector, stream: ref.stream, log, runtime: options.runtime, among: extras,
         maxDeleteRatio: options.maxDeleteRatio ?? DEFAULT_MAX_DELETE_RATIO, allowMassDelete: options.allowMassDelete,
       });
       outcome.reconcile = { runId: r.runId, deleted: r.deleted, guardTripped: r.guardTripped };
     } catch (error) {
       // The guard refused: nothing was deleted; the report says why and verify still counts the extras.
       if (!(error instanceof PullerError && error.code === 'RP_MASS_DELETE')) throw error;
-      outcome.reconcile = { deleted: 0, guardTripped: true, error: `${error.code} ${error.message}` };
+      outcome.reconcile = { deleted: 0, guardTripped: true, error: `${error.code} ${error.message} ${error.advice}` };
     }
   }
   return outcome;

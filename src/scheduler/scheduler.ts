@@ -1,10 +1,12 @@
 /**
- * The scheduler behind `serve`: one node-cron task per scheduled connector, refreshed when
- * the store's connector revision moves (store/connector-registry.ts); a tick fires once
- * across replicas (schedule-ticks.ts) and a stream runs in one process at a time (its run
- * holds it, store/run-records.ts); transient failures retry with backoff, permanent ones
- * park the stream; a per-source cap across replicas (source-slots.ts), a global cap per
- * process; a graceful stop.
+ * The scheduler behind `serve`: node-cron tasks per connector (its pulls' `schedule`, its
+ * verify's `verify_schedule`), refreshed when the store's connector revision moves
+ * (store/connector-registry.ts); a tick fires once across replicas (schedule-ticks.ts) and a
+ * stream runs in one process at a time (its run holds it, store/run-records.ts); transient
+ * failures retry with backoff, permanent ones park the stream; a per-source cap across
+ * replicas (source-slots.ts), a global cap per process; a graceful stop. A scheduled verify
+ * reports only (never repairs): run history, the verify metric, an error event when
+ * anything differs.
  */
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -12,12 +14,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import cron, { type ScheduledTask } from 'node-cron';
 import { pullConnector } from '../engine/pull-connector.ts';
+import { verifyConnector } from '../engine/verify.ts';
 import type { RunSummary } from '../engine/run-stream.ts';
 import { isTransient, PermanentError, PullerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { connectorRevision, listConnectors, type RegisteredConnector } from '../store/connector-registry.ts';
 import type { StreamRef } from '../store/delivery-state.ts';
-import type { StoreSchema } from '../store/schema.ts';
+import type { ScheduledJob, StoreSchema } from '../store/schema.ts';
 import type { PullerMetrics } from '../server/puller-metrics.ts';
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './retry-delay.ts';
 import { Semaphore } from './semaphore.ts';
@@ -40,7 +43,8 @@ export interface SchedulerOptions {
 
 interface Scheduled {
   connector: RegisteredConnector;
-  task?: ScheduledTask;
+  /** Its pull and verify schedules (none when disabled or unscheduled). */
+  tasks: ScheduledTask[];
 }
 
 /** Why a stream was not started. */
@@ -60,6 +64,7 @@ export class Scheduler {
   private readonly global: Semaphore;
   private readonly perSource = new Map<string, Semaphore>();
   private readonly connectors = new Map<string, Scheduled>();
+  /** Jobs in progress here, by `<job> <connector>/<stream>`. */
   private readonly active = new Map<string, Promise<void>>();
   private readonly breached = new Set<string>();
   private readonly stopping = new AbortController();
@@ -102,14 +107,14 @@ export class Scheduler {
     const skipped: { stream: string; reason: SkipReason }[] = [];
     for (const name of names) {
       // Parked streams and streams another replica holds are told apart in the log, not here.
-      const reason = entry.connector.enabled ? this.dispatch(entry.connector, name, 'trigger') : 'disabled';
+      const reason = entry.connector.enabled ? this.dispatch(entry.connector, name, 'pull', 'trigger') : 'disabled';
       if (reason) skipped.push({ stream: name, reason });
       else started.push(name);
     }
     return { started, skipped };
   }
 
-  /** Streams running in this process, as `connector/stream`. */
+  /** Jobs running in this process, as `pull connector/stream` or `verify connector/stream`. */
   running(): string[] {
     return [...this.active.keys()];
   }
@@ -119,7 +124,7 @@ export class Scheduler {
     // Abort first: a tick whose claim is in flight must not start anything after this.
     this.stopping.abort();
     clearInterval(this.refreshTimer);
-    for (const entry of this.connectors.values()) await entry.task?.destroy();
+    for (const entry of this.connectors.values()) await destroyAll(entry.tasks);
     await this.refreshing.catch(() => undefined);
     await Promise.allSettled([...this.active.values()]);
   }
@@ -139,63 +144,69 @@ export class Scheduler {
         old.connector = connector;
         continue;
       }
-      await old?.task?.destroy();
-      this.connectors.set(connector.id, { connector, task: this.schedule(connector) });
+      await destroyAll(old?.tasks ?? []);
+      this.connectors.set(connector.id, { connector, tasks: this.schedule(connector) });
     }
     for (const [id, entry] of this.connectors) {
       if (seen.has(id)) continue;
-      await entry.task?.destroy();
+      await destroyAll(entry.tasks);
       this.connectors.delete(id);
     }
     this.revision = revision;
-    this.log.info({ revision, connectors: connectors.length, scheduled: [...this.connectors.values()].filter((e) => e.task).length }, 'connectors loaded');
+    this.log.info({ revision, connectors: connectors.length, scheduled: [...this.connectors.values()].filter((e) => e.tasks.length > 0).length }, 'connectors loaded');
   }
 
-  private schedule(connector: RegisteredConnector): ScheduledTask | undefined {
-    const { schedule, schedule_timezone: timezone } = connector.config;
-    if (!schedule || !connector.enabled) return undefined;
-    try {
-      return cron.schedule(schedule, (context) => this.onTick(connector.id, context.date), {
-        name: `connector:${connector.id}`, timezone, logger: this.cronLogger(),
-      });
-    } catch (err) {
-      this.log.error({ err, connector: connector.id, schedule, timezone }, 'cannot schedule connector');
-      return undefined;
+  /** A cron task per schedule of the connector: its pulls, its verify. */
+  private schedule(connector: RegisteredConnector): ScheduledTask[] {
+    if (!connector.enabled) return [];
+    const { schedule, verify_schedule: verifySchedule, schedule_timezone: timezone } = connector.config;
+    const tasks: ScheduledTask[] = [];
+    for (const [job, expression] of [['pull', schedule], ['verify', verifySchedule]] as const) {
+      if (!expression) continue;
+      try {
+        tasks.push(cron.schedule(expression, (context) => this.onTick(connector.id, job, context.date), {
+          name: `${job === 'pull' ? 'connector' : job}:${connector.id}`, timezone, logger: this.cronLogger(),
+        }));
+      } catch (err) {
+        this.log.error({ err, connector: connector.id, job, schedule: expression, timezone }, 'cannot schedule connector');
+      }
     }
+    return tasks;
   }
 
-  private async onTick(connectorId: string, date: Date): Promise<void> {
+  private async onTick(connectorId: string, job: ScheduledJob, date: Date): Promise<void> {
     const entry = this.connectors.get(connectorId);
     if (!entry || this.stopping.signal.aborted) return;
     // Replicas agree on a tick by its scheduled second, whatever their callback's delay.
     const tick = new Date(Math.floor(date.getTime() / 1000) * 1000);
     try {
-      if (!(await claimTick(this.db, connectorId, tick, this.holder)) || this.stopping.signal.aborted) return;
-      this.log.info({ connector: connectorId, tick: tick.toISOString() }, 'tick claimed');
-      for (const stream of entry.connector.config.streams) this.dispatch(entry.connector, stream.name, 'schedule');
+      if (!(await claimTick(this.db, connectorId, job, tick, this.holder)) || this.stopping.signal.aborted) return;
+      this.log.info({ connector: connectorId, job, tick: tick.toISOString() }, 'tick claimed');
+      for (const stream of entry.connector.config.streams) this.dispatch(entry.connector, stream.name, job, 'schedule');
     } catch (err) {
-      this.log.error({ err, connector: connectorId }, 'tick failed');
+      this.log.error({ err, connector: connectorId, job }, 'tick failed');
     }
   }
 
-  /** Starts a stream's job unless it is already running here; the job checks the rest. */
-  private dispatch(connector: RegisteredConnector, stream: string, cause: 'schedule' | 'trigger'): SkipReason | undefined {
-    const key = `${connector.id}/${stream}`;
+  /** Starts a stream's job unless the same job of the stream is already running here; the job checks the rest. */
+  private dispatch(connector: RegisteredConnector, stream: string, job: ScheduledJob, cause: 'schedule' | 'trigger'): SkipReason | undefined {
+    // A pull and a verify of one stream go on side by side (a verify holds no stream, verify.ts).
+    const key = `${job} ${connector.id}/${stream}`;
     if (this.stopping.signal.aborted) return 'stopping';
     if (this.active.has(key)) {
       // An overlapping tick is dropped, not queued: the running pull reads the new rows too.
-      this.log.info({ connector: connector.id, stream, cause }, 'skipped: stream is still running');
+      this.log.info({ connector: connector.id, stream, job, cause }, 'skipped: stream is still running');
       return 'running';
     }
-    const job = this.runJob(connector, { connectorId: connector.id, stream }, cause)
-      .catch((err: unknown) => this.log.error({ err, connector: connector.id, stream }, 'stream job failed'))
+    const running = this.runJob(connector, { connectorId: connector.id, stream }, job, cause)
+      .catch((err: unknown) => this.log.error({ err, connector: connector.id, stream, job }, 'stream job failed'))
       .finally(() => this.active.delete(key));
-    this.active.set(key, job);
+    this.active.set(key, running);
     return undefined;
   }
 
-  private async runJob(connector: RegisteredConnector, ref: StreamRef, cause: string): Promise<void> {
-    const log = this.log.child({ tenant: connector.tenant, connector: ref.connectorId, stream: ref.stream });
+  private async runJob(connector: RegisteredConnector, ref: StreamRef, job: ScheduledJob, cause: string): Promise<void> {
+    const log = this.log.child({ tenant: connector.tenant, connector: ref.connectorId, stream: ref.stream, ...(job === 'verify' ? { job } : {}) });
     const parked = await parkedReason(this.db, ref);
     if (parked) {
       log.debug({ parked }, 'skipped: stream is parked');
@@ -210,7 +221,7 @@ export class Scheduler {
       const slot = await this.sourceSlot(connector, log);
       if (!slot) return;
       try {
-        await this.global.use(() => this.slottedJob(connector, ref, cause, log));
+        await this.global.use(() => (job === 'pull' ? this.slottedJob(connector, ref, cause, log) : this.verifyJob(connector, ref, log)));
       } finally {
         await slot.release();
       }
@@ -283,6 +294,35 @@ export class Scheduler {
     }
   }
 
+  /**
+   * A scheduled verify of a stream, in the source slot its job holds: report only. What it
+   * found goes to run history (by verify itself), the verify metric, and an error event
+   * when anything differs; a failure waits for the next tick.
+   */
+  private async verifyJob(connector: RegisteredConnector, ref: StreamRef, log: Logger): Promise<void> {
+    if (this.stopping.signal.aborted) {
+      log.info('skipped: stopping');
+      return;
+    }
+    try {
+      const [found] = await verifyConnector({
+        store: this.db, connector, stream: ref.stream, log: this.options.log, signal: this.stopping.signal, slotHeld: true,
+      });
+      this.options.metrics?.recordVerify(connector.tenant, found!);
+      if (found!.differences > 0) {
+        log.error({ run: found!.runId, differences: found!.differences, missing: found!.missing.count, stale: found!.stale.count, extra: found!.extra.count },
+          'verify found differences: see the run in run history, and `verify --repair`');
+      }
+    } catch (err) {
+      if (err instanceof PullerError && err.code === 'RP_STREAM_BUSY') {
+        log.info('skipped: another verify of the stream is in progress (this replica or another)');
+        return;
+      }
+      this.options.metrics?.recordFailure(connector.tenant, ref.connectorId, ref.stream, err);
+      log.error({ err, code: (err as PullerError).code }, 'verify failed');
+    }
+  }
+
   /** Logs an error event when a stream's lag crosses its connector's objective, once per breach. */
   async checkLagObjectives(): Promise<void> {
     for (const s of await streamStatuses(this.db)) {
@@ -306,4 +346,8 @@ export class Scheduler {
       debug: (m: string | Error) => log.debug(String(m)),
     };
   }
+}
+
+async function destroyAll(tasks: ScheduledTask[]): Promise<void> {
+  for (const task of tasks) await task.destroy();
 }

@@ -9,7 +9,7 @@
  * - Embedded store: one process holds the whole store (embedded-store-lock.ts), so a map in
  *   memory is the truth: whatever this process does not hold, nobody holds.
  */
-import { endPgClient } from './store-connections.ts';
+import { endPgClient, endsInTime } from './store-connections.ts';
 import pg from 'pg';
 
 /** One hold; `lost` aborts when it ends without `release` (its session went away). */
@@ -139,10 +139,10 @@ export class SessionLockHolds implements Holds {
     this.#held.delete(key);
     const session = this.#session;
     if (!session) return;
-    // A failed unlock means a broken session, whose locks PostgreSQL has released anyway. Not
-    // waited for: the session runs statements in order, so a later take on it follows the
-    // unlock, and a session that stopped answering must not hold up the run that gives back.
-    void this.#query('select pg_advisory_unlock(hashtextextended($1, $2))', [key, KEY_SEED], session).catch(() => undefined);
+    // A failed unlock means a broken session, whose locks PostgreSQL has released anyway. Waited
+    // for (another process may take the stream next), but no longer than a goodbye: a session
+    // that stopped answering must not hold up the run that gives back.
+    await endsInTime(this.#query('select pg_advisory_unlock(hashtextextended($1, $2))', [key, KEY_SEED], session));
   }
 
   /** Runs a statement on the session (`session`: that one, not a new one), after the ones before it. */

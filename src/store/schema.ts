@@ -161,8 +161,13 @@ export interface SecretsTable {
   updated_at: Timestamp;
 }
 
+/** What a connector's cron schedules run: pulls (`schedule`) or a verify (`verify_schedule`). */
+export type ScheduledJob = 'pull' | 'verify';
+
 export interface ScheduleTicksTable {
   connector_id: string;
+  /** Which schedule of the connector ticked: its pulls (`schedule`) or its verify (`verify_schedule`). */
+  job: ColumnType<ScheduledJob, ScheduledJob | undefined, ScheduledJob>;
   last_tick: Timestamp;
   fired_by: string;
   updated_at: Timestamp;

@@ -37,6 +37,7 @@ source:
   user: reach_ro
   password: hunter2-plaintext
 schedule: "every minute"
+verify_schedule: "weekly"
 streams:
   - name: customers
     view: "reach.customers_v; drop table x"
@@ -68,9 +69,10 @@ describe('reach-puller apply', { timeout: 180_000 }, () => {
     const file = path.join(dir, 'mixed', 'bright.yaml');
     expect(r.stderr).toContain(`${file}:7 source.password: plaintext password refused`);
     expect(r.stderr).toContain(`${file}:8 schedule: "every minute" is not a valid cron expression`);
-    expect(r.stderr).toContain(`${file}:11 streams[0].view: must be`);
-    expect(r.stderr).toContain(`${file}:10 streams[0].cursor: required`);
-    expect(r.stderr).toContain(`${file}:16 streams[0].colour: unknown key`);
+    expect(r.stderr).toContain(`${file}:9 verify_schedule: "weekly" is not a valid cron expression`);
+    expect(r.stderr).toContain(`${file}:12 streams[0].view: must be`);
+    expect(r.stderr).toContain(`${file}:11 streams[0].cursor: required`);
+    expect(r.stderr).toContain(`${file}:17 streams[0].colour: unknown key`);
     expect(r.stderr).not.toContain('hunter2-plaintext');
     const list = await runCli(['connectors', 'list', '--json'], { env });
     expect(JSON.parse(list.stdout)).toEqual([]);

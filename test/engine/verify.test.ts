@@ -1,7 +1,9 @@
 /**
  * `verify` (src/engine/verify.ts): a stream in sync reports nothing; each kind of difference,
  * made on purpose, is found with its key; `--repair` leaves none; rows still settling are not
- * differences; the CLI exits 0 only when nothing differs.
+ * differences; the CLI exits 0 only when nothing differs. `--from`/`--to` keep rows outside
+ * out of the scan, the counts, the report and the repair; an integer cursor (beyond 2^53, ties,
+ * values of every length); the mass-delete guard refuses a repair's extras.
  */
 import { BackgroundBackfills } from '../../src/backfill/background-backfills.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
@@ -10,6 +12,7 @@ import { PullerMetrics } from '../../src/server/puller-metrics.ts';
 import { verifyConnector, type StreamVerification } from '../../src/engine/verify.ts';
 import type { RegisteredConnector } from '../../src/store/connector-registry.ts';
 import type { TestDialect } from '../helpers/partner.ts';
+import { sql } from 'kysely';
 import { TEST_DIALECTS } from '../helpers/partner.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { readResources } from '../helpers/resources.ts';
@@ -38,8 +41,38 @@ async function stream(lab: Lab, dialect: TestDialect, sink: 'store' | 'reach') {
   return { partner, store, reach, connector, table };
 }
 
-const verify = async (store: LabStore, connector: RegisteredConnector, repair = false): Promise<StreamVerification> =>
-  (await verifyConnector({ store: store.db, connector, log: testLog, repair }))[0]!;
+const verify = async (store: LabStore, connector: RegisteredConnector, repair = false, range: { from?: string; to?: string } = {}): Promise<StreamVerification> =>
+  (await verifyConnector({ store: store.db, connector, log: testLog, repair, ...range }))[0]!;
+
+/** Ids of the stream's delivered records by state: live, or deleted. */
+async function deliveredIds(store: LabStore, connector: RegisteredConnector, deleted: boolean): Promise<string[]> {
+  const rows = await store.db.selectFrom('delivered').select('external_id').where('connector_id', '=', connector.id).where('deleted', '=', deleted).execute();
+  return rows.map((r) => r.external_id).sort();
+}
+
+// Cursor values of the integer stream: ties everywhere, 5..12 (one digit to two), then beyond 2^53.
+const BEYOND = 2n ** 53n;
+const seq = (i: number): bigint => (i <= 14 ? 5n + BigInt(Math.floor(i / 2)) : BEYOND + BigInt(Math.floor(i / 2)));
+
+/** A stream keyed by a code whose cursor is a bigint column `seq`; 30 rows c1..c30, delivered. */
+async function integerStream(lab: Lab, dialect: TestDialect) {
+  const partner = await lab.partner(dialect);
+  const store = await lab.store();
+  const name = lab.unique('vi');
+  const t = partner.types;
+  const { table } = await lab.view(partner, name, `code ${dialect === 'postgres' ? 'text' : 'varchar(16)'} primary key, seq ${t.bigint} not null, email ${t.text}`);
+  await partner.exec(...Array.from({ length: ROWS }, (_, i) => i + 1).map((i) => `insert into ${table} values ('c${i}', ${seq(i)}, 'u${i}@x.io')`));
+  const connector = await lab.connector(store, partner, {
+    id: name,
+    body: `streams:
+  - { name: people, view: v_${name}, schema: contacts, primary_key: [code], cursor: seq, page_size: 4, fields: { id: code, email: email } }
+`,
+  });
+  expect(await lab.pull(store, connector)).toMatchObject([{ status: 'succeeded', rowsSent: ROWS }]);
+  return { partner, store, connector, table };
+}
+
+const codes = (f: { examples: string[] }) => [...f.examples].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
 
 const ids = (f: { examples: string[] }) => [...f.examples].sort((a, b) => Number(a) - Number(b));
 
@@ -86,6 +119,103 @@ for (const dialect of TEST_DIALECTS) {
     }, 120_000);
   });
 }
+
+for (const dialect of TEST_DIALECTS) {
+  describe(`verify --from/--to and an integer cursor on ${dialect}`, () => {
+    test('a time range: rows outside are not examined, counted, reported or repaired', async ({ lab }) => {
+      const partner = await lab.partner(dialect);
+      const store = await lab.store();
+      const name = lab.unique('vr');
+      const t = partner.types;
+      const { table } = await lab.view(partner, name, `id ${t.bigint} primary key, email ${t.text}, updated_at ${t.timestamp} not null`);
+      // Two rows per minute from 2024-01-01 00:00 (UTC): ids 10..21 are the minutes 5..10.
+      const at = (id: number) => `'2024-01-01 00:${String(Math.floor(id / 2)).padStart(2, '0')}:00${dialect === 'postgres' ? '+00' : ''}'`;
+      await partner.exec(...Array.from({ length: ROWS }, (_, i) => i + 1).map((id) => `insert into ${table} values (${id}, 'u${id}@x.io', ${at(id)})`));
+      const connector = await lab.connector(store, partner, {
+        id: name,
+        body: `streams:
+  - { name: people, view: v_${name}, schema: contacts, primary_key: [id], cursor: updated_at, page_size: 3, fields: { id: id, email: email } }
+`,
+      });
+      await lab.pull(store, connector);
+      const range = { from: '2024-01-01 00:05:00', to: '2024-01-01T00:10:00Z' };
+      expect(await verify(store, connector, false, range)).toMatchObject({ viewRows: 12, delivered: 12, differences: 0 });
+
+      // One of each kind inside the range (11 stale, 12 extra, 14 missing), and outside on both sides.
+      await partner.exec(`update ${table} set email = 'edited@x.io' where id in (2, 11, 29)`, `delete from ${table} where id in (3, 12, 27)`);
+      await store.db.deleteFrom('delivered').where('connector_id', '=', connector.id).where('external_id', 'in', ['1', '14', '25']).execute();
+      const inside = await verify(store, connector, false, range);
+      expect({ missing: ids(inside.missing), stale: ids(inside.stale), extra: ids(inside.extra) }).toEqual({ missing: ['14'], stale: ['11'], extra: ['12'] });
+      expect(inside).toMatchObject({ viewRows: 11, delivered: 11, differences: 3, settling: 0 });
+      // The same through the CLI's flags.
+      const env = { DATABASE_URL: store.url, REACH_API_URL: '', REACH_API_TOKEN: '' };
+      const cli = await lab.cli(['verify', connector.id, '--from', range.from, '--to', range.to, '--json'], { env });
+      expect(cli.code, cli.stderr).toBe(1);
+      expect(JSON.parse(cli.stdout)[0]).toMatchObject({ viewRows: 11, differences: 3, missing: { examples: ['14'] }, stale: { examples: ['11'] }, extra: { examples: ['12'] } });
+
+      // A repair of the range leaves the differences outside it alone: extras outside are not deleted.
+      expect((await verify(store, connector, true, range)).repair).toMatchObject({ sent: 2, reconcile: { deleted: 1 } });
+      expect(await verify(store, connector, false, range)).toMatchObject({ differences: 0 });
+      const whole = await verify(store, connector);
+      expect({ missing: ids(whole.missing), stale: ids(whole.stale), extra: ids(whole.extra) }).toEqual({ missing: ['1', '25'], stale: ['2', '29'], extra: ['3', '27'] });
+      expect(await deliveredIds(store, connector, true)).toEqual(['12']);
+    }, 120_000);
+
+    test('an integer cursor: found by key, a range of bigint values, repaired', async ({ lab }) => {
+      const { partner, store, connector, table } = await integerStream(lab, dialect);
+      const clean = await verify(store, connector);
+      expect(clean).toMatchObject({ viewRows: ROWS, delivered: ROWS, differences: 0, rangesDiffering: 0, settling: 0, ahead: 0 });
+      expect(clean.ranges).toBeGreaterThan(5);
+      // Versions as the store keeps them: the 2^53 + n cursors exact.
+      const version = await store.db.selectFrom('delivered').select('version').where('connector_id', '=', connector.id).where('external_id', '=', 'c17').executeTakeFirstOrThrow();
+      expect(BigInt(version.version) - 10n ** 39n).toBe(seq(17));
+
+      await partner.exec(`update ${table} set email = 'edited@x.io' where code = 'c3'`, `delete from ${table} where code = 'c20'`,
+        `insert into ${table} values ('c99', 7, 'late@x.io')`);
+      await store.db.deleteFrom('delivered').where('connector_id', '=', connector.id).where('external_id', '=', 'c25').execute();
+      const found = await verify(store, connector);
+      expect({ missing: codes(found.missing), stale: codes(found.stale), extra: codes(found.extra) }).toEqual({ missing: ['c25', 'c99'], stale: ['c3'], extra: ['c20'] });
+
+      // Beyond 2^53: c16..c25 (c20 gone from the view, c25's record lost).
+      const high = await verify(store, connector, false, { from: String(BEYOND + 8n), to: String(BEYOND + 12n) });
+      expect({ missing: codes(high.missing), stale: codes(high.stale), extra: codes(high.extra) }).toEqual({ missing: ['c25'], stale: [], extra: ['c20'] });
+      expect(high).toMatchObject({ viewRows: 9, delivered: 9 });
+      // Across 9 -> 10: c6..c11, all in sync (c3 and c99 are below).
+      expect(await verify(store, connector, false, { from: '8', to: '10' })).toMatchObject({ viewRows: 6, delivered: 6, differences: 0 });
+
+      expect((await verify(store, connector, true)).repair).toMatchObject({ sent: 3, reconcile: { deleted: 1 }, notRepairable: { count: 0 } });
+      expect(await verify(store, connector)).toMatchObject({ differences: 0, viewRows: ROWS });
+    }, 120_000);
+  });
+}
+
+describe('the mass-delete guard in verify --repair', () => {
+  test('refuses extras above --max-delete-ratio: nothing deleted, exit 1, the reason; --allow-mass-delete deletes them', async ({ lab }) => {
+    const { partner, store, connector, table } = await integerStream(lab, 'postgres');
+    // A third of the view gone, beside a stale row the repair still sends.
+    await partner.exec(`delete from ${table} where seq >= ${BEYOND + 8n} and seq <= ${BEYOND + 12n}`, `update ${table} set email = 'edited@x.io' where code = 'c3'`);
+    const env = { DATABASE_URL: store.url, REACH_API_URL: '', REACH_API_TOKEN: '' };
+    const refused = await lab.cli(['verify', connector.id, '--repair'], { env });
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stdout).toMatch(/extra 10: /);
+    expect(refused.stdout).toMatch(/RP_MASS_DELETE .*10 of 30 delivered records \(33\.3 %\).*limit is 10\.0 %\. Nothing was deleted\..*--allow-mass-delete/);
+    expect(await deliveredIds(store, connector, true)).toEqual([]);
+    expect((await readResources(store.db, connector.tenant, 'contacts')).length).toBe(ROWS);
+    // The guard's refusal is in run history: the reconcile run failed with its code.
+    const { rows } = await sql<{ status: string; error_code: string }>`select status, error_code from runs where kind = 'reconcile'`.execute(store.db);
+    expect(rows).toEqual([{ status: 'failed', error_code: 'RP_MASS_DELETE' }]);
+    expect(await verify(store, connector)).toMatchObject({ differences: 10, extra: { count: 10 }, stale: { count: 0 } });
+
+    const json = await lab.cli(['verify', connector.id, '--repair', '--json'], { env });
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)[0].repair.reconcile).toMatchObject({ deleted: 0, guardTripped: true, error: expect.stringMatching(/^RP_MASS_DELETE /) });
+
+    const allowed = await lab.cli(['verify', connector.id, '--repair', '--allow-mass-delete'], { env });
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect((await deliveredIds(store, connector, true)).length).toBe(10);
+    expect(await verify(store, connector)).toMatchObject({ differences: 0, viewRows: 20 });
+  }, 120_000);
+});
 
 describe('verify into the Reach API', () => {
   test('a never-delivered row, a tampered change hash and a row gone from the view are found and repaired', async ({ lab }) => {

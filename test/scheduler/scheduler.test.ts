@@ -1,11 +1,14 @@
 /**
  * The scheduler in process, against real PostgreSQL: cron ticks pull, an overlapping tick
- * is skipped, a transient failure retries until it succeeds, a permanent one parks.
+ * is skipped, a transient failure retries until it succeeds, a permanent one parks; a
+ * verify schedule verifies (report only) into run history and the verify metric.
  */
 import net from 'node:net';
 import { afterEach } from 'vitest';
+import { listRuns } from '../../src/scheduler/run-history.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { unparkStreams } from '../../src/scheduler/stream-parking.ts';
+import { PullerMetrics } from '../../src/server/puller-metrics.ts';
 import type { Store } from '../../src/store/open-store.ts';
 import { freePort } from '../helpers/free-port.ts';
 import type { Partner } from '../helpers/partner.ts';
@@ -27,9 +30,10 @@ describe('scheduler', () => {
     const store = await lab.store();
     const connector = await registerYaml(store, name, yaml);
     const { log, events } = capturedLog(level);
-    const scheduler = new Scheduler({ db: store.db, log, refreshSeconds: 1, retry: RETRY });
+    const metrics = new PullerMetrics();
+    const scheduler = new Scheduler({ db: store.db, log, metrics, refreshSeconds: 1, retry: RETRY });
     open.push(scheduler);
-    return { store, connector, scheduler, events };
+    return { store, connector, scheduler, events, metrics };
   }
 
   async function expected(partner: Partner, view: string) {
@@ -116,5 +120,59 @@ describe('scheduler', () => {
     expect(await unparkStreams(store.db, 'parked')).toEqual(['customers']);
     await waitFor('a run after unparking', async () => (await runs(store)).some((r) => r.status === 'succeeded'));
     expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(await expected(partner, 'parked'));
+  });
+
+  test('a verify schedule verifies every stream, report only: run history, the metric, an error event when anything differs', async ({ lab }) => {
+    const partner = await lab.partner('postgres');
+    await customersView(partner, 'verified', 12);
+    const { store, connector, scheduler, events, metrics } = await setup(lab, 'verified',
+      customersConnector(partner, 'verified', { extra: 'verify_schedule: "* * * * * *"', pageSize: 5 }));
+    expect(await lab.pull(store, connector)).toMatchObject([{ status: 'succeeded', rowsSent: 12 }]);
+    const verifies = async () => (await listRuns(store.db, connector.id)).items.filter((r) => r.kind === 'verify' && r.status === 'succeeded');
+    const gauge = async (kind: string) => {
+      const line = (await metrics.registry.metrics()).split('\n')
+        .find((l) => l.startsWith(`reach_puller_verify_differences{tenant="${connector.tenant}",connector="verified",stream="customers",kind="${kind}"}`));
+      return line === undefined ? undefined : Number(line.split(' ').at(-1));
+    };
+    const differencesFound = () => events.filter((e) => e.msg.startsWith('verify found differences'));
+
+    await scheduler.start();
+    await waitFor('a scheduled verify', async () => (await verifies()).length > 0);
+    expect((await verifies())[0]!.detail).toMatchObject({ viewRows: 12, delivered: 12, differences: 0, missing: { count: 0 }, stale: { count: 0 } });
+    await waitFor('the metric', async () => (await gauge('stale')) === 0);
+    expect(differencesFound()).toEqual([]);
+
+    // A row edited without moving its cursor: the next scheduled verify finds it stale.
+    await partner.exec(`update t_verified set email = 'edited@example.com' where id = 5`);
+    await waitFor('the difference in the metric', async () => (await gauge('stale')) === 1);
+    expect(await gauge('missing')).toBe(0);
+    expect((await verifies())[0]!.detail).toMatchObject({ differences: 1, stale: { count: 1, examples: ['5'] } });
+    await waitFor('an error event', () => differencesFound().length > 0);
+    expect(differencesFound()[0]).toMatchObject({ level: 50, connector: 'verified', stream: 'customers', differences: 1, stale: 1 });
+    await scheduler.stop();
+
+    // Report only: no pull and no repair ran, the record is still the old one; each verify tick was claimed once.
+    const kinds = new Set((await runs(store)).slice(1).map((r) => r.kind));
+    expect(kinds).toEqual(new Set(['verify']));
+    expect((await readResources(store.db, connector.tenant, 'contacts')).find((r) => r.id === '5')).toEqual({ id: '5', email: 'u5@example.com' });
+    const ticks = events.filter((e) => e.msg === 'tick claimed').map((e) => [e.job, e.tick]);
+    expect(ticks.every(([job]) => job === 'verify')).toBe(true);
+    expect(new Set(ticks.map(([, tick]) => tick)).size).toBe(ticks.length);
+  });
+
+  test("a connector's pull and verify schedules tick apart: one claim per job and second, neither eats the other's", async ({ lab }) => {
+    const partner = await lab.partner('postgres');
+    await customersView(partner, 'both', 6);
+    const { store, scheduler, events } = await setup(lab, 'both',
+      customersConnector(partner, 'both', { schedule: '* * * * * *', extra: 'verify_schedule: "* * * * * *"' }));
+    await scheduler.start();
+    const done = async (kind: string) => (await runs(store)).filter((r) => r.kind === kind && r.status === 'succeeded').length;
+    await waitFor('three pulls and three verifies', async () => (await done('pull')) >= 3 && (await done('verify')) >= 3, 30_000);
+    await scheduler.stop();
+    const claims = events.filter((e) => e.msg === 'tick claimed').map((e) => `${String(e.job)} ${String(e.tick)}`);
+    expect(new Set(claims).size).toBe(claims.length);
+    const seconds = (job: string) => new Set(claims.filter((c) => c.startsWith(`${job} `)).map((c) => c.split(' ')[1]));
+    const pulls = seconds('pull');
+    expect([...seconds('verify')].filter((tick) => pulls.has(tick)).length).toBeGreaterThanOrEqual(2);
   });
 });

@@ -45,7 +45,7 @@ describe('the scheduler and a source at its cap', () => {
       await waitFor('the free source\'s run to succeed', async () => (await runs(free.id)).some((r) => r.status === 'succeeded'), 10_000);
       expect(performance.now() - t0).toBeLessThan(10_000);
       expect(await runs(busy.id)).toEqual([]);
-      expect(scheduler.running()).toEqual([`${busy.id}/people`]);
+      expect(scheduler.running()).toEqual([`pull ${busy.id}/people`]);
 
       // The other replica's run ends: the waiting stream takes the slot and runs.
       await held!.release();

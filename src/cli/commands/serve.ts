@@ -47,7 +47,7 @@ export function registerServe(program: Command): void {
       let backfills: BackgroundBackfills | undefined;
       let disarm: (() => void) | undefined;
       const bound = () => (disarm ??= boundShutdown(() => [
-        ...(scheduler?.running() ?? []).map((s) => `pull ${s}`), ...(backfills?.running() ?? []).map((id) => `backfill ${id}`),
+        ...(scheduler?.running() ?? []), ...(backfills?.running() ?? []).map((id) => `backfill ${id}`),
       ]));
       const stopped = new Promise<string>((resolve) => {
         const stop = (signal: string) => {
