@@ -152,13 +152,19 @@ describe('ReachApiSink', () => {
       return new Response(JSON.stringify(body), { status: response.status, headers: { 'content-type': 'application/json' } });
     };
     const { log, lines } = captureLog();
-    const s = new ReachApiSink({ client: { apiUrl: server.url, token: TOKEN, fetch: renamed }, log, batchWaitMs: 5_000 });
-    const started = performance.now();
-    for (let i = 0; i < 3; i++) await s.processed(await s.post(page(`tenant-renamed-${i}`, 'customers', 5), mayPost));
-    expect(performance.now() - started).toBeLessThan(4_000);
-    const warnings = lines().filter((l) => l.msg.includes('status this puller does not know'));
-    // Each name once, whatever the number of batches that reported it.
-    expect(warnings.map((w) => w.status).sort()).toEqual(['DONE_OK', 'WORKING']);
+    // Each batch takes 150 ms: the first look (after 20 ms) always finds it unfinished.
+    const slow = await startReachApiServer({ token: TOKEN, processingDelayMs: 150 });
+    try {
+      const s = new ReachApiSink({ client: { apiUrl: slow.url, token: TOKEN, fetch: renamed }, log, batchWaitMs: 5_000 });
+      const started = performance.now();
+      for (let i = 0; i < 3; i++) await s.processed(await s.post(page(`tenant-renamed-${i}`, 'customers', 5), mayPost));
+      expect(performance.now() - started).toBeLessThan(4_000);
+      const warnings = lines().filter((l) => l.msg.includes('status this puller does not know'));
+      // Each name once, whatever the number of batches that reported it.
+      expect(warnings.map((w) => w.status).sort()).toEqual(['DONE_OK', 'WORKING']);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('fails with RP_SINK_UNCONFIRMED when Reach has not processed a batch by the wait deadline', async () => {
