@@ -40,6 +40,8 @@ export interface CliOptions {
   /** The child is killed (SIGKILL) after this long and the test fails (default 60 s). */
   timeoutMs?: number;
   input?: string;
+  /** The child's working directory (default: the repository root). */
+  cwd?: string;
 }
 
 /** A store of the lab: the Store and the URL other processes reach it by. */
@@ -147,7 +149,7 @@ export class Lab {
   /** Starts the real CLI (`bin/reach-puller.js`); `result` resolves when it exits. The child is killed after the file at the latest. */
   spawnCli(args: string[], options: CliOptions = {}): { child: ChildProcess; result: Promise<CliResult> } {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin/reach-puller.js'), ...args], {
-      cwd: ROOT,
+      cwd: options.cwd ?? ROOT,
       env: {
         ...process.env,
         LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',

@@ -4,6 +4,9 @@
  * connection cap. A chunk reads like a pull (keyset pages, each its own short transaction
  * under the settle ceiling), and a backfill from the first row seeds the watermark.
  */
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { backfillProgress, cancelBackfill, listBackfills, resumeBackfill, startBackfill, type BackfillRequest } from '../../src/backfill/run-backfill.ts';
 import { main } from '../../src/cli/program.ts';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
@@ -12,6 +15,7 @@ import { openAdminTransaction } from '../helpers/admin-transaction.ts';
 import { RO_USER, TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { readResources } from '../helpers/resources.ts';
+import { waitFor } from '../scheduler/ops-fixtures.ts';
 import { describe, expect, test, type Lab, type LabStore } from '../fixture.ts';
 
 for (const dialect of TEST_DIALECTS) {
@@ -60,31 +64,58 @@ for (const dialect of TEST_DIALECTS) {
         .where('connector_id', '=', connector.id).where('kind', '=', 'backfill').execute();
     }
 
-    /** Client sessions of the read-only user (PostgreSQL's parallel query workers are not connections). */
-    async function roConnections(partner: Partner): Promise<number> {
-      const sql = dialect === 'postgres'
-        ? `select count(*) as n from pg_stat_activity where usename = '${RO_USER}' and datname = '${partner.database}' and backend_type = 'client backend'`
-        : `select count(*) as n from information_schema.processlist where user = '${RO_USER}' and db = '${partner.database}'`;
-      const [row] = await partner.query<{ n: string | number }>(sql);
-      return Number(row!.n);
+    /**
+     * A lock on the view's table, held by an admin session of the test: while it is held, every
+     * statement reading the view waits on it. `waiting()` counts the read-only user's sessions
+     * waiting on it, `sessions()` all its client sessions of the database (PostgreSQL's parallel
+     * query workers are not connections).
+     */
+    async function tableGate(partner: Partner, table: string) {
+      if (dialect === 'postgres') {
+        const client = new pg.Client({ connectionString: partner.url });
+        await client.connect();
+        await client.query('begin');
+        // Granted once the pages in flight end (each is its own short transaction); the next ones queue behind it.
+        await client.query(`lock table ${table} in access exclusive mode`);
+        const count = async (where: string) => {
+          // Inside a transaction, pg_stat_activity is a snapshot taken once: taken anew for each count.
+          await client.query('select pg_stat_clear_snapshot()');
+          return Number((await client.query(`select count(*) as n from pg_stat_activity
+            where usename = $1 and datname = $2 and backend_type = 'client backend'${where}`, [RO_USER, partner.database])).rows[0].n);
+        };
+        return {
+          waiting: () => count(" and wait_event_type = 'Lock'"),
+          sessions: () => count(''),
+          open: async () => { await client.query('commit'); await client.end(); },
+        };
+      }
+      const conn = await mysql.createConnection({ uri: partner.url });
+      await conn.query(`lock tables ${table} write`);
+      const count = async (where: string) => Number(((await conn.query(
+        `select count(*) as n from information_schema.processlist where user = ? and db = ?${where}`, [RO_USER, partner.database]))[0] as { n: number }[])[0]!.n);
+      return {
+        waiting: () => count(" and state = 'Waiting for table metadata lock'"),
+        sessions: () => count(''),
+        open: async () => { await conn.query('unlock tables'); await conn.end(); },
+      };
     }
 
     test('backfills 200k rows in parallel chunks, equal to the view, within max_connections, and seeds the watermark', async ({ lab }) => {
       const { id, partner, store, connector } = await setup(lab, 200_000, { maxConnections: 3 });
-      let peak = 0;
-      let sampling = true;
-      const sampler = (async () => {
-        while (sampling) {
-          peak = Math.max(peak, await roConnections(partner));
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      })();
-      const { progress } = await backfill(store, connector, { chunks: 6 });
-      sampling = false;
-      await sampler;
+      // Planned (startBackfill returns once the chunks are planned), then every chunk's next page
+      // stops at the gate: exactly max_connections sessions wait there, and no fourth arrives.
+      const handle = await startBackfill({ store: store.db, log: testLog }, { connector: connector.id, chunks: 6 });
+      const gate = await tableGate(partner, `t_${id}`);
+      try {
+        await waitFor('three sessions at the gate', async () => (await gate.waiting()) >= 3);
+        await sleep(500);
+        expect(await gate.waiting()).toBe(3);
+        expect(await gate.sessions()).toBe(3);
+      } finally {
+        await gate.open();
+      }
+      const progress = await handle.done;
       expect(progress).toMatchObject({ state: 'succeeded', rowsDone: 200_000, chunks: { total: 6, succeeded: 6 } });
-      expect(peak).toBeGreaterThan(1);
-      expect(peak).toBeLessThanOrEqual(3);
       expect(await delivered(store, connector)).toEqual(await expected(partner, id));
       // Covering the stream from its first row, it leaves the next pull only what changed since it began.
       const watermark = await loadWatermark(store.db, { connectorId: connector.id, stream: 'customers' });
@@ -168,8 +199,14 @@ for (const dialect of TEST_DIALECTS) {
       }
       child.kill('SIGKILL');
       await result;
-      // Its hold ended with its process: the backfill shows as interrupted at once, not after a timeout.
-      const killed = (await listBackfills(store.db)).find((p) => p.connector === connector.id);
+      // Its hold ended with its process: the backfill shows as interrupted as soon as the store has
+      // seen the connection close (milliseconds; a busy machine, a little more), not after a lease timeout.
+      const killedAt = Date.now();
+      let killed = (await listBackfills(store.db)).find((p) => p.connector === connector.id);
+      while (killed?.state !== 'interrupted' && Date.now() - killedAt < 2_000) {
+        await new Promise((r) => setTimeout(r, 20));
+        killed = (await listBackfills(store.db)).find((p) => p.connector === connector.id);
+      }
       expect(killed).toMatchObject({ state: 'interrupted' });
       expect(killed!.rowsDone).toBeLessThan(12_000);
 

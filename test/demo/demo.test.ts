@@ -1,15 +1,15 @@
 /**
  * The demo, end to end once: an embedded partner, apply, preview, backfill, changes with a
  * late commit, pulls, status. The records in the store must equal the partner views' valid
- * rows at the end. The state store is a fresh PostgreSQL database (DATABASE_URL) so this
- * test opens one PGlite instance, the partner's.
+ * rows at the end. The partner is the demo's own embedded PGlite, as the product runs it; the
+ * state store is the lab's (DATABASE_URL), so this test opens one PGlite instance, the partner's.
  */
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll } from 'vitest';
 import { runDemo, type DemoResult } from '../../src/demo/run-demo.ts';
 import { DEMO_BUSINESSES } from '../../src/demo/demo-partner.ts';
 import { openPoolCount } from '../../src/sources/source-pools.ts';
-import { freshPgDatabase } from '../helpers/databases.ts';
+import { describe, expect, test, type Lab } from '../fixture.ts';
 
 const STATUS: Record<string, string> = { completed: 'paid', open: 'unpaid', void: 'cancelled' };
 
@@ -20,21 +20,23 @@ function dialable(phone: unknown): boolean {
 }
 
 describe('reach-puller demo', () => {
-  let result: DemoResult;
   let printed = '';
   const saved = process.env.DATABASE_URL;
 
-  beforeAll(async () => {
-    process.env.DATABASE_URL = await freshPgDatabase('rp_demo_store');
+  /** The demo run once, on a store of the lab: made by the first test that needs it. */
+  let demo: Promise<DemoResult> | undefined;
+  const demoOf = (lab: Lab) => (demo ??= (async () => {
+    process.env.DATABASE_URL = (await lab.store()).url;
     const out = new Writable({ write(chunk, _enc, done) { printed += String(chunk); done(); } });
-    result = await runDemo({ out });
-  }, 120_000);
+    return runDemo({ out });
+  })());
   afterAll(() => {
     if (saved === undefined) delete process.env.DATABASE_URL;
     else process.env.DATABASE_URL = saved;
   });
 
-  it('delivers exactly the valid rows of each tenant, at their newest values', () => {
+  test('delivers exactly the valid rows of each tenant, at their newest values', { timeout: 120_000 }, async ({ lab }) => {
+    const result = await demoOf(lab);
     for (const { businessId, tenant } of DEMO_BUSINESSES) {
       const customers = result.partnerRows.customers.filter((r) => r.business_id === businessId && dialable(r.phone));
       const stored = result.records.get(`${tenant}/customers`)!;
@@ -52,7 +54,8 @@ describe('reach-puller demo', () => {
     }
   });
 
-  it('shows the cancellation and the late commit, quarantines the rest, and leaves no pool open', () => {
+  test('shows the cancellation and the late commit, quarantines the rest, and leaves no pool open', { timeout: 120_000 }, async ({ lab }) => {
+    const result = await demoOf(lab);
     expect(result.records.get('bella-hair-studio/transactions')!.get('3')).toMatchObject({ status: 'cancelled' });
     expect(result.records.get('bella-hair-studio/transactions')!.has('2404')).toBe(true);
     expect(result.tenants.reduce((n, t) => n + t.quarantined, 0)).toBe(11);

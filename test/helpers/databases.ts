@@ -1,6 +1,6 @@
 /**
- * Real databases for tests. Each test file creates its own PostgreSQL database or MariaDB
- * schema, dropped before use and left in place after a failure for inspection.
+ * The real database servers tests run on, and creating and dropping their databases: the
+ * fixture (test/fixture.ts) names each database for its file and this run of the suite.
  * PG_URL / MYSQL_URL point at the servers (defaults: the local ones); MSSQL_URL (see mssql-server.ts) enables
  * live SQL Server tests.
  */

@@ -4,15 +4,16 @@
  * so no second statement runs; YAML bombs and oversized files are refused before parsing
  * goes far.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll } from 'vitest';
 import { loadConnectorFile, loadConnectors, parseConnector } from '../../src/config/load-connectors.ts';
 import { ConfigError, formatProblem } from '../../src/errors.ts';
 import { openSource } from '../../src/sources/source-pools.ts';
 import type { ReadSpec, Source } from '../../src/sources/source.ts';
-import { adminExec, freshDatabase, LIVE_DIALECTS, settingsFor } from '../sources/source-fixtures.ts';
+import { TEST_DIALECTS } from '../helpers/partner.ts';
+import { describe, expect, test, type Lab } from '../fixture.ts';
+import { settingsFor } from '../sources/source-fixtures.ts';
 
 /** A valid connector file with one value replaced; values are JSON, which YAML reads as-is. */
 function connectorYaml(over: { view?: string; cursor?: string; key?: string; field?: string; filterKey?: string } = {}): string {
@@ -51,7 +52,7 @@ const HOSTILE = [
 ];
 
 describe('hostile identifiers in connector files', () => {
-  it('accepts the plain file the hostile ones are made from', () => {
+  test('accepts the plain file the hostile ones are made from', () => {
     expect(parseConnector('ok.yaml', connectorYaml()).problems).toEqual([]);
   });
 
@@ -63,7 +64,7 @@ describe('hostile identifiers in connector files', () => {
     ['field', 'streams[0].fields.email', 17],
   ];
   for (const [key, keyPath, line] of cases) {
-    it(`refuses every hostile ${key} with file, line and path`, () => {
+    test(`refuses every hostile ${key} with file, line and path`, () => {
       for (const name of HOSTILE) {
         const { connector, problems } = parseConnector('hostile.yaml', connectorYaml({ [key]: name }));
         expect(connector, name).toBeUndefined();
@@ -74,9 +75,7 @@ describe('hostile identifiers in connector files', () => {
 });
 
 describe('YAML bombs and oversized files', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rp-sec-hostile-'));
-
-  it('refuses a billion-laughs file (exponential aliases)', () => {
+  test('refuses a billion-laughs file (exponential aliases)', () => {
     const levels = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
     const bomb = levels.map((name, i) => (i === 0
       ? `${name}: &${name} ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]`
@@ -86,8 +85,8 @@ describe('YAML bombs and oversized files', () => {
     expect(problems.map(formatProblem)).toEqual([expect.stringMatching(/^bomb\.yaml .*alias/i)]);
   });
 
-  it('refuses a file above the size limit before parsing it, and apply lists it', async () => {
-    const file = path.join(dir, 'huge.yaml');
+  test('refuses a file above the size limit before parsing it, and apply lists it', async ({ lab }) => {
+    const file = path.join(await lab.tmpDir(), 'huge.yaml');
     const text = `${connectorYaml()}${'# padding\n'.repeat(30_000)}`;
     writeFileSync(file, text);
     const { connector, problems } = await loadConnectorFile(file);
@@ -97,33 +96,34 @@ describe('YAML bombs and oversized files', () => {
   });
 });
 
-for (const dialect of LIVE_DIALECTS) {
+for (const dialect of TEST_DIALECTS) {
   describe(`identifiers quoted and values bound on ${dialect}`, () => {
-    let source: Source;
-    let url: string;
     // Every character that could end an identifier or start a comment, on either dialect.
     const table = 'x"y`z;--w';
     const column = 'c"o`l; drop';
     const quote = (name: string) => (dialect === 'postgres' ? `"${name.replaceAll('"', '""')}"` : `\`${name.replaceAll('`', '``')}\``);
 
-    beforeAll(async () => {
-      url = await freshDatabase(dialect, `rp_sec_hostile_${dialect}`);
-      await adminExec(dialect, url,
+    /** The file's partner with the hostile table and `t_victim`, and a Source on it: made by the first test that needs it. */
+    let ready: Promise<{ source: Source; url: string }> | undefined;
+    const sourceOf = (lab: Lab) => (ready ??= (async () => {
+      const partner = await lab.partner(dialect);
+      await partner.exec(
         `create table ${quote(table)} (id integer primary key, ${quote(column)} varchar(50), updated_at integer)`,
         `insert into ${quote(table)} values (1, 'one', 10), (2, 'two', 20)`,
         'create table t_victim (id integer primary key)',
         'insert into t_victim values (1)');
-      source = openSource(settingsFor(dialect, url));
-    });
+      return { source: openSource(settingsFor(dialect, partner.url)), url: partner.url };
+    })());
     afterAll(async () => {
-      await source?.close();
+      await (await ready?.catch(() => undefined))?.source.close();
     });
 
     const spec = (filter: ReadSpec['filter'] = {}): ReadSpec => ({
       view: table, columns: ['id', column], primaryKey: ['id'], cursor: 'updated_at', cursorKind: 'integer', filter,
     });
 
-    it('reads a table whose names contain quotes, backticks, semicolons and comment marks', async () => {
+    test('reads a table whose names contain quotes, backticks, semicolons and comment marks', async ({ lab }) => {
+      const { source } = await sourceOf(lab);
       const compiled = source.compilePage(spec(), { after: { cursor: '10', key: ['1'] }, limit: 10 });
       expect(compiled.sql).toContain(quote(table));
       expect(compiled.sql).toContain(quote(column));
@@ -131,7 +131,8 @@ for (const dialect of LIVE_DIALECTS) {
       expect(page.rows.map((r) => [String(r.id), r[column]])).toEqual([['1', 'one'], ['2', 'two']]);
     });
 
-    it('binds a filter value that carries a second statement: nothing else runs', async () => {
+    test('binds a filter value that carries a second statement: nothing else runs', async ({ lab }) => {
+      const { source, url } = await sourceOf(lab);
       const payload = "1; drop table t_victim; -- ' \" `";
       const compiled = source.compilePage(spec({ [column]: payload }), { limit: 10 });
       expect(compiled.sql).not.toContain('drop table');

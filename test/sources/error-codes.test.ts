@@ -1,10 +1,13 @@
 import knex from 'knex';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll } from 'vitest';
 import { PermanentError, TransientError } from '../../src/errors.ts';
 import { toSourceError } from '../../src/sources/error-codes.ts';
 import type { Source } from '../../src/sources/source.ts';
 import { openSource } from '../../src/sources/source-pools.ts';
-import { adminExec, freshDatabase, settingsFor } from './source-fixtures.ts';
+import { MYSQL_URL, PG_URL } from '../helpers/databases.ts';
+import { RO_PASSWORD, RO_USER } from '../helpers/partner.ts';
+import { describe, expect, test, type Lab } from '../fixture.ts';
+import { settingsFor } from './source-fixtures.ts';
 
 const SECRET = 'S3cret-pw!';
 const context = { source: 'mysql://u@h:3306/d', secret: SECRET };
@@ -32,17 +35,17 @@ describe('driver error tables', () => {
     ['mssql', { code: 'EREQUEST', number: 1205 }, 'transient', 'RP_SOURCE_QUERY'],
     ['mssql', { errors: [{ code: 'ETIMEDOUT' }] }, 'transient', 'RP_SOURCE_TIMEOUT'],
   ];
-  it.each(cases)('classifies a hand-made %s driver error %j as %s %s', (dialect, fields, kind, code) => {
+  test.each(cases)('classifies a hand-made %s driver error %j as %s %s', (dialect, fields, kind, code) => {
     const error = toSourceError(dialect, Object.assign(new Error('driver says no'), fields), context);
     expect(error).toBeInstanceOf(kind === 'transient' ? TransientError : PermanentError);
     expect(error.code).toBe(code);
   });
 
-  it('treats a pool acquire timeout as transient', () => {
+  test('treats a pool acquire timeout as transient', () => {
     expect(toSourceError('postgres', new knex.KnexTimeoutError('Knex: Timeout acquiring a connection'), context)).toBeInstanceOf(TransientError);
   });
 
-  it('scrubs the password from the message and from the kept cause', () => {
+  test('scrubs the password from the message and from the kept cause', () => {
     const raw = Object.assign(new Error(`connect mysql://u:${SECRET}@h failed`), { errno: 1045 });
     const error = toSourceError('mysql', raw, context);
     expect(error.code).toBe('RP_SOURCE_AUTH');
@@ -52,8 +55,8 @@ describe('driver error tables', () => {
 });
 
 describe('live credential errors', () => {
-  it('reports a refused MariaDB password as RP_SOURCE_AUTH without echoing it', async () => {
-    const source = openSource(settingsFor('mysql', 'mysql://root@127.0.0.1:3306/test', { password: SECRET }));
+  test('reports a refused MariaDB password as RP_SOURCE_AUTH without echoing it', async () => {
+    const source = openSource(settingsFor('mysql', MYSQL_URL, { password: SECRET }));
     try {
       const error = await source.withReadSession((s) => s.clockUtc()).catch((e: unknown) => e);
       expect(error).toMatchObject({ code: 'RP_SOURCE_AUTH' });
@@ -63,8 +66,11 @@ describe('live credential errors', () => {
     }
   });
 
-  it('reports an unreachable port as a transient RP_SOURCE_UNREACHABLE', async () => {
-    const source = openSource(settingsFor('postgres', 'postgres://postgres@127.0.0.1:1/postgres'));
+  test('reports an unreachable port as a transient RP_SOURCE_UNREACHABLE', async () => {
+    // Port 1 on the PostgreSQL server's host: nothing listens there.
+    const unreachable = new URL(PG_URL);
+    unreachable.port = '1';
+    const source = openSource(settingsFor('postgres', unreachable.toString()));
     try {
       const error = await source.withReadSession((s) => s.clockUtc()).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TransientError);
@@ -76,30 +82,30 @@ describe('live credential errors', () => {
 });
 
 describe('postgres read-only user', () => {
-  const ROLE = 'rp_src_errors_reader';
-  let reader: Source;
-  beforeAll(async () => {
-    const url = await freshDatabase('postgres', 'rp_src_errors');
-    await adminExec(
-      'postgres',
-      url,
-      `drop role if exists ${ROLE}`,
-      `create role ${ROLE} login`,
-      'create table visible (id int primary key)',
-      'create table hidden (id int primary key)',
-      `grant select on visible to ${ROLE}`,
-    );
-    reader = openSource(settingsFor('postgres', url.replace('postgres@', `${ROLE}@`)));
-  });
+  /**
+   * The file's partner with tables `visible` (SELECT granted to the partner's read-only user)
+   * and `hidden` (nothing granted), and a Source as that user: made by the first test that needs it.
+   */
+  let ready: Promise<Source> | undefined;
+  const readerOf = (lab: Lab) => (ready ??= (async () => {
+    const partner = await lab.partner('postgres');
+    await partner.exec('create table visible (id int primary key)', 'create table hidden (id int primary key)', `grant select on visible to ${RO_USER}`);
+    const url = new URL(partner.url);
+    url.username = RO_USER;
+    url.password = RO_PASSWORD;
+    return openSource(settingsFor('postgres', url.toString()));
+  })());
   afterAll(async () => {
-    await reader?.close();
+    await (await ready?.catch(() => undefined))?.close();
   });
 
-  it('holds nothing beyond SELECT', async () => {
+  test('holds nothing beyond SELECT', async ({ lab }) => {
+    const reader = await readerOf(lab);
     expect(await reader.inspectPrivileges()).toEqual({ writePrivileges: [] });
   });
 
-  it('cannot describe a table it cannot read, and a read of it is RP_SOURCE_PERMISSION', async () => {
+  test('cannot describe a table it cannot read, and a read of it is RP_SOURCE_PERMISSION', async ({ lab }) => {
+    const reader = await readerOf(lab);
     await expect(reader.describeView('hidden')).rejects.toMatchObject({ code: 'RP_VIEW_MISSING' });
     const spec = { view: 'hidden', columns: ['id'], primaryKey: ['id'], cursor: 'id', cursorKind: 'integer' as const, filter: {} };
     await expect(reader.withReadSession((s) => s.readPage(spec, { limit: 1 }))).rejects.toMatchObject({ code: 'RP_SOURCE_PERMISSION' });

@@ -1,18 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll } from 'vitest';
 import type { Position } from '../../src/interfaces.ts';
 import { PermanentError, type PullerError } from '../../src/errors.ts';
 import { openPoolCount, openSource } from '../../src/sources/source-pools.ts';
 import type { ReadSpec, Source } from '../../src/sources/source.ts';
 import type { SqlSource } from '../../src/sources/sql-source.ts';
-import { adminExec, freshDatabase, LIVE_DIALECTS, series, settingsFor, TYPES, type LiveDialect } from './source-fixtures.ts';
+import { TEST_DIALECTS, type TestDialect } from '../helpers/partner.ts';
+import { describe, expect, test, type Lab } from '../fixture.ts';
+import { series, settingsFor, TYPES } from './source-fixtures.ts';
 
 /** A timestamp literal `seconds` (+ `micros`) after 2024-01-01 00:00:00, as SQL. */
-function at(dialect: LiveDialect, seconds: string, micros = '0'): string {
+function at(dialect: TestDialect, seconds: string, micros = '0'): string {
   return dialect === 'postgres'
     ? `(timestamp '2024-01-01 00:00:00' + (${seconds}) * interval '1 second' + (${micros}) * interval '1 microsecond')`
     : `(timestamp '2024-01-01 00:00:00' + interval (${seconds}) second + interval (${micros}) microsecond)`;
 }
-const div = (dialect: LiveDialect, a: string, b: number) => (dialect === 'postgres' ? `(${a} / ${b})` : `(${a} div ${b})`);
+const div = (dialect: TestDialect, a: string, b: number) => (dialect === 'postgres' ? `(${a} / ${b})` : `(${a} div ${b})`);
 
 function instant(seconds: number, micros = 0): string {
   const s = new Date(Date.UTC(2024, 0, 1, 0, 0, seconds)).toISOString().slice(0, 19);
@@ -37,11 +39,8 @@ async function readAll(source: Source, spec: ReadSpec, limit: number, upTo?: str
 const G = Array.from({ length: 250 }, (_, i) => i + 1);
 const keyOf = (g: number) => `${g % 3}:${g}`;
 
-for (const dialect of LIVE_DIALECTS) {
+for (const dialect of TEST_DIALECTS) {
   describe(`${dialect} keyset reads`, () => {
-    let url: string;
-    let source: Source;
-    let db: string;
     const items = (over: Partial<ReadSpec> = {}): ReadSpec => ({
       view: 'items',
       columns: ['tenant_id', 'id', 'updated_at', 'tenant', 'amount', 'payload'],
@@ -52,13 +51,12 @@ for (const dialect of LIVE_DIALECTS) {
       ...over,
     });
 
-    beforeAll(async () => {
-      db = `rp_src_keyset_${dialect}`;
-      url = await freshDatabase(dialect, db);
+    /** The file's partner with tables `items`, `micro` and `big`, and a Source on it: made by the first test that needs it. */
+    let ready: Promise<{ source: Source; db: string }> | undefined;
+    const sourceOf = (lab: Lab) => (ready ??= (async () => {
+      const partner = await lab.partner(dialect);
       const t = TYPES[dialect];
-      await adminExec(
-        dialect,
-        url,
+      await partner.exec(
         `create table items (tenant_id int not null, id bigint not null, updated_at ${t.instant}, created_at ${t.instant},
           tenant ${t.text}, amount ${t.decimal}, payload ${t.json}, primary key (tenant_id, id))`,
         // 25 rows share each second (ties across every page of 7); every 50th has no cursor.
@@ -70,13 +68,14 @@ for (const dialect of LIVE_DIALECTS) {
         `create table big (id bigint primary key, version bigint not null)`,
         `insert into big select 9007199254740993 + g, 9007199254740993 + ${div(dialect, 'g', 3)} from ${series(dialect, 30)}`,
       );
-      source = openSource(settingsFor(dialect, url));
-    });
+      return { source: openSource(settingsFor(dialect, partner.url)), db: partner.database };
+    })());
     afterAll(async () => {
-      await source.close();
+      await (await ready?.catch(() => undefined))?.source.close();
     });
 
-    it('pages through ties of 25 rows with pages of 7 and a composite key, every row once, in order', async () => {
+    test('pages through ties of 25 rows with pages of 7 and a composite key, every row once, in order', async ({ lab }) => {
+      const { source } = await sourceOf(lab);
       const { rows, positions } = await readAll(source, items(), 7);
       const expected = G.filter((g) => g % 50 !== 0).sort((a, b) => Math.floor(a / 25) - Math.floor(b / 25) || a % 3 - b % 3 || a - b);
       expect(rows.map((r) => `${r.tenant_id}:${r.id}`)).toEqual(expected.map(keyOf));
@@ -84,7 +83,8 @@ for (const dialect of LIVE_DIALECTS) {
       expect(positions.at(-1)).toEqual({ cursor: instant(9), key: ['2', '248'] });
     });
 
-    it('keeps exact values: decimal and bigint as strings, JSON parsed, timestamps canonical', async () => {
+    test('keeps exact values: decimal and bigint as strings, JSON parsed, timestamps canonical', async ({ lab }) => {
+      const { source } = await sourceOf(lab);
       const page = await source.withReadSession((s) => s.readPage(items(), { limit: 1 }));
       expect(page.rows[0]).toEqual({
         tenant_id: 0,
@@ -96,13 +96,15 @@ for (const dialect of LIVE_DIALECTS) {
       });
     });
 
-    it('stops at upTo inclusively', async () => {
+    test('stops at upTo inclusively', async ({ lab }) => {
+      const { source } = await sourceOf(lab);
       const { rows } = await readAll(source, items(), 10, instant(1));
       expect(rows).toHaveLength(49); // seconds 0 (g 1-24) and 1 (g 25-49, minus none)
       expect(rows.every((r) => Number(r.id) < 50)).toBe(true);
     });
 
-    it('orders by COALESCE(cursor, fallback) and picks up NULL-cursor rows through the fallback', async () => {
+    test('orders by COALESCE(cursor, fallback) and picks up NULL-cursor rows through the fallback', async ({ lab }) => {
+      const { source } = await sourceOf(lab);
       const spec = items({ cursorFallback: 'created_at' });
       const { rows } = await readAll(source, spec, 9);
       const cursorOf = (g: number) => (g % 50 === 0 ? g : Math.floor(g / 25));
@@ -110,7 +112,8 @@ for (const dialect of LIVE_DIALECTS) {
       expect(rows.map((r) => `${r.tenant_id}:${r.id}`)).toEqual(expected.map(keyOf));
     });
 
-    it('counts NULL-cursor rows within the filter, and none when the fallback covers them', async () => {
+    test('counts NULL-cursor rows within the filter, and none when the fallback covers them', async ({ lab }) => {
+      const { source } = await sourceOf(lab);
       await source.withReadSession(async (s) => {
         expect((await s.countUnpositioned(items())).nullCursor).toBe(5);
         expect((await s.countUnpositioned(items({ filter: { tenant_id: 1 } }))).nullCursor).toBe(2);
@@ -118,7 +121,8 @@ for (const dialect of LIVE_DIALECTS) {
       });
     });
 
-    it('binds filter values: a quote-laden value matches nothing and harms nothing', async () => {
+    test('binds filter values: a quote-laden value matches nothing and harms nothing', async ({ lab }) => {
+      const { source } = await sourceOf(lab);
       const hostile = await readAll(source, items({ filter: { tenant: "x'; drop table items; --" } }), 50);
       expect(hostile.rows).toHaveLength(0);
       const { rows } = await readAll(source, items({ filter: { tenant: 'a', tenant_id: 1 } }), 50);
@@ -131,7 +135,8 @@ for (const dialect of LIVE_DIALECTS) {
       ['at_instant', 'instant', (m: number) => instant(0, m)],
       ['at_local', 'local', (m: number) => `2024-01-01 00:00:00.${String(m).padStart(6, '0')}`],
     ] as const) {
-      it(`pages 3000 rows inside one millisecond by microsecond (${kind}) to the end exactly`, async () => {
+      test(`pages 3000 rows inside one millisecond by microsecond (${kind}) to the end exactly`, async ({ lab }) => {
+        const { source } = await sourceOf(lab);
         const spec: ReadSpec = { view: 'micro', columns: ['id'], primaryKey: ['id'], cursor: column, cursorKind: kind, filter: {} };
         const { rows, positions } = await readAll(source, spec, 128);
         const expected = Array.from({ length: 3000 }, (_, i) => i + 1).sort((a, b) => (a % 1000) - (b % 1000) || a - b);
@@ -140,7 +145,8 @@ for (const dialect of LIVE_DIALECTS) {
       });
     }
 
-    it('round-trips bigint cursors and keys beyond 2^53 exactly', async () => {
+    test('round-trips bigint cursors and keys beyond 2^53 exactly', async ({ lab }) => {
+      const { source } = await sourceOf(lab);
       const spec: ReadSpec = { view: 'big', columns: ['id', 'version'], primaryKey: ['id'], cursor: 'version', cursorKind: 'integer', filter: {} };
       const { rows, positions } = await readAll(source, spec, 4);
       const expected = Array.from({ length: 30 }, (_, i) => i + 1).map((g) => ({
@@ -151,7 +157,8 @@ for (const dialect of LIVE_DIALECTS) {
       expect(rows.map((r) => r.version)).toEqual(expected.map((p) => p.cursor));
     });
 
-    it('describes a view, qualified or not, and maps cursor kinds', async () => {
+    test('describes a view, qualified or not, and maps cursor kinds', async ({ lab }) => {
+      const { source, db } = await sourceOf(lab);
       const columns = await source.describeView('items');
       expect(columns.map((c) => c.name)).toEqual(['tenant_id', 'id', 'updated_at', 'created_at', 'tenant', 'amount', 'payload']);
       const qualified = await source.describeView(`${dialect === 'postgres' ? 'public' : db}.items`);
@@ -163,7 +170,8 @@ for (const dialect of LIVE_DIALECTS) {
       expect(() => kind('tenant')).toThrow(expect.objectContaining({ code: 'RP_CURSOR_UNSUPPORTED', message: expect.stringContaining('tenant') }));
     });
 
-    it('reports a missing view as RP_VIEW_MISSING naming it, from describe and from a read', async () => {
+    test('reports a missing view as RP_VIEW_MISSING naming it, from describe and from a read', async ({ lab }) => {
+      const { source } = await sourceOf(lab);
       const described = await source.describeView('no_such_view').catch((e: unknown) => e);
       expect(described).toBeInstanceOf(PermanentError);
       expect(described).toMatchObject({ code: 'RP_VIEW_MISSING', message: expect.stringContaining('no_such_view') });
@@ -171,13 +179,15 @@ for (const dialect of LIVE_DIALECTS) {
       expect(read).toMatchObject({ code: 'RP_VIEW_MISSING', message: expect.stringContaining('no_such_view') });
     });
 
-    it('reads the partner clock in UTC with microseconds', async () => {
+    test('reads the partner clock in UTC with microseconds', async ({ lab }) => {
+      const { source } = await sourceOf(lab);
       const clock = await source.withReadSession((s) => s.clockUtc());
       expect(clock).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
       expect(Math.abs(Date.parse(clock) - Date.now())).toBeLessThan(60_000);
     });
 
-    it('refuses writes inside a read session and on a bare pooled connection', async () => {
+    test('refuses writes inside a read session and on a bare pooled connection', async ({ lab }) => {
+      const { source } = await sourceOf(lab);
       const refused = dialect === 'postgres' ? { code: '25006' } : { errno: 1792 };
       const attempt = (sql: string) => source.withReadSession((s) => s.raw(sql)).catch((e: PullerError) => e.cause);
       expect(await attempt("insert into items (tenant_id, id, tenant) values (9, 9, 'w')")).toMatchObject(refused);
@@ -187,29 +197,29 @@ for (const dialect of LIVE_DIALECTS) {
       expect(await source.withReadSession((s) => s.raw('select count(*) as n from items'))).toEqual([{ n: '250' }]);
     });
 
-    it('reports privileges beyond SELECT of the admin user', async () => {
+    test('reports privileges beyond SELECT of the admin user', async ({ lab }) => {
+      const { source } = await sourceOf(lab);
       const report = await source.inspectPrivileges();
       expect(report.writePrivileges).toContain(dialect === 'postgres' ? 'SUPERUSER' : 'ALL PRIVILEGES on *.*');
     });
   });
 }
 
-describe('mysql DATETIME precision', () => {
-  let source: Source;
-  beforeAll(async () => {
-    const url = await freshDatabase('mysql', 'rp_src_keyset_datetime');
-    await adminExec(
-      'mysql',
-      url,
+describe.skipIf(!TEST_DIALECTS.includes('mysql'))('mysql DATETIME precision', () => {
+  /** Table `events` in the file's MariaDB partner, and a Source on it: made by the first test that needs it. */
+  let ready: Promise<Source> | undefined;
+  const sourceOf = (lab: Lab) => (ready ??= (async () => {
+    const partner = await lab.partner('mysql', 'datetime');
+    await partner.exec(
       'create table events (id int primary key, at_second datetime not null, at_micro datetime(6) not null, on_day date not null)',
       // 300 rows over 3 seconds: ties of 100 at second precision; DATETIME(6) ties of 3.
       `insert into events select seq, timestamp '2024-01-01 00:00:00' + interval (seq div 100) second,
         timestamp '2024-01-01 00:00:00' + interval (seq div 3) microsecond, date '2024-01-01' + interval (seq div 150) day from seq_1_to_300`,
     );
-    source = openSource(settingsFor('mysql', url));
-  });
+    return openSource(settingsFor('mysql', partner.url));
+  })());
   afterAll(async () => {
-    await source.close();
+    await (await ready?.catch(() => undefined))?.close();
     expect(openPoolCount()).toBe(0);
   });
 
@@ -218,7 +228,8 @@ describe('mysql DATETIME precision', () => {
     ['at_micro', (g: number) => `2024-01-01 00:00:00.${String(Math.floor(g / 3)).padStart(6, '0')}`],
     ['on_day', (g: number) => `2024-01-0${1 + Math.floor(g / 150)} 00:00:00.000000`],
   ] as const) {
-    it(`pages ${column} ties with pages of 40, every row once`, async () => {
+    test(`pages ${column} ties with pages of 40, every row once`, async ({ lab }) => {
+      const source = await sourceOf(lab);
       const spec: ReadSpec = { view: 'events', columns: ['id', column], primaryKey: ['id'], cursor: column, cursorKind: 'local', filter: {} };
       const { rows, positions } = await readAll(source, spec, 40);
       const expected = Array.from({ length: 300 }, (_, i) => i + 1);

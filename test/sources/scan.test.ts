@@ -1,34 +1,36 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll } from 'vitest';
 import type { Page, ReadSpec, Source } from '../../src/sources/source.ts';
 import { openSource } from '../../src/sources/source-pools.ts';
-import { adminExec, freshDatabase, LIVE_DIALECTS, series, settingsFor, TYPES } from './source-fixtures.ts';
+import { TEST_DIALECTS } from '../helpers/partner.ts';
+import { describe, expect, test, type Lab } from '../fixture.ts';
+import { series, settingsFor, TYPES } from './source-fixtures.ts';
 
 const ROWS = 50_000;
 
-for (const dialect of LIVE_DIALECTS) {
+for (const dialect of TEST_DIALECTS) {
   describe(`${dialect} scan`, () => {
-    let source: Source;
     const spec: ReadSpec = { view: 'history', columns: ['id', 'note'], primaryKey: ['id'], cursor: 'changed_at', cursorKind: 'local', filter: {} };
 
-    beforeAll(async () => {
-      const url = await freshDatabase(dialect, `rp_src_scan_${dialect}`);
+    /** The file's partner with table `history`, and a Source of one connection on it: made by the first test that needs it. */
+    let ready: Promise<Source> | undefined;
+    const sourceOf = (lab: Lab) => (ready ??= (async () => {
+      const partner = await lab.partner(dialect);
       const t = TYPES[dialect];
       const changedAt =
         dialect === 'postgres' ? `timestamp '2024-01-01 00:00:00' + (g / 7) * interval '1 millisecond'` : `timestamp '2024-01-01 00:00:00' + interval (g div 7) * 1000 microsecond`;
-      await adminExec(
-        dialect,
-        url,
+      await partner.exec(
         `create table history (id int primary key, changed_at ${t.local} not null, note ${t.text})`,
         `insert into history select g, ${changedAt}, 'row' from ${series(dialect, ROWS)}`,
       );
       // One connection: a scan left early must not leave the pool stuck.
-      source = openSource(settingsFor(dialect, url, { maxConnections: 1 }));
-    });
+      return openSource(settingsFor(dialect, partner.url, { maxConnections: 1 }));
+    })());
     afterAll(async () => {
-      await source?.close();
+      await (await ready?.catch(() => undefined))?.close();
     });
 
-    it(`streams ${ROWS} rows in order in pages of at most 1000`, async () => {
+    test(`streams ${ROWS} rows in order in pages of at most 1000`, async ({ lab }) => {
+      const source = await sourceOf(lab);
       let count = 0;
       let previous = '';
       let largest = 0;
@@ -47,7 +49,8 @@ for (const dialect of LIVE_DIALECTS) {
       expect(largest).toBe(1000);
     });
 
-    it('scans only within (after, upTo]', async () => {
+    test('scans only within (after, upTo]', async ({ lab }) => {
+      const source = await sourceOf(lab);
       const pages: Page[] = [];
       await source.withReadSession(async (session) => {
         const after = { cursor: '2024-01-01 00:00:00.014000', key: ['100'] }; // id 100 = 100/7 = 14 ms
@@ -58,7 +61,8 @@ for (const dialect of LIVE_DIALECTS) {
       expect(ids).toEqual(Array.from({ length: 102 }, (_, i) => 101 + i));
     });
 
-    it('stops on abort with RP_RUN_CANCELLED and leaves the source usable', async () => {
+    test('stops on abort with RP_RUN_CANCELLED and leaves the source usable', async ({ lab }) => {
+      const source = await sourceOf(lab);
       const controller = new AbortController();
       let seen = 0;
       const outcome = await source

@@ -1,15 +1,11 @@
 /**
- * Shared by the source tests: settings for the local test servers, a fresh database per
- * test file, and admin SQL (which may write; a Source never can).
+ * Shared by the source tests: settings for the local test servers, column types and
+ * generated series per dialect. Databases come from the lab (test/fixture.ts).
  */
 import type { Dialect } from '../../src/interfaces.ts';
 import type { ConnectionSettings } from '../../src/sources/connection-settings.ts';
 import { ALLOW_PRIVATE_ENV, networkPolicy } from '../../src/security/network-policy.ts';
-import { freshMysqlDatabase, freshPgDatabase, mysqlExec, pgExec } from '../helpers/databases.ts';
-
-/** The dialects with a live server here. */
-export const LIVE_DIALECTS = ['postgres', 'mysql'] as const;
-export type LiveDialect = (typeof LIVE_DIALECTS)[number];
+import type { TestDialect } from '../helpers/partner.ts';
 
 /** Settings for a database URL; TLS off because the local servers have none. */
 export function settingsFor(dialect: Dialect, url: string, overrides: Partial<ConnectionSettings> = {}): ConnectionSettings {
@@ -32,16 +28,6 @@ export function settingsFor(dialect: Dialect, url: string, overrides: Partial<Co
   };
 }
 
-/** Drops and creates the database `name` on the dialect's server; returns its URL. */
-export function freshDatabase(dialect: LiveDialect, name: string): Promise<string> {
-  return dialect === 'postgres' ? freshPgDatabase(name) : freshMysqlDatabase(name);
-}
-
-/** Runs admin statements in one session (MariaDB: in UTC, so TIMESTAMP literals are UTC). */
-export function adminExec(dialect: LiveDialect, url: string, ...statements: string[]): Promise<void> {
-  return dialect === 'postgres' ? pgExec(url, ...statements) : mysqlExec(url, "SET time_zone = '+00:00'", ...statements);
-}
-
 /** Column types per dialect for the same test tables. */
 export const TYPES = {
   postgres: { instant: 'timestamptz', local: 'timestamp', text: 'text', json: 'jsonb', decimal: 'numeric(30,6)' },
@@ -49,6 +35,6 @@ export const TYPES = {
 } as const;
 
 /** `n` generated integers 1..n as a FROM clause producing column `g`. */
-export function series(dialect: LiveDialect, n: number): string {
+export function series(dialect: TestDialect, n: number): string {
   return dialect === 'postgres' ? `generate_series(1, ${n}) as s(g)` : `(select seq as g from seq_1_to_${n}) as s`;
 }
