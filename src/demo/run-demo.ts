@@ -31,6 +31,8 @@ export interface DemoOptions {
   out?: NodeJS.WritableStream;
   /** The directory of connector files (default connectors/demo). */
   connectorsDir?: string;
+  /** The embedded partner's port (default DEMO_PARTNER_PORT, the one connectors/demo names). */
+  partnerPort?: number;
   /** Home of the embedded store when DATABASE_URL is unset (default ./.reach-puller/demo, recreated). */
   home?: string;
 }
@@ -81,7 +83,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       'SalonSoft, a salon software, keeps its salons in shared tables and gives Reach two read-only views,',
       'reach.customers_v and reach.transactions_v. Here it is PostgreSQL 18 in WASM (PGlite), in memory, served on',
       '127.0.0.1:55432 so the puller reaches it through the same driver as a real partner (a few seconds to start).');
-    partner = await startDemoPartner();
+    partner = await startDemoPartner(options.partnerPort);
     const seeded = await partner.query<{ business_id: number; customers: number; transactions: number }>(`
       select b.business_id, (select count(*)::int from reach.customers_v c where c.business_id = b.business_id) as customers,
         (select count(*)::int from reach.transactions_v t where t.business_id = b.business_id) as transactions

@@ -4,10 +4,13 @@
  * rows at the end. The partner is the demo's own embedded PGlite, as the product runs it; the
  * state store is the lab's (DATABASE_URL), so this test opens one PGlite instance, the partner's.
  */
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll } from 'vitest';
 import { runDemo, type DemoResult } from '../../src/demo/run-demo.ts';
-import { DEMO_BUSINESSES } from '../../src/demo/demo-partner.ts';
+import { DEMO_BUSINESSES, DEMO_PARTNER_PORT } from '../../src/demo/demo-partner.ts';
 import { openPoolCount } from '../../src/sources/source-pools.ts';
 import { describe, expect, test, type Lab } from '../fixture.ts';
 
@@ -19,6 +22,18 @@ function dialable(phone: unknown): boolean {
   return /^1?\d{10}$/.test(String(phone).replace(/[\s().+-]/g, ''));
 }
 
+const DEMO_CONNECTORS = path.resolve(import.meta.dirname, '../../connectors/demo');
+
+/** A port nobody listens on now (the OS's pick, given back at once). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 describe('reach-puller demo', () => {
   let printed = '';
   const saved = process.env.DATABASE_URL;
@@ -28,7 +43,15 @@ describe('reach-puller demo', () => {
   const demoOf = (lab: Lab) => (demo ??= (async () => {
     process.env.DATABASE_URL = (await lab.store()).url;
     const out = new Writable({ write(chunk, _enc, done) { printed += String(chunk); done(); } });
-    return runDemo({ out });
+    // A port of its own, and the demo's connector files aimed at it: a second copy of the suite
+    // (or a demo someone is running) holds the default one.
+    const partnerPort = await freePort();
+    const connectorsDir = await lab.tmpDir();
+    for (const file of await readdir(DEMO_CONNECTORS)) {
+      const text = await readFile(path.join(DEMO_CONNECTORS, file), 'utf8');
+      await writeFile(path.join(connectorsDir, file), text.replaceAll(String(DEMO_PARTNER_PORT), String(partnerPort)));
+    }
+    return runDemo({ out, partnerPort, connectorsDir });
   })());
   afterAll(() => {
     if (saved === undefined) delete process.env.DATABASE_URL;
