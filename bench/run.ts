@@ -80,7 +80,17 @@ async function childBackfill(storeUrl: string, connector: string): Promise<{ row
   // BENCH_CPU_PROF=1 writes a .cpuprofile of each backfill to bench/results/profiles (open it in Chrome DevTools).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', 'bench/results/profiles'] : [];
   const heap = HEAP_MB > 0 ? [`--max-old-space-size=${HEAP_MB}`] : [];
-  const child = spawn(process.execPath, [...profile, ...heap, 'dist/cli/main.js', 'backfill', connector, '--json'], {
+  const { code, out, peakMb } = await measuredCli([...profile, ...heap], ['backfill', connector, '--json'], storeUrl);
+  if (code !== 0) throw new Error(`backfill exited with ${code}`);
+  const [result] = JSON.parse(out) as { state: string; rowsDone: number; createdAt: string; finishedAt: string }[];
+  if (result?.state !== 'succeeded') throw new Error(`backfill ${result?.state}`);
+  const seconds = (Date.parse(result.finishedAt) - Date.parse(result.createdAt)) / 1000;
+  return { rows: result.rowsDone, seconds, peakMb };
+}
+
+/** Runs the built CLI with `args` on the store at `storeUrl`: its exit code, stdout and peak RSS (VmHWM). */
+async function measuredCli(nodeFlags: string[], args: string[], storeUrl: string): Promise<{ code: number | null; out: string; peakMb: number }> {
+  const child = spawn(process.execPath, [...nodeFlags, 'dist/cli/main.js', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DATABASE_URL: storeUrl },
   });
   let out = '';
@@ -93,33 +103,17 @@ async function childBackfill(storeUrl: string, connector: string): Promise<{ row
   }, 100);
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   clearInterval(timer);
-  if (code !== 0) throw new Error(`backfill exited with ${code}`);
-  const [result] = JSON.parse(out) as { state: string; rowsDone: number; createdAt: string; finishedAt: string }[];
-  if (result?.state !== 'succeeded') throw new Error(`backfill ${result?.state}`);
-  const seconds = (Date.parse(result.finishedAt) - Date.parse(result.createdAt)) / 1000;
-  return { rows: result.rowsDone, seconds, peakMb: Math.round(peakKb / 1024) };
+  return { code, out, peakMb: Math.round(peakKb / 1024) };
 }
 
 /** Runs `verify` in a process of its own; seconds are wall-clock, process start-up included. */
 async function childVerify(storeUrl: string, connector: string): Promise<{ report: { viewRows: number; differences: number; ranges: number; rangesDiffering: number }; seconds: number; peakMb: number }> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['dist/cli/main.js', 'verify', connector, '--json'], {
-    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DATABASE_URL: storeUrl },
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  let peakKb = 0;
-  const timer = setInterval(() => {
-    readFile(`/proc/${child.pid}/status`, 'utf8').then((s) => {
-      peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0));
-    }, () => undefined);
-  }, 100);
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  clearInterval(timer);
+  const { code, out, peakMb } = await measuredCli([], ['verify', connector, '--json'], storeUrl);
   const seconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`verify exited with ${code}: ${out.slice(0, 2000)}`);
   const [report] = JSON.parse(out) as { viewRows: number; differences: number; ranges: number; rangesDiffering: number }[];
-  return { report: report!, seconds, peakMb: Math.round(peakKb / 1024) };
+  return { report: report!, seconds, peakMb };
 }
 
 const rssPoints: { rows: number; peakMb: number }[] = [];

@@ -13,11 +13,9 @@ import { listRejections, loadWatermark, resolveQuarantined, type StreamRef } fro
 import { addPage, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
 import { createSink, reachTarget, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
 import { deliverJudged } from './page-delivery.ts';
-import { judgePage } from './page-judgement.ts';
 import { withPlannedStream } from './planned-stream.ts';
 import { adoptStreamIdentity } from './stream-identity.ts';
-import { readCeiling } from './stream-plan.ts';
-import { compareCursor } from './watermark.ts';
+import { readByKeys } from './keyed-reads.ts';
 
 export interface RetryOptions {
   store: StateStore;
@@ -45,9 +43,6 @@ export interface RetrySummary {
 }
 
 export const GONE_NOTE = 'the row is no longer in the view';
-
-// Key values are bound one parameter each; SQL Server allows 2100 per statement.
-const MAX_BOUND_KEY_VALUES = 1000;
 
 /** Retries every open quarantine entry of the connector (or of one stream). */
 export async function retryRejects(options: RetryOptions): Promise<RetrySummary[]> {
@@ -81,23 +76,16 @@ async function retryStream(options: RetryOptions, stream: string, keys: string[]
     await withPlannedStream(store, connector, stream, options.runtime, async (plan, source) => {
       await adoptStreamIdentity(store, ref, plan, sink, { holdsStream: true, log });
       const ctx = { plan, store, sink, run, openRejections: { value: true } };
-      const chunkSize = Math.max(1, Math.floor(MAX_BOUND_KEY_VALUES / plan.stream.primary_key.length));
-      for (let i = 0; i < keys.length; i += chunkSize) {
-        const chunk = keys.slice(i, i + chunkSize);
-        const { page, ceiling } = await source.withReadSession(async (session) => ({
-          page: await session.readKeys(plan.spec, chunk), ceiling: readCeiling(plan, await session.clockUtc()),
-        }));
-        const settled = page.positions.map((p) => ceiling === undefined || compareCursor(plan.cursorKind, p.cursor, ceiling) <= 0);
-        const judged = judgePage(plan, run.id, page.rows.filter((_, j) => settled[j]), page.positions.filter((_, j) => settled[j]));
+      await readByKeys(plan, source, run.id, keys, async ({ keys: chunk, page, unsettled, judged }) => {
         // No reject-rate guard: these rows were rejected already, and the watermark does not move.
         const outcome = await deliverJudged(ctx, judged, { beforeCommit: (trx, o) => recordProgress(trx, run.id, addPage(counts, o), watermark) });
         counts = addPage(counts, outcome);
-        settling += settled.filter((s) => !s).length;
+        settling += unsettled;
         const found = new Set(page.positions.map((p) => JSON.stringify(p.key)));
         const missing = chunk.filter((k) => !found.has(JSON.stringify(k)));
         await resolveQuarantined(store, ref, plan.cursorKind, missing.map((key) => ({ key })), GONE_NOTE);
         gone += missing.length;
-      }
+      });
     });
     await run.finish('succeeded', counts);
   } catch (error) {

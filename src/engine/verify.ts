@@ -42,7 +42,8 @@ import { abandoned, addPage, recordProgress, startRun, ZERO_COUNTS, type RunCoun
 import { waitForSourceSlot } from '../store/source-slots.ts';
 import { createSink, reachTarget, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
 import { deliverJudged } from './page-delivery.ts';
-import { judgePage, judgeRow } from './page-judgement.ts';
+import { judgeRow } from './page-judgement.ts';
+import { readByKeys } from './keyed-reads.ts';
 import { withPlannedStream } from './planned-stream.ts';
 import { readRange, rowsAbove } from './range-delivery.ts';
 import { DEFAULT_MAX_DELETE_RATIO, reconcileStream, type ReconcileSummary } from './reconcile.ts';
@@ -56,8 +57,6 @@ export type DifferenceKind = (typeof DIFFERENCE_KINDS)[number];
 
 // Example keys per kind in a report: ids only, never a field's value.
 const EXAMPLES = 5;
-// Key values are bound one parameter each; SQL Server allows 2100 per statement.
-const MAX_BOUND_KEY_VALUES = 1000;
 
 export interface VerifyOptions {
   store: StateStore;
@@ -488,15 +487,7 @@ async function repairStream(options: VerifyOptions, ref: StreamRef, found: RowDi
       await withPlannedStream(store, connector, ref.stream, options.runtime, async (plan, source) => {
         await adoptStreamIdentity(store, ref, plan, sink, { holdsStream: true, log });
         const ctx = { plan, store, sink, run, openRejections: { value: true } };
-        const chunkSize = Math.max(1, Math.floor(MAX_BOUND_KEY_VALUES / plan.stream.primary_key.length));
-        for (let i = 0; i < found.length; i += chunkSize) {
-          const chunk = found.slice(i, i + chunkSize);
-          const { page, ceiling } = await source.withReadSession(async (session) => ({
-            page: await session.readKeys(plan.spec, chunk.map((d) => d.key)), ceiling: readCeiling(plan, await session.clockUtc()),
-          }));
-          // A row that changed within the settle window is left for the pulls, like any unsettled row.
-          const settled = page.positions.map((p) => ceiling === undefined || compareCursor(plan.cursorKind, p.cursor, ceiling) <= 0);
-          const judged = judgePage(plan, run.id, page.rows.filter((_, j) => settled[j]), page.positions.filter((_, j) => settled[j]));
+        await readByKeys(plan, source, run.id, found.map((d) => d.key), async ({ judged }) => {
           const ids = [...judged.candidates.keys()];
           const known = await loadDelivered(store, ref, ids);
           const older = ids.filter((id) => (known.get(id)?.version ?? '') > judged.candidates.get(id)!.entry.version);
@@ -512,7 +503,7 @@ async function repairStream(options: VerifyOptions, ref: StreamRef, found: RowDi
             .execute();
           const result = await deliverJudged(ctx, judged, { beforeCommit: (trx, o) => recordProgress(trx, run.id, addPage(counts, o), watermark) });
           counts = addPage(counts, result);
-        }
+        });
       });
       await run.finish('succeeded', counts);
     } catch (error) {
