@@ -21,7 +21,7 @@ import type { RunSummary } from '../src/engine/run-stream.ts';
 import type { RegisteredConnector } from '../src/store/connector-registry.ts';
 import type { Store } from '../src/store/open-store.ts';
 import { dropDatabase, PG_URL } from './helpers/databases.ts';
-import { freshPartner, type Partner, type TestDialect } from './helpers/partner.ts';
+import { freshPartner, type Partner, type PartnerDialect } from './helpers/partner.ts';
 import { testLog } from './helpers/quiet-log.ts';
 import { freshStore, registerYaml } from './helpers/store.ts';
 
@@ -59,7 +59,7 @@ export class Lab {
   readonly #file: string;
   readonly #partners = new Map<string, Promise<Partner>>();
   readonly #stores: LabStore[] = [];
-  readonly #databases: { dialect: TestDialect; name: string }[] = [];
+  readonly #databases: { dialect: PartnerDialect; name: string }[] = [];
   readonly #children = new Set<ChildProcess>();
   readonly #reachApis: ReachApiServer[] = [];
   readonly #dirs: string[] = [];
@@ -79,12 +79,12 @@ export class Lab {
     return `${prefix}${++this.#counter}`;
   }
 
-  /** The file's partner database of a dialect, with the read-only user granted. */
-  partner(dialect: TestDialect = 'postgres', what = 'partner'): Promise<Partner> {
+  /** The file's partner database of a dialect, with the read-only user granted (SQL Server: on the live server, mssql-server.ts). */
+  partner(dialect: PartnerDialect = 'postgres', what = 'partner'): Promise<Partner> {
     const key = `${dialect}:${what}`;
     let partner = this.#partners.get(key);
     if (!partner) {
-      const name = this.databaseName(`${what}_${dialect === 'postgres' ? 'pg' : 'my'}`);
+      const name = this.databaseName(`${what}_${{ postgres: 'pg', mysql: 'my', mssql: 'ms' }[dialect]}`);
       this.#databases.push({ dialect, name });
       partner = freshPartner(dialect, name);
       this.#partners.set(key, partner);

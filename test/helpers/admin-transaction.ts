@@ -1,6 +1,7 @@
 /** An admin transaction on a partner database, left open to model a late commit. */
 import pg from 'pg';
 import mysql from 'mysql2/promise';
+import { mssqlAdmin } from './databases.ts';
 import type { Partner } from './partner.ts';
 
 export interface AdminTransaction {
@@ -21,6 +22,15 @@ export async function openAdminTransaction(partner: Partner): Promise<AdminTrans
       startedAt,
       run: async (sql) => void (await client.query(sql)),
       commit: async () => { await client.query('commit'); await client.end(); },
+    };
+  }
+  if (partner.dialect === 'mssql') {
+    const admin = mssqlAdmin(partner.url);
+    const trx = await admin.transaction();
+    return {
+      startedAt,
+      run: async (sql) => void (await trx.raw(sql)),
+      commit: async () => { await trx.commit(); await admin.destroy(); },
     };
   }
   const conn = await mysql.createConnection({ uri: partner.url });

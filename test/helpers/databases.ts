@@ -4,8 +4,10 @@
  * PG_URL / MYSQL_URL point at the servers (defaults: the local ones); MSSQL_URL (see mssql-server.ts) enables
  * live SQL Server tests.
  */
+import knex, { type Knex } from 'knex';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
+import { resolveMssqlServer } from './mssql-server.ts';
 
 export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -79,8 +81,57 @@ export async function mysqlExec(url: string, ...statements: string[]): Promise<v
   }
 }
 
-/** Drops a test database (PostgreSQL: its sessions ended first). */
-export async function dropDatabase(dialect: 'postgres' | 'mysql', name: string): Promise<void> {
+/** The live SQL Server's admin URL (see mssql-server.ts); throws when there is none. */
+export async function mssqlUrl(database?: string): Promise<string> {
+  const server = await resolveMssqlServer();
+  if (!server.url) throw new Error(`no SQL Server: ${server.reason}`);
+  return database ? withDatabase(server.url, database) : server.url;
+}
+
+/** A one-connection admin knex on a SQL Server URL (`mssql://user:pw@host:port/db`); destroy it after use. */
+export function mssqlAdmin(url: string): Knex {
+  const u = new URL(url);
+  return knex({
+    client: 'mssql',
+    connection: {
+      server: u.hostname,
+      port: Number(u.port || 1433),
+      user: decodeURIComponent(u.username),
+      password: decodeURIComponent(u.password),
+      database: decodeURIComponent(u.pathname.slice(1)) || 'master',
+      // The test server's certificate is self-signed.
+      options: { encrypt: true, trustServerCertificate: true },
+    } as Knex.MsSqlConnectionConfig,
+    pool: { min: 0, max: 1 },
+  });
+}
+
+/** Runs statements (each its own batch) on a SQL Server database as the admin login; returns the last one's rows. */
+export async function mssqlExec<T = Record<string, unknown>>(url: string, ...statements: string[]): Promise<T[]> {
+  const admin = mssqlAdmin(url);
+  try {
+    let rows: T[] = [];
+    for (const s of statements) rows = (await admin.raw(s)) as T[];
+    return rows;
+  } finally {
+    await admin.destroy();
+  }
+}
+
+/** Drops and creates a SQL Server database; returns its URL. */
+export async function freshMssqlDatabase(name: string): Promise<string> {
+  await dropDatabase('mssql', name);
+  await mssqlExec(await mssqlUrl(), `CREATE DATABASE [${name}]`);
+  return mssqlUrl(name);
+}
+
+/** Drops a test database, its sessions ended first. */
+export async function dropDatabase(dialect: 'postgres' | 'mysql' | 'mssql', name: string): Promise<void> {
   if (dialect === 'postgres') await pgExec(PG_URL, `drop database if exists "${name}" with (force)`);
-  else await mysqlExec(MYSQL_URL, `drop database if exists \`${name}\``);
+  else if (dialect === 'mysql') await mysqlExec(MYSQL_URL, `drop database if exists \`${name}\``);
+  else {
+    await mssqlExec(await mssqlUrl(),
+      `IF DB_ID(N'${name}') IS NOT NULL ALTER DATABASE [${name}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE`,
+      `DROP DATABASE IF EXISTS [${name}]`);
+  }
 }

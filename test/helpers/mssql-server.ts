@@ -1,6 +1,7 @@
 /**
  * A live SQL Server for tests: MSSQL_URL when set, else a testcontainers container when a
  * Docker engine answers, else none, with the reason the live tests report when skipped.
+ * One per test process: the live suite and the lab's SQL Server partners share it.
  */
 export interface MssqlServer {
   url?: string;
@@ -11,8 +12,14 @@ export interface MssqlServer {
 
 const SA_PASSWORD = 'Reach-puller-Test-1';
 
-/** Finds or starts a SQL Server; never throws for its absence. */
-export async function resolveMssqlServer(): Promise<MssqlServer> {
+let resolved: Promise<MssqlServer> | undefined;
+
+/** Finds or starts the process's SQL Server (once); never throws for its absence. */
+export function resolveMssqlServer(): Promise<MssqlServer> {
+  return (resolved ??= findOrStart());
+}
+
+async function findOrStart(): Promise<MssqlServer> {
   if (process.env.MSSQL_URL) return { url: process.env.MSSQL_URL, reason: 'MSSQL_URL', stop: async () => {} };
   let testcontainers: typeof import('testcontainers');
   try {

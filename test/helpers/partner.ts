@@ -2,12 +2,14 @@
  * A partner database for engine tests, per dialect: a fresh database, a read-only user
  * (`rp_ro`, SELECT only) as partners hand out, SQL helpers, and connector YAML for it.
  */
-import { freshMysqlDatabase, freshPgDatabase, mysqlExec, pgExec, MYSQL_URL, PG_URL } from './databases.ts';
+import { freshMssqlDatabase, freshMysqlDatabase, freshPgDatabase, mssqlExec, mssqlUrl, mysqlExec, pgExec, MYSQL_URL, PG_URL } from './databases.ts';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 
 export type TestDialect = 'postgres' | 'mysql';
 export const TEST_DIALECTS: TestDialect[] = (process.env.TEST_DIALECTS?.split(',') as TestDialect[] | undefined) ?? ['postgres', 'mysql'];
+/** SQL Server partners exist only for the live SQL Server suite (where one runs: mssql-server.ts). */
+export type PartnerDialect = TestDialect | 'mssql';
 
 export const RO_USER = 'rp_ro';
 export const RO_PASSWORD = 'rp-ro-Secret-4711';
@@ -21,7 +23,7 @@ process.env.REACH_PULLER_DEV_INSECURE_REACH ??= '1';
 process.env.REACH_PULLER_CONNECTOR_ENV ??= 'RP_*';
 
 export interface Partner {
-  dialect: TestDialect;
+  dialect: PartnerDialect;
   database: string;
   url: string;
   /** Runs statements as the admin user. */
@@ -39,8 +41,8 @@ export interface Partner {
 }
 
 /** Creates a fresh partner database of a dialect. */
-export async function freshPartner(dialect: TestDialect, name: string): Promise<Partner> {
-  return dialect === 'postgres' ? pgPartner(name) : mysqlPartner(name);
+export async function freshPartner(dialect: PartnerDialect, name: string): Promise<Partner> {
+  return dialect === 'postgres' ? pgPartner(name) : dialect === 'mysql' ? mysqlPartner(name) : mssqlPartner(name);
 }
 
 async function pgPartner(name: string): Promise<Partner> {
@@ -102,9 +104,35 @@ ${extra}`,
   };
 }
 
-function ignoreDuplicate(error: { code?: string }): void {
-  // Two test files creating the role at once: one wins, the other sees it exists.
-  if (error.code !== '23505' && error.code !== '42710') throw error;
+async function mssqlPartner(name: string): Promise<Partner> {
+  const url = await freshMssqlDatabase(name);
+  // CHECK_POLICY OFF: the server's password policy is not what these tests are about.
+  await mssqlExec(await mssqlUrl(), `IF SUSER_ID(N'${RO_USER}') IS NULL CREATE LOGIN [${RO_USER}] WITH PASSWORD = N'${RO_PASSWORD}', CHECK_POLICY = OFF`)
+    .catch(ignoreDuplicate);
+  await mssqlExec(url, `CREATE USER [${RO_USER}] FOR LOGIN [${RO_USER}]`);
+  const u = new URL(url);
+  return {
+    dialect: 'mssql', database: name, url,
+    exec: async (...s) => void (await mssqlExec(url, ...s)),
+    query: <T>(sql: string) => mssqlExec<T>(url, sql),
+    grantReadOnly: async () => void (await mssqlExec(url, `GRANT SELECT ON SCHEMA::dbo TO [${RO_USER}]`)),
+    types: { timestamp: 'datetime2(7)', timestampSeconds: 'datetime2(0)', bigint: 'bigint', text: 'nvarchar(255)', decimal: 'decimal(14,2)' },
+    nowMinus: (s) => `DATEADD(second, -${s}, SYSUTCDATETIME())`,
+    sourceYaml: (extra = '') => `source:
+  dialect: mssql
+  host: ${u.hostname}
+  port: ${u.port || 1433}
+  database: ${name}
+  user: ${RO_USER}
+  password: \${env:RP_TEST_RO_PASSWORD}
+  ssl: { mode: require }
+${extra}`,
+  };
+}
+
+function ignoreDuplicate(error: { code?: string; number?: number }): void {
+  // Two test files creating the role (login) at once: one wins, the other sees it exists.
+  if (error.code !== '23505' && error.code !== '42710' && error.number !== 15025) throw error;
 }
 
 /** The `streams:` block of a connector reading `id, email, updated_at` from view `v` into contacts. */

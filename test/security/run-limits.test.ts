@@ -67,7 +67,7 @@ ${streamExtra}    fields: { id: id, email: email }
       expect(first.warning).toMatch(/max_bytes_per_run \(1\)/);
     });
 
-    test('a statement slower than statement_timeout_seconds fails the run as a retryable RP_SOURCE_TIMEOUT', async ({ lab }) => {
+    test('a statement slower than statement_timeout_seconds is ended by the partner server: the run fails as a retryable RP_SOURCE_TIMEOUT', async ({ lab }) => {
       const partner = await lab.partner(dialect);
       const store = await lab.store();
       const { slow } = await setUp(lab, partner);
@@ -76,6 +76,8 @@ ${streamExtra}    fields: { id: id, email: email }
       expect(run.status).toBe('failed');
       expect(run.error).toBeInstanceOf(TransientError);
       expect((run.error as TransientError).code).toBe('RP_SOURCE_TIMEOUT');
+      // The partner's server ended the statement (not the puller's answer deadline, 15 s later, which closes the connection).
+      expect((run.error as TransientError).cause).toMatchObject(dialect === 'postgres' ? { code: '57014' } : { errno: 1969 });
     });
   });
 }

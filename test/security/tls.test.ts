@@ -16,7 +16,7 @@ import { emailStreamYaml, RO_PASSWORD, RO_USER, type Partner } from '../helpers/
 import { readResources } from '../helpers/resources.ts';
 import { registerYaml } from '../helpers/store.ts';
 import { describe, expect, test, type Lab, type LabStore } from '../fixture.ts';
-import { startMariaDbTls, type MariaDbTlsServer } from '../helpers/mariadb-tls-server.ts';
+import { startPrivateMariaDb, type PrivateMariaDb } from '../helpers/mariadb-private-server.ts';
 import { createTestCa, startPgTlsProxy, type TestCa, type TlsProxy } from '../helpers/tls-proxy.ts';
 import { settingsFor } from '../sources/source-fixtures.ts';
 import { readFileSync } from 'node:fs';
@@ -127,15 +127,15 @@ describe('TLS to PostgreSQL (through a TLS-terminating proxy)', () => {
 describe('TLS to MariaDB (a private server that requires TLS)', () => {
   // Two private MariaDB servers of this file (own data directory and port: no name another run
   // could meet), made by the first test that needs them and closed after the file.
-  interface MariaTls { store: LabStore; ca: TestCa; otherCa: TestCa; server: MariaDbTlsServer; otherHostServer: MariaDbTlsServer }
+  interface MariaTls { store: LabStore; ca: TestCa; otherCa: TestCa; server: PrivateMariaDb; otherHostServer: PrivateMariaDb }
   let setUp: Promise<MariaTls> | undefined;
   const mariaTls = (lab: Lab) => (setUp ??= (async () => {
     const store = await lab.store();
     const dir = await lab.tmpDir();
     const ca = createTestCa('maria-right', dir);
     const otherCa = createTestCa('maria-wrong', dir);
-    const server = await startMariaDbTls({ ...ca.issue('localhost', ['DNS:localhost', 'IP:127.0.0.1']), database: 'partner' });
-    const otherHostServer = await startMariaDbTls({ ...ca.issue('other', ['DNS:other.example']), database: 'partner' });
+    const server = await startPrivateMariaDb({ tls: ca.issue('localhost', ['DNS:localhost', 'IP:127.0.0.1']), database: 'partner' });
+    const otherHostServer = await startPrivateMariaDb({ tls: ca.issue('other', ['DNS:other.example']), database: 'partner' });
     for (const s of [server, otherHostServer]) {
       await s.exec(
         'create table t (id bigint primary key, email varchar(200), updated_at timestamp(6))',
@@ -152,7 +152,7 @@ describe('TLS to MariaDB (a private server that requires TLS)', () => {
   });
 
   /** Connects with these TLS settings; the session's cipher (empty without TLS) and the view's row count. */
-  async function readFrom(s: MariaDbTlsServer, host: string, ssl: TlsSettings): Promise<{ cipher: string; rows: number }> {
+  async function readFrom(s: PrivateMariaDb, host: string, ssl: TlsSettings): Promise<{ cipher: string; rows: number }> {
     const source = openSource(settingsFor('mysql', `mysql://${RO_USER}:${RO_PASSWORD}@${host}:${s.port}/${s.database}`, { ssl }));
     try {
       return await source.withReadSession(async (session) => {

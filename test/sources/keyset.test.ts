@@ -1,12 +1,11 @@
 import { afterAll } from 'vitest';
-import type { Position } from '../../src/interfaces.ts';
 import { PermanentError, type PullerError } from '../../src/errors.ts';
 import { openPoolCount, openSource } from '../../src/sources/source-pools.ts';
 import type { ReadSpec, Source } from '../../src/sources/source.ts';
 import type { SqlSource } from '../../src/sources/sql-source.ts';
 import { TEST_DIALECTS, type TestDialect } from '../helpers/partner.ts';
 import { describe, expect, test, type Lab } from '../fixture.ts';
-import { series, settingsFor, TYPES } from './source-fixtures.ts';
+import { readAll, series, settingsFor, TYPES } from './source-fixtures.ts';
 
 /** A timestamp literal `seconds` (+ `micros`) after 2024-01-01 00:00:00, as SQL. */
 function at(dialect: TestDialect, seconds: string, micros = '0'): string {
@@ -19,21 +18,6 @@ const div = (dialect: TestDialect, a: string, b: number) => (dialect === 'postgr
 function instant(seconds: number, micros = 0): string {
   const s = new Date(Date.UTC(2024, 0, 1, 0, 0, seconds)).toISOString().slice(0, 19);
   return `${s}.${String(micros).padStart(6, '0')}Z`;
-}
-
-/** Reads a whole stream page by page, one read session per page, as the engine does. */
-async function readAll(source: Source, spec: ReadSpec, limit: number, upTo?: string) {
-  const rows: Record<string, unknown>[] = [];
-  const positions: Position[] = [];
-  let after: Position | undefined;
-  for (;;) {
-    const page = await source.withReadSession((s) => s.readPage(spec, { after, upTo, limit }));
-    expect(page.rows.length).toBeLessThanOrEqual(limit);
-    rows.push(...page.rows);
-    positions.push(...page.positions);
-    if (page.rows.length < limit) return { rows, positions };
-    after = page.positions.at(-1);
-  }
 }
 
 const G = Array.from({ length: 250 }, (_, i) => i + 1);

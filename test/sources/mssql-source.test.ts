@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveMssqlServer } from '../helpers/mssql-server.ts';
 import type { ReadSpec } from '../../src/sources/source.ts';
 import { openSource } from '../../src/sources/source-pools.ts';
+import { mssqlSource } from '../../src/sources/mssql/mssql-source.ts';
+import { assertReadOnlyCredential } from '../../src/security/privilege-policy.ts';
 import { settingsFor } from './source-fixtures.ts';
 
 // Compiling SQL opens no connection: knex only connects when a query runs.
@@ -20,7 +21,7 @@ const orders = (over: Partial<ReadSpec> = {}): ReadSpec => ({
 });
 
 // No server here: these tests check the SQL the source compiles and how it classifies column
-// types; what the statements do on a real SQL Server is the live suite's job (MSSQL_URL).
+// types; what the statements do on a real SQL Server is mssql-live.test.ts's job (MSSQL_URL).
 describe('mssql offline: compiled SQL and type handling', () => {
   it('compiles a keyset page on datetime2 with 7-digit bound values', () => {
     const after = { cursor: '2024-01-02 03:04:05.1234567', key: ['42'] };
@@ -84,23 +85,43 @@ describe('mssql offline: compiled SQL and type handling', () => {
       expect.objectContaining({ code: 'RP_CURSOR_UNSUPPORTED', message: expect.stringContaining('note has type nvarchar') }),
     );
   });
-});
 
-const server = await resolveMssqlServer();
+  // The rows SQL Server answers the privilege inspection with, per kind of login; the live
+  // suite runs the query itself. fn_my_permissions lists every effective database permission,
+  // the ones that public grants to all users (VIEW ANY COLUMN ... DEFINITION) among them.
+  const PUBLIC = ['CONNECT', 'VIEW ANY COLUMN ENCRYPTION KEY DEFINITION', 'VIEW ANY COLUMN MASTER KEY DEFINITION'];
+  const database = (...names: string[]) => names.map((name) => ({ kind: 'database', name }));
+  const decide = async (rows: Record<string, unknown>[]) => {
+    const asked: string[] = [];
+    const writePrivileges = await mssqlSource.inspectPrivileges(async (sql) => (asked.push(sql), rows));
+    expect(asked).toHaveLength(1);
+    return writePrivileges;
+  };
 
-describe.skipIf(!server.url)(`mssql live (${server.url ? `on ${server.reason}` : `skipped: ${server.reason}; set MSSQL_URL to run`})`, () => {
-  const live = server.url ? openSource(settingsFor('mssql', server.url)) : offline;
-  afterAll(async () => {
-    if (live !== offline) await live.close();
-    await server.stop();
+  it('decides from the inspection rows: a SELECT-only user (SELECT, SHOWPLAN, VIEW DEFINITION, public\'s VIEWs) holds nothing that writes', async () => {
+    const writePrivileges = await decide(database(...PUBLIC, 'SELECT', 'SHOWPLAN', 'VIEW DEFINITION', 'VIEW DATABASE STATE'));
+    expect(writePrivileges).toEqual([]);
+    expect(() => assertReadOnlyCredential({ writePrivileges }, 'mssql://reader@db/shop')).not.toThrow();
   });
 
-  it('reads the clock with 7 digits and reports a missing view', async () => {
-    expect(await live.withReadSession((s) => s.clockUtc())).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z$/);
-    await expect(live.describeView('no_such_view')).rejects.toMatchObject({ code: 'RP_VIEW_MISSING' });
-    // The live server's login is the administrator (testcontainers: sa): its privileges beyond SELECT are listed.
-    const { writePrivileges } = await live.inspectPrivileges();
-    if (new URL(server.url!).username === 'sa') expect(writePrivileges).toContain('sysadmin');
-    else expect(writePrivileges.every((p) => typeof p === 'string' && p.length > 0)).toBe(true);
+  it('decides from the inspection rows: db_datawriter, ALTER, CONTROL, EXECUTE and server roles are each refused, named', async () => {
+    const cases: [Record<string, unknown>[], string[]][] = [
+      [[{ kind: 'database role', name: 'db_datawriter' }, ...database(...PUBLIC, 'DELETE', 'INSERT', 'SELECT', 'UPDATE')],
+        ['database role db_datawriter', 'DELETE on database', 'INSERT on database', 'UPDATE on database']],
+      [database(...PUBLIC, 'ALTER', 'ALTER ANY SCHEMA', 'SELECT'), ['ALTER on database', 'ALTER ANY SCHEMA on database']],
+      [database('CONTROL', 'CONNECT', 'CREATE TABLE', 'SELECT', 'TAKE OWNERSHIP', 'VIEW DEFINITION'),
+        ['CONTROL on database', 'CREATE TABLE on database', 'TAKE OWNERSHIP on database']],
+      [database(...PUBLIC, 'EXECUTE'), ['EXECUTE on database']],
+      [[{ kind: 'server role', name: 'dbcreator' }, ...database(...PUBLIC)], ['server role dbcreator']],
+      [[{ kind: 'server role', name: 'sysadmin' }, { kind: 'database role', name: 'db_owner' }, ...database('CONNECT', 'CONTROL', 'SELECT')],
+        ['server role sysadmin', 'database role db_owner', 'CONTROL on database']],
+    ];
+    for (const [rows, expected] of cases) {
+      const writePrivileges = await decide(rows);
+      expect(writePrivileges).toEqual(expected);
+      expect(() => assertReadOnlyCredential({ writePrivileges }, 'mssql://reader@db/shop')).toThrow(
+        expect.objectContaining({ code: 'RP_SOURCE_WRITABLE', message: expect.stringContaining(expected[0]!) }),
+      );
+    }
   });
 });

@@ -2,7 +2,8 @@ import '../helpers/los-angeles-time-zone.ts';
 import { afterAll } from 'vitest';
 import type { ReadSpec, Source } from '../../src/sources/source.ts';
 import { openSource } from '../../src/sources/source-pools.ts';
-import { TEST_DIALECTS } from '../helpers/partner.ts';
+import { startPrivateMariaDb } from '../helpers/mariadb-private-server.ts';
+import { RO_PASSWORD, RO_USER, TEST_DIALECTS } from '../helpers/partner.ts';
 import { describe, expect, test, type Lab } from '../fixture.ts';
 import { settingsFor, TYPES } from './source-fixtures.ts';
 
@@ -61,3 +62,49 @@ for (const dialect of TEST_DIALECTS) {
     });
   });
 }
+
+describe.skipIf(!TEST_DIALECTS.includes('postgres'))('postgres partner database whose default TimeZone is America/Los_Angeles', () => {
+  test('reads timestamptz cursors and fields as UTC, even 1850 (printed -07:52:58 in that zone)', async ({ lab }) => {
+    const partner = await lab.partner('postgres', 'lazone');
+    // A partner's own default, which new sessions take unless the source pins its own zone.
+    await partner.exec(`alter database "${partner.database}" set timezone to 'America/Los_Angeles'`);
+    expect(await partner.query('select current_setting(\'TimeZone\') as zone')).toEqual([{ zone: 'America/Los_Angeles' }]);
+    await partner.exec(
+      'create table births (id int primary key, born timestamptz not null)',
+      "insert into births values (1, '1850-01-01 12:00:00.5+00'), (2, '2024-03-10 10:00:00+00')",
+    );
+    const source = openSource(settingsFor('postgres', partner.url));
+    try {
+      const spec: ReadSpec = { view: 'births', columns: ['id', 'born'], primaryKey: ['id'], cursor: 'born', cursorKind: 'instant', filter: {} };
+      const page = await source.withReadSession((s) => s.readPage(spec, { limit: 10 }));
+      const utc = ['1850-01-01T12:00:00.500000Z', '2024-03-10T10:00:00.000000Z'];
+      expect(page.positions.map((p) => p.cursor)).toEqual(utc);
+      expect(page.rows.map((r) => r.born)).toEqual(utc);
+    } finally {
+      await source.close();
+    }
+  });
+});
+
+describe.skipIf(!TEST_DIALECTS.includes('mysql'))('MariaDB server whose default time_zone is -08:00', () => {
+  test('reads TIMESTAMP cursors as UTC instants and compares them there', async () => {
+    // The zone is the server's own default (no session may change the shared server's): a private server.
+    const server = await startPrivateMariaDb({ database: 'partner', args: ['--default-time-zone=-08:00'] });
+    const source = openSource(settingsFor('mysql', `mysql://${RO_USER}:${RO_PASSWORD}@127.0.0.1:${server.port}/partner`));
+    try {
+      await server.exec(
+        "set time_zone = '+00:00'",
+        'create table stamps (id int primary key, at_instant timestamp(6) null default null)',
+        ...INSTANTS.map((iso, i) => `insert into stamps values (${i + 1}, '${sqlText(iso)}')`),
+      );
+      const spec: ReadSpec = { view: 'stamps', columns: ['id'], primaryKey: ['id'], cursor: 'at_instant', cursorKind: 'instant', filter: {} };
+      const all = await source.withReadSession((s) => s.readPage(spec, { limit: 10 }));
+      expect(all.positions.map((p) => p.cursor)).toEqual(INSTANTS);
+      const after = await source.withReadSession((s) => s.readPage(spec, { after: all.positions[1], upTo: INSTANTS[3], limit: 10 }));
+      expect(after.rows.map((r) => r.id)).toEqual([3, 4]);
+    } finally {
+      await source.close();
+      await server.close();
+    }
+  });
+});

@@ -30,6 +30,32 @@ function localType(spec: ReadSpec): string | undefined {
   return type === 'datetime' || type === 'smalldatetime' ? type : undefined;
 }
 
+/**
+ * One row per role held (a fixed server role, or a fixed database role that can write or
+ * grant) and per effective permission on the database, whether granted directly, through a
+ * role or implied by CONTROL: `{ kind, name }`. writePrivilegesOf decides which of them write.
+ */
+const PRIVILEGES_SQL = `
+  SELECT 'server role' AS kind, r.name AS name
+    FROM (VALUES ('sysadmin'), ('serveradmin'), ('securityadmin'), ('setupadmin'), ('processadmin'), ('diskadmin'), ('dbcreator'), ('bulkadmin')) AS r(name)
+    WHERE IS_SRVROLEMEMBER(r.name) = 1
+  UNION ALL SELECT 'database role', r.name
+    FROM (VALUES ('db_owner'), ('db_datawriter'), ('db_ddladmin'), ('db_securityadmin'), ('db_accessadmin'), ('db_backupoperator')) AS r(name)
+    WHERE IS_MEMBER(r.name) = 1
+  UNION ALL SELECT 'database', permission_name FROM fn_my_permissions(NULL, 'DATABASE')`;
+
+/** Database permissions that only read or connect; every VIEW ... permission reads too. */
+const READ_PERMISSIONS = new Set(['CONNECT', 'SELECT', 'SHOWPLAN']);
+
+/** The privileges beyond reading among the inspection's rows: every role it found, and every other database permission. */
+export function writePrivilegesOf(rows: readonly SourceRow[]): string[] {
+  return rows.flatMap(({ kind, name }) => {
+    const permission = String(name);
+    if (kind !== 'database') return [`${String(kind)} ${permission}`];
+    return READ_PERMISSIONS.has(permission) || permission.startsWith('VIEW ') ? [] : [`${permission} on database`];
+  });
+}
+
 export const mssqlSource: SourceDialect = {
   dialect: 'mssql',
   fractionDigits: 7,
@@ -116,11 +142,6 @@ export const mssqlSource: SourceDialect = {
   rowsOf: (result) => result as SourceRow[],
 
   async inspectPrivileges(query) {
-    const rows = await query(`
-      SELECT 'sysadmin' AS p WHERE IS_SRVROLEMEMBER('sysadmin') = 1
-      UNION ALL SELECT 'db_owner' WHERE IS_MEMBER('db_owner') = 1
-      UNION ALL SELECT permission_name + ' on database' FROM fn_my_permissions(NULL, 'DATABASE')
-        WHERE permission_name NOT IN ('CONNECT', 'SELECT', 'SHOWPLAN') AND permission_name NOT LIKE 'VIEW %'`);
-    return rows.map((row) => String(row.p));
+    return writePrivilegesOf(await query(PRIVILEGES_SQL));
   },
 };

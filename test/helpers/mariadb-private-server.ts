@@ -1,6 +1,6 @@
 /**
- * A private MariaDB server that requires TLS, for the TLS tests: the shared local server
- * has SSL disabled and is not reconfigured. `mariadb-install-db` and `mariadbd` from the
+ * A private MariaDB server, for tests of server settings the shared local server must not
+ * change (TLS required, a default time zone that is not UTC). `mariadb-install-db` and `mariadbd` from the
  * machine's packages, in a temporary directory, on a free loopback port; it holds one
  * database with the partner's view and a SELECT-only user. Starting one takes about a second.
  */
@@ -13,7 +13,7 @@ import mysql from 'mysql2/promise';
 import { freePort } from './free-port.ts';
 import { RO_PASSWORD, RO_USER } from './partner.ts';
 
-export interface MariaDbTlsServer {
+export interface PrivateMariaDb {
   port: number;
   database: string;
   /** Runs statements as root over the server's Unix socket (no TLS needed there). */
@@ -21,9 +21,12 @@ export interface MariaDbTlsServer {
   close(): Promise<void>;
 }
 
-/** Starts the server with this certificate (PEM texts), creates `database` and the read-only user. */
-export async function startMariaDbTls(options: { cert: string; key: string; database: string }): Promise<MariaDbTlsServer> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rp-mariadb-tls-'));
+/**
+ * Starts the server, requiring TLS with `tls` (PEM texts) when given, with `args` added to
+ * its command line; creates `database` and the read-only user.
+ */
+export async function startPrivateMariaDb(options: { database: string; tls?: { cert: string; key: string }; args?: string[] }): Promise<PrivateMariaDb> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rp-mariadb-'));
   const file = (name: string, text: string) => {
     writeFileSync(path.join(dir, name), text, { mode: 0o600 });
     return path.join(dir, name);
@@ -34,7 +37,10 @@ export async function startMariaDbTls(options: { cert: string; key: string; data
   const server = spawn('/usr/sbin/mariadbd', [
     '--no-defaults', `--datadir=${dir}/data`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${socket}`,
     `--pid-file=${dir}/mariadbd.pid`, '--user=root', '--skip-log-bin', '--innodb-buffer-pool-size=16M', `--log-error=${dir}/error.log`,
-    `--ssl-cert=${file('server.crt', options.cert)}`, `--ssl-key=${file('server.key', options.key)}`, '--require-secure-transport=ON',
+    ...(options.tls
+      ? [`--ssl-cert=${file('server.crt', options.tls.cert)}`, `--ssl-key=${file('server.key', options.tls.key)}`, '--require-secure-transport=ON']
+      : []),
+    ...(options.args ?? []),
   ], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
   const exec = async (...statements: string[]) => {
