@@ -253,8 +253,43 @@ describe.skipIf(!server.url)(title, () => {
       });
     }
 
+    // rv19: grants below the database scope, and impersonation, that let a SELECT user write. PostgreSQL's
+    // inspection refuses table-level INSERT/UPDATE/DELETE and MariaDB's every grant at any level; SQL Server's
+    // reads only fn_my_permissions(NULL, 'DATABASE') (the DATABASE securable: no schema, object or user
+    // permissions) and fixed roles, and SQL Server has no read-only session: the credential is the only guard.
+    // Each case first proves, as the login, that it writes; then the pull must be refused.
+    for (const [tag, what, grant, write, named] of [
+      ['schemains', 'INSERT, UPDATE, DELETE on schema dbo', (user: string) => [`GRANT INSERT, UPDATE, DELETE ON SCHEMA::dbo TO [${user}]`],
+        (table: string) => `INSERT INTO ${table} VALUES (99, 'w@example.com', '2024-01-01T00:00:00')`, 'INSERT'],
+      ['objupd', 'UPDATE on the table', (user: string, table: string) => [`GRANT UPDATE ON OBJECT::dbo.${table} TO [${user}]`],
+        (table: string) => `UPDATE ${table} SET email = 'w@example.com'`, 'UPDATE'],
+      ['schemaalter', 'ALTER on schema dbo', (user: string) => [`GRANT ALTER ON SCHEMA::dbo TO [${user}]`],
+        (table: string) => `ALTER TABLE ${table} ADD extra int NULL`, 'ALTER'],
+      ['schemaexec', 'EXECUTE on schema dbo (a dbo procedure that writes, by ownership chaining)',
+        (user: string, table: string) => [`CREATE PROCEDURE dbo.p_${user} AS INSERT INTO ${table} VALUES (99, 'w@example.com', '2024-01-01T00:00:00')`, `GRANT EXECUTE ON SCHEMA::dbo TO [${user}]`],
+        (_table: string, user: string) => `EXEC dbo.p_${user}`, 'EXECUTE'],
+      ['impdbo', 'IMPERSONATE on user dbo', (user: string) => [`GRANT IMPERSONATE ON USER::dbo TO [${user}]`],
+        (table: string) => `EXECUTE AS USER = N'dbo'; INSERT INTO ${table} VALUES (99, 'w@example.com', '2024-01-01T00:00:00'); REVERT`, 'IMPERSONATE'],
+    ] as const) {
+      test(`refuses a login with ${what} before any read, naming it`, async ({ lab }) => {
+        await refused(lab, tag, async (partner, user, table) => {
+          await partner.exec(...grant(user, table));
+          // The grant writes: the login itself changes the table.
+          await partner.exec(`EXECUTE AS LOGIN = N'${user}'; ${write(table, user)}; REVERT`);
+        }, named);
+      });
+    }
+    test('refuses a login with IMPERSONATE ANY LOGIN on the server before any read, naming it', async ({ lab }) => {
+      await refused(lab, 'impany', async (partner, user, table) => {
+        await mssqlExec(await mssqlUrl(), `GRANT IMPERSONATE ANY LOGIN TO [${user}]`);
+        // The admin login of MSSQL_URL (sa on the container) can write anything.
+        const admin = decodeURIComponent(new URL(await mssqlUrl()).username);
+        await partner.exec(`EXECUTE AS LOGIN = N'${user}'; EXECUTE AS LOGIN = N'${admin}'; INSERT INTO ${table} VALUES (99, 'w@example.com', '2024-01-01T00:00:00'); REVERT; REVERT`);
+      }, 'IMPERSONATE');
+    });
+
     /** A login (and its user) that can SELECT and `grant` allows more, a connector as it on a view that fails when read: the pull is refused. */
-    async function refused(lab: Lab, tag: string, grant: (partner: Partner, user: string) => Promise<void>, named: string) {
+    async function refused(lab: Lab, tag: string, grant: (partner: Partner, user: string, table: string) => Promise<void>, named: string) {
       const partner = await lab.partner('mssql', 'privileges');
       const store = await lab.store(`store_${tag}`);
       const user = `rp_w_${tag}_${lab.run}`;
@@ -268,7 +303,7 @@ describe.skipIf(!server.url)(title, () => {
       await partner.exec(
         `CREATE VIEW ${trap} AS SELECT id, email, updated_at FROM ${table} WHERE CAST(CONCAT('the view was read ', id) AS int) = 1`,
         `CREATE USER [${user}] FOR LOGIN [${user}]`, `GRANT SELECT ON SCHEMA::dbo TO [${user}]`);
-      await grant(partner, user);
+      await grant(partner, user, table);
       await expect(partner.query(`SELECT * FROM ${trap}`)).rejects.toThrow(/the view was read/);
       const id = lab.unique('rw');
       const connector = await lab.connector(store, { ...partner, sourceYaml: (extra?: string) => partner.sourceYaml(extra).replace(`user: ${RO_USER}`, `user: ${user}`) },

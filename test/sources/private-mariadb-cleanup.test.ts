@@ -1,0 +1,77 @@
+/**
+ * rv19: the private MariaDB (test/helpers/mariadb-private-server.ts) of time-zone.test.ts and
+ * tls.test.ts must not outlive the test process that started it. Issue 19 asks for a teardown
+ * that kills every child and removes every temp directory even after a failure, and for the
+ * suite to pass beside a second copy: a crashed or cancelled run must not leave a mariadbd
+ * (about 100 MB resident, a port) or its data directory (about 120 MB in /tmp) behind.
+ *
+ * A child process starts one server with TMPDIR pointed at a lab directory, then dies as a
+ * crashed vitest worker does (SIGKILL) or as a run cancelled by `timeout`/CI does (SIGTERM to
+ * its process group). Within 10 s the server must be gone and its directory removed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { TEST_DIALECTS } from '../helpers/partner.ts';
+import { describe, expect, test, type Lab } from '../fixture.ts';
+
+const HELPER = path.resolve(import.meta.dirname, '../helpers/mariadb-private-server.ts');
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** A child that starts a private MariaDB under `tmp` and waits; resolves once the server answers. */
+async function startInChild(lab: Lab, detached: boolean): Promise<{ child: ChildProcess; tmp: string; dir: string; pid: number }> {
+  const tmp = await lab.tmpDir();
+  const script = path.join(tmp, 'start.mts');
+  writeFileSync(script, `import { startPrivateMariaDb } from ${JSON.stringify(HELPER)};
+const s = await startPrivateMariaDb({ database: 'partner' });
+process.stdout.write('ready ' + s.port + '\\n');
+setInterval(() => {}, 1000);
+`);
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'inherit'], detached,
+  });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready ')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`the child exited (${code}) before its server was ready: ${out}`)));
+  });
+  const dir = path.join(tmp, readdirSync(tmp).find((n) => n.startsWith('rp-mariadb-'))!);
+  const pid = Number(readFileSync(path.join(dir, 'mariadbd.pid'), 'utf8').trim());
+  expect(alive(pid)).toBe(true);
+  return { child, tmp, dir, pid };
+}
+
+/** What is left 10 s after the child died (polled); the server is killed afterwards whatever the outcome. */
+async function leftOver(pid: number, dir: string): Promise<{ serverRunning: boolean; dataDirLeft: boolean }> {
+  try {
+    for (let waited = 0; waited < 10_000 && (alive(pid) || existsSync(dir)); waited += 200) await new Promise((r) => setTimeout(r, 200));
+    return { serverRunning: alive(pid), dataDirLeft: existsSync(dir) };
+  } finally {
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+}
+
+describe.skipIf(!TEST_DIALECTS.includes('mysql'))('private MariaDB after its test process dies', () => {
+  test('a test process killed with SIGKILL (a crashed worker) leaves no mariadbd running and no data directory', async ({ lab }) => {
+    const { child, pid, dir } = await startInChild(lab, false);
+    child.kill('SIGKILL');
+    expect(await leftOver(pid, dir)).toEqual({ serverRunning: false, dataDirLeft: false });
+  });
+
+  test('a run cancelled with SIGTERM to its process group (timeout, CI cancel) leaves no data directory', async ({ lab }) => {
+    const { child, pid, dir } = await startInChild(lab, true);
+    process.kill(-child.pid!, 'SIGTERM');
+    expect(await leftOver(pid, dir)).toEqual({ serverRunning: false, dataDirLeft: false });
+  });
+});
