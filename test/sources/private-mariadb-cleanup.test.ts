@@ -75,3 +75,36 @@ describe.skipIf(!TEST_DIALECTS.includes('mysql'))('private MariaDB after its tes
     expect(await leftOver(pid, dir)).toEqual({ serverRunning: false, dataDirLeft: false });
   });
 });
+
+describe.skipIf(!TEST_DIALECTS.includes('mysql'))('private MariaDB whose start fails', () => {
+  /** Runs `start` with TMPDIR at a lab directory; what it leaves there (directories, live servers), killed afterwards. */
+  async function leftAfterFailedStart(lab: Lab, start: () => Promise<unknown>): Promise<{ rejected: boolean; dirs: number; servers: number }> {
+    const tmp = await lab.tmpDir();
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    let rejected = false;
+    try {
+      await start().catch(() => (rejected = true));
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+    const dirs = readdirSync(tmp).filter((n) => n.startsWith('rp-mariadb-')).map((n) => path.join(tmp, n));
+    const pids = dirs.map((d) => path.join(d, 'mariadbd.pid')).filter(existsSync).map((f) => Number(readFileSync(f, 'utf8').trim())).filter(alive);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    return { rejected, dirs: dirs.length, servers: pids.length };
+  }
+
+  test('a server that exits at start (a bad option) leaves no data directory', async ({ lab }) => {
+    const { startPrivateMariaDb } = await import('../helpers/mariadb-private-server.ts');
+    expect(await leftAfterFailedStart(lab, () => startPrivateMariaDb({ database: 'partner', args: ['--no-such-option-rv19'] })))
+      .toEqual({ rejected: true, dirs: 0, servers: 0 });
+  });
+
+  test('a server that started but whose database could not be made is stopped and removed', async ({ lab }) => {
+    const { startPrivateMariaDb } = await import('../helpers/mariadb-private-server.ts');
+    // A name the create statement cannot take (a backquote ends its quoting): the server is up when it fails.
+    expect(await leftAfterFailedStart(lab, () => startPrivateMariaDb({ database: 'bad`name' })))
+      .toEqual({ rejected: true, dirs: 0, servers: 0 });
+  });
+});
