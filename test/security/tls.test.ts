@@ -129,13 +129,20 @@ describe('TLS to MariaDB (a private server that requires TLS)', () => {
   // could meet), made by the first test that needs them and closed after the file.
   interface MariaTls { store: LabStore; ca: TestCa; otherCa: TestCa; server: PrivateMariaDb; otherHostServer: PrivateMariaDb }
   let setUp: Promise<MariaTls> | undefined;
+  // Every server started, closed after the file even when a later start or its setup failed.
+  const started: PrivateMariaDb[] = [];
+  const start = async (options: Parameters<typeof startPrivateMariaDb>[0]) => {
+    const s = await startPrivateMariaDb(options);
+    started.push(s);
+    return s;
+  };
   const mariaTls = (lab: Lab) => (setUp ??= (async () => {
     const store = await lab.store();
     const dir = await lab.tmpDir();
     const ca = createTestCa('maria-right', dir);
     const otherCa = createTestCa('maria-wrong', dir);
-    const server = await startPrivateMariaDb({ tls: ca.issue('localhost', ['DNS:localhost', 'IP:127.0.0.1']), database: 'partner' });
-    const otherHostServer = await startPrivateMariaDb({ tls: ca.issue('other', ['DNS:other.example']), database: 'partner' });
+    const server = await start({ tls: ca.issue('localhost', ['DNS:localhost', 'IP:127.0.0.1']), database: 'partner' });
+    const otherHostServer = await start({ tls: ca.issue('other', ['DNS:other.example']), database: 'partner' });
     for (const s of [server, otherHostServer]) {
       await s.exec(
         'create table t (id bigint primary key, email varchar(200), updated_at timestamp(6))',
@@ -146,9 +153,8 @@ describe('TLS to MariaDB (a private server that requires TLS)', () => {
     return { store, ca, otherCa, server, otherHostServer };
   })());
   afterAll(async () => {
-    const made = await setUp?.catch(() => undefined);
-    await made?.server.close();
-    await made?.otherHostServer.close();
+    await setUp?.catch(() => undefined);
+    await Promise.all(started.map((s) => s.close()));
   });
 
   /** Connects with these TLS settings; the session's cipher (empty without TLS) and the view's row count. */
