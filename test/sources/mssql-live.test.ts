@@ -6,6 +6,7 @@
  * Docker engine answers (mssql-server.ts); elsewhere every test is reported as skipped, with
  * the reason in the suite's name.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll } from 'vitest';
 import { PermanentError } from '../../src/errors.ts';
 import { networkPolicy } from '../../src/security/network-policy.ts';
@@ -227,15 +228,8 @@ describe.skipIf(!server.url)(title, () => {
   });
 
   describe('require_read_only_user', () => {
-    const logins: string[] = [];
-    afterAll(async () => {
-      // Logins are the server's, not the partner database's: dropped here, their sessions ended first.
-      const master = await mssqlUrl();
-      for (const login of logins) {
-        const sessions = await mssqlExec<{ id: number }>(master, `SELECT session_id AS id FROM sys.dm_exec_sessions WHERE login_name = N'${login}'`);
-        await mssqlExec(master, ...sessions.map((s) => `KILL ${s.id}`), `IF SUSER_ID(N'${login}') IS NOT NULL DROP LOGIN [${login}]`);
-      }
-    });
+    // The logins these tests make (some sysadmin) take a password made for this run, none in the repository.
+    process.env.RP_TEST_W_PASSWORD = `rp-w-${randomBytes(18).toString('base64url')}`;
 
     // Each grant gives a login that can also SELECT one more way to write; the refusal names it.
     for (const [what, grant, named] of [
@@ -293,8 +287,19 @@ describe.skipIf(!server.url)(title, () => {
       const partner = await lab.partner('mssql', 'privileges');
       const store = await lab.store(`store_${tag}`);
       const user = `rp_w_${tag}_${lab.run}`;
-      logins.push(user);
-      await mssqlExec(await mssqlUrl(), `CREATE LOGIN [${user}] WITH PASSWORD = N'${RO_PASSWORD}', CHECK_POLICY = OFF`);
+      await mssqlExec(await mssqlUrl(), `CREATE LOGIN [${user}] WITH PASSWORD = N'${process.env.RP_TEST_W_PASSWORD}', CHECK_POLICY = OFF`);
+      try {
+        await refusedAs(lab, partner, store, user, grant, named);
+      } finally {
+        // A login is the server's, not the partner database's: dropped here whatever the outcome, its sessions ended first.
+        const master = await mssqlUrl();
+        const sessions = await mssqlExec<{ id: number }>(master, `SELECT session_id AS id FROM sys.dm_exec_sessions WHERE login_name = N'${user}'`);
+        await mssqlExec(master, ...sessions.map((s) => `KILL ${s.id}`), `DROP LOGIN [${user}]`);
+      }
+    }
+
+    /** refused's body, as the login `user` it made. */
+    async function refusedAs(lab: Lab, partner: Partner, store: LabStore, user: string, grant: (partner: Partner, user: string, table: string) => Promise<void>, named: string) {
       const name = lab.unique('pp');
       const { table } = await lab.view(partner, name, 'id int PRIMARY KEY, email nvarchar(255) NOT NULL, updated_at datetime2(7) NOT NULL',
         "VALUES (1, 'a@example.com', '2024-01-01T00:00:00')");
@@ -306,7 +311,7 @@ describe.skipIf(!server.url)(title, () => {
       await grant(partner, user, table);
       await expect(partner.query(`SELECT * FROM ${trap}`)).rejects.toThrow(/the view was read/);
       const id = lab.unique('rw');
-      const connector = await lab.connector(store, { ...partner, sourceYaml: (extra?: string) => partner.sourceYaml(extra).replace(`user: ${RO_USER}`, `user: ${user}`) },
+      const connector = await lab.connector(store, { ...partner, sourceYaml: (extra?: string) => partner.sourceYaml(extra).replace(`user: ${RO_USER}`, `user: ${user}`).replace('RP_TEST_RO_PASSWORD', 'RP_TEST_W_PASSWORD') },
         { id, source: 'require_read_only_user: true\nsettle_seconds: 0', body: `streams:
   - { name: s, view: ${trap}, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id, email: email } }
 ` });

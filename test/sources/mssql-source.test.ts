@@ -90,30 +90,37 @@ describe('mssql offline: compiled SQL and type handling', () => {
   // suite runs the query itself. fn_my_permissions lists every effective database permission,
   // the ones that public grants to all users (VIEW ANY COLUMN ... DEFINITION) among them.
   const PUBLIC = ['CONNECT', 'VIEW ANY COLUMN ENCRYPTION KEY DEFINITION', 'VIEW ANY COLUMN MASTER KEY DEFINITION'];
-  const database = (...names: string[]) => names.map((name) => ({ kind: 'database', name }));
+  const database = (...names: string[]) => names.map((name) => ({ kind: 'database', name, securable: null }));
+  const role = (kind: 'server role' | 'database role', name: string) => ({ kind, name, securable: null });
+  const asked: string[] = [];
   const decide = async (rows: Record<string, unknown>[]) => {
-    const asked: string[] = [];
+    asked.length = 0;
     const writePrivileges = await mssqlSource.inspectPrivileges(async (sql) => (asked.push(sql), rows));
     expect(asked).toHaveLength(1);
     return writePrivileges;
   };
+  // public's grants on the server: CONNECT SQL and VIEW ANY DATABASE, CONNECT on the endpoints.
+  const PUBLIC_SERVER = [{ kind: 'server', name: 'CONNECT SQL', securable: null }, { kind: 'server', name: 'VIEW ANY DATABASE', securable: null },
+    { kind: 'endpoint', name: 'CONNECT', securable: '#4' }];
 
   it('decides from the inspection rows: a SELECT-only user (SELECT, SHOWPLAN, VIEW DEFINITION, public\'s VIEWs) holds nothing that writes', async () => {
-    const writePrivileges = await decide(database(...PUBLIC, 'SELECT', 'SHOWPLAN', 'VIEW DEFINITION', 'VIEW DATABASE STATE'));
+    const writePrivileges = await decide([...PUBLIC_SERVER, ...database(...PUBLIC, 'SELECT', 'SHOWPLAN', 'VIEW DEFINITION', 'VIEW DATABASE STATE'),
+      { kind: 'schema', name: 'SELECT', securable: 'dbo' }, { kind: 'schema', name: 'VIEW DEFINITION', securable: 'dbo' },
+      { kind: 'object or column', name: 'SELECT', securable: 'dbo.v_contacts' }]);
     expect(writePrivileges).toEqual([]);
     expect(() => assertReadOnlyCredential({ writePrivileges }, 'mssql://reader@db/shop')).not.toThrow();
   });
 
   it('decides from the inspection rows: db_datawriter, ALTER, CONTROL, EXECUTE and server roles are each refused, named', async () => {
     const cases: [Record<string, unknown>[], string[]][] = [
-      [[{ kind: 'database role', name: 'db_datawriter' }, ...database(...PUBLIC, 'DELETE', 'INSERT', 'SELECT', 'UPDATE')],
+      [[role('database role', 'db_datawriter'), ...database(...PUBLIC, 'DELETE', 'INSERT', 'SELECT', 'UPDATE')],
         ['database role db_datawriter', 'DELETE on database', 'INSERT on database', 'UPDATE on database']],
       [database(...PUBLIC, 'ALTER', 'ALTER ANY SCHEMA', 'SELECT'), ['ALTER on database', 'ALTER ANY SCHEMA on database']],
       [database('CONTROL', 'CONNECT', 'CREATE TABLE', 'SELECT', 'TAKE OWNERSHIP', 'VIEW DEFINITION'),
         ['CONTROL on database', 'CREATE TABLE on database', 'TAKE OWNERSHIP on database']],
       [database(...PUBLIC, 'EXECUTE'), ['EXECUTE on database']],
-      [[{ kind: 'server role', name: 'dbcreator' }, ...database(...PUBLIC)], ['server role dbcreator']],
-      [[{ kind: 'server role', name: 'sysadmin' }, { kind: 'database role', name: 'db_owner' }, ...database('CONNECT', 'CONTROL', 'SELECT')],
+      [[role('server role', 'dbcreator'), ...database(...PUBLIC)], ['server role dbcreator']],
+      [[role('server role', 'sysadmin'), role('database role', 'db_owner'), ...database('CONNECT', 'CONTROL', 'SELECT')],
         ['server role sysadmin', 'database role db_owner', 'CONTROL on database']],
     ];
     for (const [rows, expected] of cases) {
@@ -122,6 +129,43 @@ describe('mssql offline: compiled SQL and type handling', () => {
       expect(() => assertReadOnlyCredential({ writePrivileges }, 'mssql://reader@db/shop')).toThrow(
         expect.objectContaining({ code: 'RP_SOURCE_WRITABLE', message: expect.stringContaining(expected[0]!) }),
       );
+    }
+  });
+  it('decides from the inspection rows: grants on a schema, a table, a column, a procedure, a user, a login, ownership and server permissions are each refused, named', async () => {
+    const reader = [...PUBLIC_SERVER, ...database(...PUBLIC, 'SELECT')];
+    const cases: [Record<string, unknown>, string][] = [
+      [{ kind: 'schema', name: 'INSERT', securable: 'dbo' }, 'INSERT on schema dbo'],
+      [{ kind: 'schema', name: 'ALTER', securable: 'dbo' }, 'ALTER on schema dbo'],
+      [{ kind: 'schema', name: 'EXECUTE', securable: 'dbo' }, 'EXECUTE on schema dbo'],
+      [{ kind: 'object or column', name: 'UPDATE', securable: 'dbo.t' }, 'UPDATE on object or column dbo.t'],
+      [{ kind: 'object or column', name: 'UPDATE', securable: 'dbo.t.email' }, 'UPDATE on object or column dbo.t.email'],
+      [{ kind: 'object or column', name: 'EXECUTE', securable: 'dbo.p_write' }, 'EXECUTE on object or column dbo.p_write'],
+      [{ kind: 'object or column', name: 'OWNERSHIP', securable: 'dbo.t' }, 'OWNERSHIP on object or column dbo.t'],
+      [{ kind: 'database principal', name: 'IMPERSONATE', securable: 'dbo' }, 'IMPERSONATE on database principal dbo'],
+      [{ kind: 'database principal', name: 'ALTER', securable: 'writers' }, 'ALTER on database principal writers'],
+      [{ kind: 'database principal', name: 'OWNERSHIP', securable: 'writers' }, 'OWNERSHIP on database principal writers'],
+      [{ kind: 'server principal', name: 'IMPERSONATE', securable: 'sa' }, 'IMPERSONATE on server principal sa'],
+      [{ kind: 'server', name: 'IMPERSONATE ANY LOGIN', securable: null }, 'IMPERSONATE ANY LOGIN on server'],
+      [{ kind: 'server', name: 'CONTROL SERVER', securable: null }, 'CONTROL SERVER on server'],
+      [{ kind: 'server', name: 'ALTER ANY LOGIN', securable: null }, 'ALTER ANY LOGIN on server'],
+      [{ kind: 'endpoint', name: 'ALTER', securable: '#4' }, 'ALTER on endpoint #4'],
+    ];
+    for (const [row, expected] of cases) {
+      const writePrivileges = await decide([...reader, row]);
+      expect(writePrivileges).toEqual([expected]);
+      expect(() => assertReadOnlyCredential({ writePrivileges }, 'mssql://reader@db/shop')).toThrow(
+        expect.objectContaining({ code: 'RP_SOURCE_WRITABLE', message: expect.stringContaining(expected) }),
+      );
+    }
+  });
+
+  it('asks for every scope in one query: server, database, each schema, grants and ownership below them, server grants', async () => {
+    await decide([]);
+    const sql = asked[0]!.replace(/\s+/g, ' ');
+    for (const source of ["fn_my_permissions(NULL, 'SERVER')", "fn_my_permissions(NULL, 'DATABASE')", "CROSS APPLY fn_my_permissions(QUOTENAME(s.name), 'SCHEMA')",
+      'sys.database_permissions', 'sys.user_token', "DATABASE_PRINCIPAL_ID(N'public')", 'sys.objects AS o WHERE o.principal_id', 'r.owning_principal_id',
+      'sys.server_permissions', 'sys.login_token', 'IS_SRVROLEMEMBER', 'IS_MEMBER']) {
+      expect(sql).toContain(source);
     }
   });
 });

@@ -31,28 +31,62 @@ function localType(spec: ReadSpec): string | undefined {
 }
 
 /**
- * One row per role held (a fixed server role, or a fixed database role that can write or
- * grant) and per effective permission on the database, whether granted directly, through a
- * role or implied by CONTROL: `{ kind, name }`. writePrivilegesOf decides which of them write.
+ * One row `{ kind, name, securable }` per role held (`name`: a fixed server role, or a fixed
+ * database role that can write or grant) and per permission held (`name`) on a securable:
+ * - effective on the server, the database and each schema (fn_my_permissions: granted directly,
+ *   through a role or group, or implied by a permission above or by ownership);
+ * - granted on anything else (tables, views, procedures, functions, columns, users, roles, logins,
+ *   endpoints...) to a principal of the user's or the login's token (itself, its roles and
+ *   Windows groups, public), or held by owning an object or a role (`OWNERSHIP`).
+ * Below the schema a permission comes only from such a grant or ownership (everything implied from
+ * above is in the server, database and schema rows), so the catalog is read instead of asking
+ * fn_my_permissions or HAS_PERMS_BY_NAME per object: the cost follows the grants, not the objects.
+ * A user sees its own and its roles' grants, the objects, users and logins it holds a permission on
+ * (metadata visibility); a name it cannot see falls back to `#id`. DENY is ignored: a grant it
+ * would cancel is still refused. Left out: the system schemas and system objects (negative ids),
+ * where no user object can be and public holds Microsoft's grants. Server-scope names carry the
+ * server's collation: COLLATE DATABASE_DEFAULT keeps UNION ALL from a collation conflict.
+ * writePrivilegesOf decides which rows write.
  */
 const PRIVILEGES_SQL = `
-  SELECT 'server role' AS kind, r.name AS name
+  WITH db_token AS (SELECT principal_id FROM sys.user_token UNION SELECT DATABASE_PRINCIPAL_ID(N'public')),
+    server_token AS (SELECT principal_id FROM sys.login_token UNION SELECT principal_id FROM sys.server_principals WHERE name = N'public' AND type = 'R')
+  SELECT 'server role' AS kind, r.name AS name, CAST(NULL AS nvarchar(512)) AS securable
     FROM (VALUES ('sysadmin'), ('serveradmin'), ('securityadmin'), ('setupadmin'), ('processadmin'), ('diskadmin'), ('dbcreator'), ('bulkadmin')) AS r(name)
     WHERE IS_SRVROLEMEMBER(r.name) = 1
-  UNION ALL SELECT 'database role', r.name
+  UNION ALL SELECT 'database role', r.name, NULL
     FROM (VALUES ('db_owner'), ('db_datawriter'), ('db_ddladmin'), ('db_securityadmin'), ('db_accessadmin'), ('db_backupoperator')) AS r(name)
     WHERE IS_MEMBER(r.name) = 1
-  UNION ALL SELECT 'database', permission_name FROM fn_my_permissions(NULL, 'DATABASE')`;
+  UNION ALL SELECT 'server', permission_name COLLATE DATABASE_DEFAULT, NULL FROM fn_my_permissions(NULL, 'SERVER')
+  UNION ALL SELECT 'database', permission_name, NULL FROM fn_my_permissions(NULL, 'DATABASE')
+  UNION ALL SELECT 'schema', p.permission_name, s.name FROM sys.schemas AS s CROSS APPLY fn_my_permissions(QUOTENAME(s.name), 'SCHEMA') AS p
+    WHERE s.name NOT IN (N'sys', N'INFORMATION_SCHEMA')
+  UNION ALL SELECT LOWER(REPLACE(p.class_desc, '_', ' ')), p.permission_name, COALESCE(CASE p.class
+      WHEN 1 THEN NULLIF(CONCAT(OBJECT_SCHEMA_NAME(p.major_id) + '.', OBJECT_NAME(p.major_id), '.' + COL_NAME(p.major_id, NULLIF(p.minor_id, 0))), '')
+      WHEN 4 THEN USER_NAME(p.major_id) END, CONCAT('#', p.major_id))
+    FROM sys.database_permissions AS p
+    WHERE p.class NOT IN (0, 3) AND NOT (p.class = 1 AND p.major_id < 0) AND p.state IN ('G', 'W') AND p.grantee_principal_id IN (SELECT principal_id FROM db_token)
+  UNION ALL SELECT 'object or column', 'OWNERSHIP', CONCAT(SCHEMA_NAME(o.schema_id), '.', o.name)
+    FROM sys.objects AS o WHERE o.principal_id IN (SELECT principal_id FROM db_token)
+  UNION ALL SELECT 'database principal', 'OWNERSHIP', r.name
+    FROM sys.database_principals AS r WHERE r.type = 'R' AND r.owning_principal_id IN (SELECT principal_id FROM db_token)
+  UNION ALL SELECT LOWER(REPLACE(p.class_desc, '_', ' ')) COLLATE DATABASE_DEFAULT, p.permission_name COLLATE DATABASE_DEFAULT,
+      COALESCE(CASE p.class WHEN 101 THEN SUSER_NAME(p.major_id) END, CONCAT('#', p.major_id)) COLLATE DATABASE_DEFAULT
+    FROM sys.server_permissions AS p
+    WHERE p.class <> 100 AND p.state IN ('G', 'W') AND p.grantee_principal_id IN (SELECT principal_id FROM server_token)`;
 
-/** Database permissions that only read or connect; every VIEW ... permission reads too. */
-const READ_PERMISSIONS = new Set(['CONNECT', 'SELECT', 'SHOWPLAN']);
+const ROLE_KINDS = new Set(['server role', 'database role']);
 
-/** The privileges beyond reading among the inspection's rows: every role it found, and every other database permission. */
+/** Permissions that only read or connect (public holds CONNECT SQL, VIEW ANY DATABASE and CONNECT on endpoints); every VIEW ... permission reads too. */
+const READ_PERMISSIONS = new Set(['CONNECT', 'CONNECT SQL', 'CONNECT ANY DATABASE', 'SELECT', 'SELECT ALL USER SECURABLES', 'SHOWPLAN']);
+
+/** The privileges beyond reading among the inspection's rows: every role it found, and every other permission, named with its securable. */
 export function writePrivilegesOf(rows: readonly SourceRow[]): string[] {
-  return rows.flatMap(({ kind, name }) => {
+  return rows.flatMap(({ kind, name, securable }) => {
     const permission = String(name);
-    if (kind !== 'database') return [`${String(kind)} ${permission}`];
-    return READ_PERMISSIONS.has(permission) || permission.startsWith('VIEW ') ? [] : [`${permission} on database`];
+    if (ROLE_KINDS.has(String(kind))) return [`${String(kind)} ${permission}`];
+    if (READ_PERMISSIONS.has(permission) || permission.startsWith('VIEW ')) return [];
+    return [`${permission} on ${String(kind)}${securable == null ? '' : ` ${String(securable)}`}`];
   });
 }
 
