@@ -9,8 +9,8 @@
  * crashed vitest worker does (SIGKILL) or as a run cancelled by `timeout`/CI does (SIGTERM to
  * its process group). Within 10 s the server must be gone and its directory removed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TEST_DIALECTS } from '../helpers/partner.ts';
 import { describe, expect, test, type Lab } from '../fixture.ts';
@@ -106,5 +106,33 @@ describe.skipIf(!TEST_DIALECTS.includes('mysql'))('private MariaDB whose start f
     // A name the create statement cannot take (a backquote ends its quoting): the server is up when it fails.
     expect(await leftAfterFailedStart(lab, () => startPrivateMariaDb({ database: 'bad`name' })))
       .toEqual({ rejected: true, dirs: 0, servers: 0 });
+  });
+});
+
+describe.skipIf(!TEST_DIALECTS.includes('mysql'))('private MariaDB leftovers', () => {
+  test('a start removes what a test process that died with its watchdog (SIGKILL of its group) left: the server and its directory', async ({ lab }) => {
+    const { startPrivateMariaDb } = await import('../helpers/mariadb-private-server.ts');
+    const tmp = await lab.tmpDir();
+    // A pid no process holds any more: the owner the leftover's name records.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const dir = path.join(tmp, `rp-mariadb-${dead}-left`);
+    mkdirSync(path.join(dir, 'data'), { recursive: true });
+    // Stands in for its mariadbd: a process whose command line names the directory.
+    const orphan = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '--', `--datadir=${dir}/data`], { stdio: 'ignore' });
+    const orphanExited = new Promise((resolve) => orphan.once('exit', resolve));
+    writeFileSync(path.join(dir, 'mariadbd.pid'), String(orphan.pid));
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      const server = await startPrivateMariaDb({ database: 'partner' });
+      await server.close();
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+      if (alive(orphan.pid!)) orphan.kill('SIGKILL');
+    }
+    expect(existsSync(dir)).toBe(false);
+    expect(await orphanExited).toBe(null);
+    expect(orphan.signalCode).toBe('SIGKILL');
   });
 });
