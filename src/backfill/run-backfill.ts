@@ -20,8 +20,7 @@ import { DEFAULT_PAGE_SIZE, findStream, planStream, readCeiling, type StreamPlan
 import { adoptStreamIdentity, cursorSignature } from '../engine/stream-identity.ts';
 import { compareCursor } from '../engine/watermark.ts';
 import type { StateStore, Sink } from '../sinks/sink.ts';
-import { canonicalCursor } from '../sources/canonical-values.ts';
-import type { ReadSession, Source } from '../sources/source.ts';
+import type { Source } from '../sources/source.ts';
 import { getConnector, type RegisteredConnector } from '../store/connector-registry.ts';
 import { countOpenRejections, loadWatermark } from '../store/delivery-state.ts';
 import { holdsOf, type Hold } from '../store/holds.ts';
@@ -103,13 +102,14 @@ export async function startBackfill(deps: BackfillDeps, request: BackfillRequest
         to: request.to === undefined ? undefined : parseBound(kind, '--to', request.to, digits),
       };
       const first = await session.readPage(plan.spec, { limit: 1 });
-      const stats = await cursorStats(session, plan, digits);
+      const stats = await session.cursorStats(plan.spec);
       // What a pull will need to read no more once this backfill succeeds: the rows under the
-      // ceiling now. Integer cursors have no ceiling: an id taken by a transaction still open
+      // ceiling now. Integer cursors without a ceiling: an id taken by a transaction still open
       // is below the largest one, so only onboarding (no watermark yet, where a pull would
       // read past such an id just the same) seeds the largest; otherwise the pull's watermark
       // stays below the open id, and the next pull reads it once committed.
-      const seed = plan.cursorKind !== 'integer' ? readCeiling(plan, await session.clockUtc()) : onboarding ? stats.max : undefined;
+      const ceiling = await readCeiling(plan, session);
+      const seed = ceiling ?? (plan.cursorKind === 'integer' && onboarding ? stats.max : undefined);
       return { range: { ...range, min: first.positions[0]?.cursor, max: stats.max }, rows: stats.rows, seed };
     });
     const { range } = found;
@@ -258,21 +258,6 @@ async function openRuntime(deps: BackfillDeps, connector: RegisteredConnector, s
     await close();
     throw error;
   }
-}
-
-/** Rows of the stream within its filter and the largest cursor, for the split and the estimate. */
-async function cursorStats(session: ReadSession, plan: StreamPlan, digits: number): Promise<{ rows: number; max?: string }> {
-  const { spec } = plan;
-  const cursor = spec.cursorFallback ? 'coalesce(??, ??)' : '??';
-  const cursorIds = spec.cursorFallback ? [spec.cursor, spec.cursorFallback] : [spec.cursor];
-  const filters = Object.entries(spec.filter);
-  const where = filters.length > 0 ? ` where ${filters.map(() => '?? = ?').join(' and ')}` : '';
-  const [row] = await session.raw(
-    `select count(${cursor}) as n, max(${cursor}) as hi from ??${where}`,
-    [...cursorIds, ...cursorIds, spec.view, ...filters.flat()],
-  );
-  const hi = row?.hi;
-  return { rows: Number(row?.n ?? 0), max: hi === null || hi === undefined ? undefined : canonicalCursor(plan.cursorKind, hi, digits) };
 }
 
 /** Runs a claimed backfill's unfinished chunks, at most `parallelism` at once, records the outcome and gives the hold back. */

@@ -25,7 +25,7 @@ export async function readByKeys(plan: StreamPlan, source: Source, runId: string
   for (let i = 0; i < keys.length; i += chunkSize) {
     const chunk = keys.slice(i, i + chunkSize);
     const { page, ceiling } = await source.withReadSession(async (session) => ({
-      page: await session.readKeys(plan.spec, chunk), ceiling: readCeiling(plan, await session.clockUtc()),
+      page: await session.readKeys(plan.spec, chunk), ceiling: await readCeiling(plan, session),
     }));
     const settled = page.positions.map((p) => ceiling === undefined || compareCursor(plan.cursorKind, p.cursor, ceiling) <= 0);
     const judged = judgePage(plan, runId, page.rows.filter((_, j) => settled[j]), page.positions.filter((_, j) => settled[j]));

@@ -41,7 +41,7 @@ export async function previewStream(options: PreviewOptions): Promise<{ watermar
   const watermark = await loadWatermark(store, ref);
   return withPlannedStream(store, connector, options.stream, options.runtime, async (plan, source) => {
     const page = await source.withReadSession(async (session) => {
-      const upTo = options.next ? readCeiling(plan, await session.clockUtc()) : undefined;
+      const upTo = options.next ? await readCeiling(plan, session) : undefined;
       return session.readPage(plan.spec, { after: options.next ? watermark : undefined, upTo, limit: options.limit });
     });
     const verdicts = page.rows.map((row, i) => ({ position: page.positions[i]!, verdict: judgeRow(plan, row, page.positions[i]!) }));

@@ -58,10 +58,10 @@ export interface RangeRead {
   unsettled?: boolean;
 }
 
-/** A page as read, with the bound it was read under (the settle ceiling of its clock, or the range's end). */
+/** A page as read, with the bound it was read under (the read's ceiling, or the range's end if lower) and that ceiling. */
 export interface ReadPage extends Page {
   upTo?: CursorValue;
-  clockUtc: string;
+  ceiling?: CursorValue;
 }
 
 /**
@@ -73,11 +73,11 @@ export async function* readRange(range: RangeRead): AsyncGenerator<ReadPage> {
   const { plan, source } = range;
   const read = (after: Position | undefined, first: boolean) => source.withReadSession(async (session): Promise<ReadPage> => {
     const clock = await session.clockUtc();
-    const ceiling = range.unsettled ? undefined : readCeiling(plan, clock);
+    const ceiling = range.unsettled ? undefined : await readCeiling(plan, session);
     const upTo = ceiling === undefined ? range.upTo
       : range.upTo === undefined || compareCursor(plan.cursorKind, ceiling, range.upTo) < 0 ? ceiling : range.upTo;
     if (first) await range.survey?.(session, clock);
-    return { ...(await session.readPage(plan.spec, { after, upTo, limit: range.pageSize })), upTo, clockUtc: clock };
+    return { ...(await session.readPage(plan.spec, { after, upTo, limit: range.pageSize })), upTo, ceiling };
   });
   let pending: Promise<ReadPage> | undefined = read(range.after, true);
   try {

@@ -9,7 +9,7 @@ import type { CursorKind, CursorValue } from '../interfaces.ts';
 import { settleCeiling } from './watermark.ts';
 import { compileRecordMapper, type RecordMapper } from '../mapping/record-mapper.ts';
 import type { SchemaCatalog, SchemaDefinition } from '../mapping/schema-definitions.ts';
-import type { ColumnInfo, ReadSpec, Source } from '../sources/source.ts';
+import type { ColumnInfo, ReadSession, ReadSpec, Source } from '../sources/source.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
 
 /** A stream ready to read. */
@@ -106,7 +106,12 @@ function coarsest(source: Source, columns: ColumnInfo[]): bigint {
   return columns.map((c) => source.cursorGrain(c)).reduce((a, b) => (a > b ? a : b));
 }
 
-/** The newest cursor a read of the stream may take at this partner clock (the settle ceiling, watermark.ts). */
-export function readCeiling(plan: StreamPlan, clockUtc: string): CursorValue | undefined {
-  return settleCeiling(plan.cursorKind, clockUtc, plan.settleSeconds, plan.timezone, plan.grainTicks);
+/**
+ * The newest cursor a read of the stream may take in this read session: the settle ceiling of
+ * its partner clock (watermark.ts); for an integer cursor, the session's committed ceiling
+ * where the database assigns the counter (SQL Server's rowversion), else none.
+ */
+export async function readCeiling(plan: StreamPlan, session: ReadSession): Promise<CursorValue | undefined> {
+  if (plan.cursorKind === 'integer') return session.committedCeiling(plan.spec);
+  return settleCeiling(plan.cursorKind, await session.clockUtc(), plan.settleSeconds, plan.timezone, plan.grainTicks);
 }

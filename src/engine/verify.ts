@@ -48,7 +48,7 @@ import { withPlannedStream } from './planned-stream.ts';
 import { readRange, rowsAbove } from './range-delivery.ts';
 import { DEFAULT_MAX_DELETE_RATIO, reconcileStream, type ReconcileSummary } from './reconcile.ts';
 import { adoptStreamIdentity, cursorSignature } from './stream-identity.ts';
-import { readCeiling, type StreamPlan } from './stream-plan.ts';
+import type { StreamPlan } from './stream-plan.ts';
 import { compareCursor, futureBound, versionKey } from './watermark.ts';
 
 /** What verify counts as a difference; each fails the verify. */
@@ -255,7 +255,7 @@ class StreamScan {
     const limiter = options.maxRowsPerSecond ? new RateLimiter(options.maxRowsPerSecond) : undefined;
     let lo: CursorValue | undefined = bounds.lower;
     let range: ScannedRow[] = [];
-    let last: { upTo?: CursorValue; clockUtc: string; position?: Position } | undefined;
+    let last: { upTo?: CursorValue; ceiling?: CursorValue; position?: Position } | undefined;
     const pages = readRange({
       plan, source, pageSize, signal: this.signal, runId: this.runId, upTo: bounds.upper,
       after: bounds.lower === undefined ? undefined : { cursor: bounds.lower, key: [] },
@@ -265,7 +265,7 @@ class StreamScan {
       await limiter?.take(page.rows.length, this.signal);
       this.#viewRows += page.rows.length;
       page.rows.forEach((row, i) => range.push({ row, position: page.positions[i]! }));
-      last = { upTo: read.upTo, clockUtc: read.clockUtc, position: read.positions.at(-1) ?? last?.position };
+      last = { upTo: read.upTo, ceiling: read.ceiling, position: read.positions.at(-1) ?? last?.position };
       if (read.rows.length < pageSize) break;
       // Cut before the last cursor value of the page: rows at it may go on in the next page.
       const tail = range.at(-1)!.position.cursor;
@@ -431,11 +431,11 @@ class StreamScan {
    * Rows past the ceiling the scan ended under: counted as settling or ahead of the partner
    * clock, never as differences; and a delivered record whose row moved there is not extra.
    */
-  async #tail(last: { upTo?: CursorValue; clockUtc: string; position?: Position } | undefined, upper: CursorValue | undefined):
+  async #tail(last: { upTo?: CursorValue; ceiling?: CursorValue; position?: Position } | undefined, upper: CursorValue | undefined):
     Promise<{ settling: number; ahead: number; ids: Set<string> }> {
     const ids = new Set<string>();
-    const ceiling = last === undefined ? undefined : readCeiling(this.plan, last.clockUtc);
-    // An integer cursor has no ceiling; a --to below the ceiling leaves nothing settling.
+    const ceiling = last?.ceiling;
+    // An integer cursor (but a rowversion) has no ceiling; a --to below the ceiling leaves nothing settling.
     if (last === undefined || ceiling === undefined || (upper !== undefined && compareCursor(this.#kind, upper, ceiling) <= 0)) {
       return { settling: 0, ahead: 0, ids };
     }

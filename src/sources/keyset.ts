@@ -122,3 +122,15 @@ export function unpositionedQuery(knex: Knex, spec: ReadSpec): Knex.QueryBuilder
 export function afterCursorQuery(knex: Knex, dialect: SourceDialect, spec: ReadSpec, bound: string): Knex.QueryBuilder {
   return whereFilter(knex(spec.view).count({ n: '*' }), spec).where(cursorExpression(knex, spec), '>', dialect.bindCursor(knex, bound, spec));
 }
+
+/**
+ * `n` rows within the filter that have a cursor, and `hi` the largest cursor, selected as the
+ * dialect returns cursors so it reads back as canonical text (a rowversion's bytes as a number).
+ */
+export function cursorStatsQuery(knex: Knex, dialect: SourceDialect, spec: ReadSpec): Knex.QueryBuilder {
+  const cursor = cursorExpression(knex, spec);
+  return whereFilter(knex(spec.view).select(
+    knex.raw('count(?) as ??', [cursor, 'n']),
+    knex.raw('? as ??', [dialect.selectCursor(knex, knex.raw('max(?)', [cursor]), spec), 'hi']),
+  ), spec);
+}

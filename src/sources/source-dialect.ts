@@ -30,8 +30,18 @@ export interface SourceDialect {
   beginStatements(settings: ConnectionSettings): SqlFragment[];
   /** Ends a read session; it never wrote, so it always rolls back. */
   readonly endStatement: string;
-  /** Selects the partner clock as `now`, in UTC, in text canonicalInstant can read; run before the transaction begins. */
+  /**
+   * Selects the partner clock as `now`, in UTC, in text canonicalInstant can read; run before
+   * the transaction begins. A dialect with commit-ordered cursors also selects
+   * `commit_horizon`: the lowest counter value a transaction still open may hold.
+   */
   readonly clockSql: string;
+  /**
+   * The stream's cursor is a counter the database assigns in commit-unsafe order (SQL
+   * Server's rowversion): a transaction still open may hold a value below committed ones, so
+   * reads stay below `commit_horizon`. Absent: no cursor of this dialect is one.
+   */
+  commitOrdered?(spec: ReadSpec): boolean;
   /** Selects `name`, `data_type`, `precision` (datetime precision) of a view's columns in order; schema absent = the default one. */
   describeSql(schema: string | undefined, view: string): SqlFragment;
   /** The cursor expression as the driver should return it so that it reads back as canonical text. */

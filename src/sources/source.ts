@@ -66,6 +66,15 @@ export interface ReadSession {
    * ceiling drawn from it (given the settle window).
    */
   clockUtc(): Promise<string>;
+  /**
+   * For a counter cursor the database assigns (SQL Server's rowversion), the largest value
+   * every transaction holding a value at or below it has committed, read with the clock;
+   * undefined for every other cursor. A read that stops there never passes a row a
+   * transaction still open will commit later.
+   */
+  committedCeiling(spec: ReadSpec): Promise<CursorValue | undefined>;
+  /** Rows within the filter that have a cursor, and the largest cursor (for a backfill's plan). */
+  cursorStats(spec: ReadSpec): Promise<{ rows: number; max?: CursorValue }>;
   /** Reads one keyset page. */
   readPage(spec: ReadSpec, request: PageRequest): Promise<Page>;
   /** Counts the rows within the filter that have no position. */

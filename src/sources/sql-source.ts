@@ -10,7 +10,7 @@ import { canonicalCursor, canonicalInstant } from './canonical-values.ts';
 import type { ConnectionSettings } from './connection-settings.ts';
 import { sourceIdentity } from '../config/source-identity.ts';
 import { toSourceError, type ErrorContext } from './error-codes.ts';
-import { afterCursorQuery, CURSOR_ALIAS, keyLookupQuery, keysetQuery, keyText, unpositionedQuery } from './keyset.ts';
+import { afterCursorQuery, CURSOR_ALIAS, cursorStatsQuery, keyLookupQuery, keysetQuery, keyText, unpositionedQuery } from './keyset.ts';
 import type { ColumnInfo, Page, PageRequest, PrivilegeReport, ReadSession, ReadSpec, Source, Unpositioned } from './source.ts';
 import { resolutionTicks } from './cursor-time.ts';
 import type { SourceDialect } from './source-dialect.ts';
@@ -112,10 +112,12 @@ export class SqlSource implements Source {
         });
       // The clock first, then the snapshot: a ceiling drawn from a clock read after the snapshot
       // could pass rows that committed in between, which the snapshot does not show.
+      // The commit horizon, read with it, comes before the reads for the same reason.
       const [clock] = this.#impl.rowsOf(await run(this.#impl.clockSql));
       const clockUtc = canonicalInstant(String(clock?.now), this.#impl.fractionDigits);
+      const horizon = clock?.commit_horizon === undefined || clock.commit_horizon === null ? undefined : String(clock.commit_horizon);
       for (const { sql, bindings } of this.#impl.beginStatements(this.#settings)) await run(sql, bindings);
-      return await fn(new SqlReadSession(this, this.#impl, connection, clockUtc));
+      return await fn(new SqlReadSession(this, this.#impl, connection, clockUtc, horizon));
     } finally {
       // Nothing was written; a failed rollback means a broken connection, which the pool discards.
       if (!(connection as PooledConnection).__knex__disposed) {
@@ -148,12 +150,14 @@ class SqlReadSession implements ReadSession {
   readonly #impl: SourceDialect;
   readonly #connection: unknown;
   readonly #clockUtc: string;
+  readonly #commitHorizon: string | undefined;
 
-  constructor(source: SqlSource, impl: SourceDialect, connection: unknown, clockUtc: string) {
+  constructor(source: SqlSource, impl: SourceDialect, connection: unknown, clockUtc: string, commitHorizon: string | undefined) {
     this.#source = source;
     this.#impl = impl;
     this.#connection = connection;
     this.#clockUtc = clockUtc;
+    this.#commitHorizon = commitHorizon;
   }
 
   async raw(sql: string, bindings: readonly unknown[] = []): Promise<SourceRow[]> {
@@ -170,6 +174,20 @@ class SqlReadSession implements ReadSession {
 
   async clockUtc(): Promise<string> {
     return this.#clockUtc;
+  }
+
+  async committedCeiling(spec: ReadSpec): Promise<CursorValue | undefined> {
+    if (!this.#impl.commitOrdered?.(spec)) return undefined;
+    if (this.#commitHorizon === undefined || !/^\d+$/.test(this.#commitHorizon)) {
+      throw new PermanentError('RP_CURSOR_UNSUPPORTED', `${spec.view}: the database gave no commit horizon for its ${spec.cursorType} cursor ${spec.cursor}.`);
+    }
+    return String(BigInt(this.#commitHorizon) - 1n);
+  }
+
+  async cursorStats(spec: ReadSpec): Promise<{ rows: number; max?: CursorValue }> {
+    const [row] = await this.#count(spec, cursorStatsQuery(this.#source.knex, this.#impl, spec));
+    const max = row?.hi;
+    return { rows: Number(row?.n ?? 0), max: max === null || max === undefined ? undefined : canonicalCursor(spec.cursorKind, max, this.#impl.fractionDigits) };
   }
 
   async readPage(spec: ReadSpec, request: PageRequest): Promise<Page> {

@@ -136,6 +136,16 @@ describe.skipIf(!server.url)(title, () => {
       expect(after.rows).toEqual([{ id: 17, note: 'v2' }, { id: 3, note: 'v2' }]);
     });
 
+    test('plans a backfill from canonical stats: the largest rowversion as its decimal bigint, the largest datetime2 with 7 digits', async ({ lab }) => {
+      const { partner, source } = await sourceOf(lab);
+      const column = (await source.describeView('versions')).find((c) => c.name === 'rv')!;
+      const versions: ReadSpec = { view: 'versions', columns: ['id'], primaryKey: ['id'], cursor: 'rv', cursorKind: source.cursorKind(column), cursorType: column.dataType, filter: {} };
+      const [top] = await partner.query<{ v: string }>('SELECT CAST(MAX(rv) AS bigint) AS v FROM versions');
+      expect(await source.withReadSession((s) => s.cursorStats(versions))).toEqual({ rows: 30, max: String(top!.v) });
+      // 250 rows, every 50th without a cursor; the last with one is 249, at second 249 / 25 = 9.
+      expect(await source.withReadSession((s) => s.cursorStats(items))).toEqual({ rows: 245, max: '2024-01-01 00:00:09.0000000' });
+    });
+
     test('round-trips bigint cursors and keys beyond 2^53 exactly', async ({ lab }) => {
       const { source } = await sourceOf(lab);
       const spec: ReadSpec = { view: 'big', columns: ['id', 'version'], primaryKey: ['id'], cursor: 'version', cursorKind: 'integer', cursorType: 'bigint', filter: {} };
@@ -161,15 +171,16 @@ describe.skipIf(!server.url)(title, () => {
     let store: Promise<LabStore> | undefined;
 
     /** A table + view of contacts on `partner`, and a connector reading it as the read-only user. */
-    async function setup(lab: Lab, partner: Partner, options: { settle: number; pageSize: number }) {
+    async function setup(lab: Lab, partner: Partner, options: { settle: number; pageSize: number; cursor?: 'rv' }) {
       const id = lab.unique('c');
-      await lab.view(partner, id, 'id bigint PRIMARY KEY, email nvarchar(255) NULL, updated_at datetime2(7) NULL');
+      const cursorColumn = options.cursor === 'rv' ? 'rv rowversion NOT NULL' : 'updated_at datetime2(7) NULL';
+      await lab.view(partner, id, `id bigint PRIMARY KEY, email nvarchar(255) NULL, ${cursorColumn}`);
       const connector = await lab.connector(await (store ??= lab.store()), partner, {
         id, tenant: `tenant-${id}`,
         // The SELECT-only user passes the privilege inspection: public's permissions are not writes.
         source: `settle_seconds: ${options.settle}\nrequire_read_only_user: true`,
         body: `streams:
-  - { name: contacts, view: v_${id}, schema: contacts, primary_key: [id], cursor: updated_at, page_size: ${options.pageSize},
+  - { name: contacts, view: v_${id}, schema: contacts, primary_key: [id], cursor: ${options.cursor ?? 'updated_at'}, page_size: ${options.pageSize},
       fields: { id: id, email: email } }
 ` });
       return { id, connector };
@@ -224,6 +235,26 @@ describe.skipIf(!server.url)(title, () => {
       await pull(lab, connector);
       expect(await delivered(connector)).toHaveLength(3);
       expect(await delivered(connector)).toEqual(await expected(partner, id));
+    });
+
+    test('on a rowversion cursor, reads stop below a transaction still open (MIN_ACTIVE_ROWVERSION) and pick its row up once it commits', async ({ lab }) => {
+      const partner = await lab.partner('mssql', 'rcsi');
+      await mssqlExec(await mssqlUrl(), `ALTER DATABASE [${partner.database}] SET READ_COMMITTED_SNAPSHOT ON WITH ROLLBACK IMMEDIATE`);
+      const { id, connector } = await setup(lab, partner, { settle: 0, pageSize: 7, cursor: 'rv' });
+      await partner.exec(`INSERT INTO t_${id} (id, email) VALUES (1, 'first@x.io')`);
+      const late = await openAdminTransaction(partner);
+      // The open transaction takes its rowversion now; the row after it commits at once with a
+      // higher one. A read past that row would leave the late one behind the watermark forever.
+      await late.run(`INSERT INTO t_${id} (id, email) VALUES (2, 'late@x.io')`);
+      await partner.exec(`INSERT INTO t_${id} (id, email) VALUES (3, 'after@x.io')`);
+      const first = await pull(lab, connector);
+      expect(first.rowsRead).toBe(1);
+      expect((await delivered(connector)).map((r) => r.id)).toEqual(['1']);
+      await late.commit();
+      await pull(lab, connector);
+      expect(await delivered(connector)).toEqual(
+        (await partner.query<{ id: string; email: string }>(`SELECT id, email FROM v_${id} ORDER BY id`)).map((r) => ({ id: String(r.id), email: r.email })));
+      expect(await delivered(connector)).toHaveLength(3);
     });
   });
 

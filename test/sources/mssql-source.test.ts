@@ -59,6 +59,12 @@ describe('mssql offline: compiled SQL and type handling', () => {
     expect(bindings).toContain('123456789012');
   });
 
+  it('decides a rowversion cursor is commit-ordered (reads stop below the commit horizon the clock statement selects), a bigint or time cursor not', () => {
+    expect(mssqlSource.clockSql).toContain('CAST(MIN_ACTIVE_ROWVERSION() AS BIGINT) AS commit_horizon');
+    for (const cursorType of ['timestamp', 'rowversion']) expect(mssqlSource.commitOrdered!(orders({ cursor: 'rv', cursorKind: 'integer', cursorType }))).toBe(true);
+    for (const cursorType of ['bigint', 'datetime2']) expect(mssqlSource.commitOrdered!(orders({ cursorType }))).toBe(false);
+  });
+
   it('compiles datetime bounds cast to datetime (its 1/300 s ticks) and datetimeoffset bounds as datetimeoffset(7)', () => {
     const datetime = offline.compilePage(orders({ cursorType: 'datetime', filter: {} }), { upTo: '2024-01-02 03:04:05.0030000', limit: 1 });
     expect(datetime.sql).toContain('[updated_at] <= CAST(CAST(@p1 AS datetime2(7)) AS datetime)');

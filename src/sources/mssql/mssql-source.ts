@@ -148,7 +148,12 @@ export const mssqlSource: SourceDialect = {
     ];
   },
   endStatement: 'IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION',
-  clockSql: 'SELECT CONVERT(varchar(40), SYSUTCDATETIME(), 121) AS now',
+  // MIN_ACTIVE_ROWVERSION: the lowest rowversion an open transaction may hold; every value
+  // below it is committed (or rolled back), and no later transaction can take one below it.
+  clockSql: 'SELECT CONVERT(varchar(40), SYSUTCDATETIME(), 121) AS now, CAST(MIN_ACTIVE_ROWVERSION() AS BIGINT) AS commit_horizon',
+  // A rowversion is assigned at write time, not commit time: a transaction still open holds
+  // one below rows committed since, and a read past it would skip that row forever.
+  commitOrdered: isRowversion,
 
   describeSql(schema: string | undefined, view: string) {
     return {
