@@ -71,14 +71,14 @@ export interface ReadPage extends Page {
  */
 export async function* readRange(range: RangeRead): AsyncGenerator<ReadPage> {
   const { plan, source } = range;
-  const read = (after: Position | undefined, first: boolean) => source.withReadSession(async (session): Promise<ReadPage> => {
+  const read = (after: Position | undefined, first: boolean) => handledLater(source.withReadSession(async (session): Promise<ReadPage> => {
     const clock = await session.clockUtc();
     const ceiling = range.unsettled ? undefined : await readCeiling(plan, session);
     const upTo = ceiling === undefined ? range.upTo
       : range.upTo === undefined || compareCursor(plan.cursorKind, ceiling, range.upTo) < 0 ? ceiling : range.upTo;
     if (first) await range.survey?.(session, clock);
     return { ...(await session.readPage(plan.spec, { after, upTo, limit: range.pageSize })), upTo, ceiling };
-  });
+  }));
   let pending: Promise<ReadPage> | undefined = read(range.after, true);
   try {
     while (pending) {
@@ -95,6 +95,16 @@ export async function* readRange(range: RangeRead): AsyncGenerator<ReadPage> {
     // A read still in flight ends before its source is closed.
     await pending?.catch(() => undefined);
   }
+}
+
+/**
+ * A read ahead that fails while the caller still works on the last page is awaited only at
+ * the next page: marked handled now, so Node does not report it as an unhandled rejection
+ * (and end the process) in between. The error still reaches whoever awaits it.
+ */
+function handledLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /** Reads and delivers the range; throws RP_RUN_CANCELLED (or the run's own stop reason) when the run is stopped. */

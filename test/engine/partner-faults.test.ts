@@ -10,6 +10,8 @@ import { isTransient } from '../../src/errors.ts';
 import { MYSQL_URL } from '../helpers/databases.ts';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
 import { CURSOR_ALIAS } from '../../src/sources/keyset.ts';
+import { withPlannedStream } from '../../src/engine/planned-stream.ts';
+import { readRange } from '../../src/engine/range-delivery.ts';
 import { readResources } from '../helpers/resources.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { TEST_DIALECTS, type Partner } from '../helpers/partner.ts';
@@ -115,6 +117,31 @@ describe.each(TEST_DIALECTS)('partner faults (%s)', (dialect) => {
       await proxy.close();
     });
   }
+
+  test('a page read ahead that fails while the caller still works on the last one reaches the caller at its next page, never as an unhandled rejection (found under load)', async ({ lab }) => {
+    const partner = await lab.partner(dialect);
+    const store = await lab.store();
+    const { proxy, connector } = await proxiedStream(lab, partner, store);
+    // The second page's statement is the one read ahead while the caller holds the first.
+    proxy.faultWhenClientSends(CURSOR_ALIAS, 'close', 2);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await withPlannedStream(store.db, connector, 'people', undefined, async (plan, source) => {
+        const pages = readRange({ plan, source, pageSize: PAGE });
+        expect((await pages.next()).value?.rows).toHaveLength(PAGE);
+        // The caller works on the first page (a slow sink) while the read ahead fails.
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        const next = await pages.next().then(() => undefined, (error: unknown) => error);
+        expect(isTransient(next), String(next)).toBe(true);
+      });
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    await proxy.close();
+  });
 });
 
 describe.runIf(TEST_DIALECTS.includes('mysql'))('a partner DBA\'s KILL QUERY (MariaDB)', () => {
