@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --rows N --big-rows N --api-rows N --connectors N --only 1,3]`: the six
- * figures of issue 9 and figure 7 (the first pull after a full backfill), each measured in
+ * figures of issue 9, figure 7 (the first pull after a full backfill), 8 (verify) and 9 (CLI start), each measured in
  * the same run as its reference, printed as a table
  * and as JSON (also written to bench/results/latest.json). Needs the local PostgreSQL and
  * MariaDB (see docs/readme/benchmarks.md). Databases are named rp_bench_*.
