@@ -3,8 +3,11 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# `prepare` builds dist/ after an install in a checkout; here the sources come after the
+# install (so its layer stays cached), and the build runs below.
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
+COPY bin ./bin
 COPY src ./src
 RUN npm run build
 
@@ -13,7 +16,9 @@ ENV NODE_ENV=production \
     REACH_PULLER_HOME=/var/lib/reach-puller
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# No scripts: `prepare` would build without the compiler, and no production dependency the
+# image runs needs one (esbuild's belongs to tsx, which runs sources, and the image has none).
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY migrations ./migrations

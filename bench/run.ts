@@ -1,13 +1,14 @@
 /**
  * `npm run bench [-- --rows N --big-rows N --api-rows N --connectors N --only 1,3]`: the six
- * figures of issue 9 and figure 7 (the first pull after a full backfill), each measured in
+ * figures of issue 9, figure 7 (the first pull after a full backfill), 8 (verify) and 9 (CLI start), each measured in
  * the same run as its reference, printed as a table
  * and as JSON (also written to bench/results/latest.json). Needs the local PostgreSQL and
  * MariaDB (see docs/readme/benchmarks.md). Databases are named rp_bench_*.
  */
 import { fork, spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { pullConnector } from '../src/engine/pull-connector.ts';
@@ -39,7 +40,7 @@ const { values: flags } = parseArgs({
     connectors: { type: 'string', default: '2000' },
     // Triggered at once on one source capped at 2: the rest of the connectors only load and schedule.
     triggered: { type: 'string', default: '100' },
-    only: { type: 'string', default: '1,2,3,4,5,6,7,8' },
+    only: { type: 'string', default: '1,2,3,4,5,6,7,8,9' },
     // V8's default lets an idle heap grow well past the live set; 0 keeps that default.
     'heap-mb': { type: 'string', default: '0' },
   },
@@ -80,7 +81,7 @@ async function childBackfill(storeUrl: string, connector: string): Promise<{ row
   // BENCH_CPU_PROF=1 writes a .cpuprofile of each backfill to bench/results/profiles (open it in Chrome DevTools).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', 'bench/results/profiles'] : [];
   const heap = HEAP_MB > 0 ? [`--max-old-space-size=${HEAP_MB}`] : [];
-  const { code, out, peakMb } = await measuredCli([...profile, ...heap], ['backfill', connector, '--json'], storeUrl);
+  const { code, out, peakMb } = await measuredCli([...profile, ...heap, 'dist/cli/main.js', 'backfill', connector, '--json'], { DATABASE_URL: storeUrl });
   if (code !== 0) throw new Error(`backfill exited with ${code}`);
   const [result] = JSON.parse(out) as { state: string; rowsDone: number; createdAt: string; finishedAt: string }[];
   if (result?.state !== 'succeeded') throw new Error(`backfill ${result?.state}`);
@@ -88,11 +89,12 @@ async function childBackfill(storeUrl: string, connector: string): Promise<{ row
   return { rows: result.rowsDone, seconds, peakMb };
 }
 
-/** Runs the built CLI with `args` on the store at `storeUrl`: its exit code, stdout and peak RSS (VmHWM). */
-async function measuredCli(nodeFlags: string[], args: string[], storeUrl: string): Promise<{ code: number | null; out: string; peakMb: number }> {
-  const child = spawn(process.execPath, [...nodeFlags, 'dist/cli/main.js', ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DATABASE_URL: storeUrl },
-  });
+/**
+ * Runs node with `args` (the built CLI and its arguments) and `env`: its exit code, stdout and peak RSS (VmHWM,
+ * sampled every `sampleMs`).
+ */
+async function measuredCli(args: string[], env: NodeJS.ProcessEnv, sampleMs = 100): Promise<{ code: number | null; out: string; peakMb: number }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   let peakKb = 0;
@@ -100,7 +102,7 @@ async function measuredCli(nodeFlags: string[], args: string[], storeUrl: string
     readFile(`/proc/${child.pid}/status`, 'utf8').then((s) => {
       peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0));
     }, () => undefined);
-  }, 100);
+  }, sampleMs);
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   clearInterval(timer);
   return { code, out, peakMb: Math.round(peakKb / 1024) };
@@ -109,7 +111,7 @@ async function measuredCli(nodeFlags: string[], args: string[], storeUrl: string
 /** Runs `verify` in a process of its own; seconds are wall-clock, process start-up included. */
 async function childVerify(storeUrl: string, connector: string): Promise<{ report: { viewRows: number; differences: number; ranges: number; rangesDiffering: number }; seconds: number; peakMb: number }> {
   const started = performance.now();
-  const { code, out, peakMb } = await measuredCli([], ['verify', connector, '--json'], storeUrl);
+  const { code, out, peakMb } = await measuredCli(['dist/cli/main.js', 'verify', connector, '--json'], { DATABASE_URL: storeUrl });
   const seconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`verify exited with ${code}: ${out.slice(0, 2000)}`);
   const [report] = JSON.parse(out) as { viewRows: number; differences: number; ranges: number; rangesDiffering: number }[];
@@ -603,6 +605,47 @@ async function figureFirstPull(): Promise<void> {
   }
 }
 
+/**
+ * Figure 9: how long the installed CLI takes to answer, as a user starts it (bin/reach-puller.js,
+ * which runs dist/ once `npm run build` made it from these sources): `--help`, and `status` on
+ * the embedded store (PGlite) in a fresh home holding the example connector. Wall time from spawn to exit
+ * and peak RSS (sampled every 5 ms), median of 5 each; beside node's own start (`node -e 0`).
+ */
+async function figureCliStart(): Promise<void> {
+  const home = await mkdtemp(path.join(os.tmpdir(), 'rp-bench-cli-'));
+  const env = { DATABASE_URL: '', REACH_PULLER_HOME: home, REACH_PULLER_ALLOW_PRIVATE_NETWORKS: '127.0.0.0/8' };
+  const timed = async (args: string[]) => {
+    const started = performance.now();
+    const { code, peakMb } = await measuredCli(args, env, 5);
+    if (code !== 0) throw new Error(`${args.join(' ')} exited with ${code}`);
+    return { seconds: (performance.now() - started) / 1000, peakMb };
+  };
+  const median = async (args: string[]) => {
+    const runs: { seconds: number; peakMb: number }[] = [];
+    for (let i = 0; i < 5; i++) runs.push(await timed(args));
+    const at = (key: 'seconds' | 'peakMb') => runs.map((r) => r[key]).sort((a, b) => a - b)[2]!;
+    return { seconds: round(at('seconds')), peakMb: at('peakMb'), runs: runs.map((r) => round(r.seconds)) };
+  };
+  try {
+    // The store's creation and migrations, and the example connector's two streams for status to show: not counted.
+    await timed(['bin/reach-puller.js', 'apply', 'connectors/example-glow-salon.yaml']);
+    const node = await median(['-e', '0']);
+    const help = await median(['bin/reach-puller.js', '--help']);
+    const status = await median(['bin/reach-puller.js', 'status']);
+    record({
+      figure: '9. CLI start (bin/reach-puller.js, dist/)',
+      measured: `--help ${help.seconds} s (${help.peakMb} MB); status, embedded store ${status.seconds} s (${status.peakMb} MB)`,
+      reference: `node -e 0: ${node.seconds} s (${node.peakMb} MB)`,
+      ratio: null,
+      target: '--help < 0.3 s, status < 0.8 s',
+      met: help.seconds < 0.3 && status.seconds < 0.8,
+      detail: { node, help, status },
+    });
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -620,6 +663,7 @@ if (ONLY.has(5)) await figureReachApi();
 if (ONLY.has(6)) await figureScheduler();
 if (ONLY.has(7)) await figureFirstPull();
 if (ONLY.has(8)) await figureVerify();
+if (ONLY.has(9)) await figureCliStart();
 
 const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, load: os.loadavg().map(round) };
 const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();

@@ -3,8 +3,11 @@
  * the time left. Computed from the store alone, so `status` and the ops API can read it
  * while another process runs the backfill.
  */
+import type { StateStore } from '../sinks/sink.ts';
+import { holdsOf } from '../store/holds.ts';
+import { BACKFILLS_LIST, pageOf, type Page, type PageRequest } from '../store/keyset-page.ts';
 import type { BackfillStatus } from '../store/schema.ts';
-import type { BackfillRecord } from './backfill-store.ts';
+import { backfillHoldKey, loadBackfill, loadBackfills, type BackfillRecord } from './backfill-store.ts';
 
 /** `interrupted`: marked running, but the process running it is gone; `--resume` continues it. */
 export type BackfillState = BackfillStatus | 'interrupted';
@@ -56,4 +59,29 @@ export function progressOf(b: BackfillRecord, ownerLive: boolean, now = new Date
     chunks: { total: b.chunks.length, pending: count('pending'), running: count('running'), succeeded: count('succeeded'), failed: count('failed') },
     createdAt: b.createdAt.toISOString(), finishedAt: b.finishedAt?.toISOString(), error: b.error,
   };
+}
+
+/** Every backfill with its progress, newest first. */
+export async function listBackfills(store: StateStore): Promise<BackfillProgress[]> {
+  const now = new Date();
+  return Promise.all((await loadBackfills(store)).map(async (b) => progressOf(b, await ownerLive(store, b), now)));
+}
+
+/** A page of `listBackfills` (newest first); keyset on the backfill id. */
+export async function listBackfillPage(store: StateStore, page: PageRequest): Promise<Page<BackfillProgress>> {
+  const now = new Date();
+  const records = await loadBackfills(store, undefined, { before: page.after?.[0], limit: page.limit + 1 });
+  const { items, next } = pageOf(BACKFILLS_LIST, records, page.limit, (b) => [b.id]);
+  return { items: await Promise.all(items.map(async (b) => progressOf(b, await ownerLive(store, b), now))), next };
+}
+
+/** One backfill's progress: rows done, estimate, rate, ETA, chunks. */
+export async function backfillProgress(store: StateStore, id: string): Promise<BackfillProgress> {
+  const b = await loadBackfill(store, id);
+  return progressOf(b, await ownerLive(store, b));
+}
+
+/** Whether a live process runs the backfill (it holds it); asked only of running ones. */
+async function ownerLive(store: StateStore, b: BackfillRecord): Promise<boolean> {
+  return b.status === 'running' && holdsOf(store).isHeld(backfillHoldKey(b.id));
 }

@@ -24,12 +24,11 @@ import type { Source } from '../sources/source.ts';
 import { getConnector, type RegisteredConnector } from '../store/connector-registry.ts';
 import { countOpenRejections, loadWatermark } from '../store/delivery-state.ts';
 import { holdsOf, type Hold } from '../store/holds.ts';
-import { BACKFILLS_LIST, pageOf, type Page, type PageRequest } from '../store/keyset-page.ts';
 import { addPage, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
 import { loadSchemaCatalog } from '../store/schema-registry.ts';
-import { progressOf, rateAndEta, type BackfillProgress } from './backfill-progress.ts';
+import { backfillProgress, listBackfills, rateAndEta, type BackfillProgress } from './backfill-progress.ts';
 import {
-  backfillHoldKey, beat, claimBackfill, finishBackfill, insertBackfill, loadBackfill, loadBackfills, requestCancel,
+  backfillHoldKey, beat, claimBackfill, finishBackfill, insertBackfill, loadBackfill, requestCancel,
   saveChunkCheckpoint, setChunkStatus, type BackfillRecord, type ChunkRecord,
 } from './backfill-store.ts';
 import { parseBound, planChunks, rangeShare, type CursorRange } from './chunk-plan.ts';
@@ -178,31 +177,6 @@ export async function cancelBackfill(store: StateStore, id: string): Promise<Bac
     throw new PullerError('RP_NOT_FOUND', `backfill ${id} is ${b.status}; only a running or failed backfill can be cancelled`);
   }
   return backfillProgress(store, id);
-}
-
-/** Every backfill with its progress, newest first. */
-export async function listBackfills(store: StateStore): Promise<BackfillProgress[]> {
-  const now = new Date();
-  return Promise.all((await loadBackfills(store)).map(async (b) => progressOf(b, await ownerLive(store, b), now)));
-}
-
-/** A page of `listBackfills` (newest first); keyset on the backfill id. */
-export async function listBackfillPage(store: StateStore, page: PageRequest): Promise<Page<BackfillProgress>> {
-  const now = new Date();
-  const records = await loadBackfills(store, undefined, { before: page.after?.[0], limit: page.limit + 1 });
-  const { items, next } = pageOf(BACKFILLS_LIST, records, page.limit, (b) => [b.id]);
-  return { items: await Promise.all(items.map(async (b) => progressOf(b, await ownerLive(store, b), now))), next };
-}
-
-/** One backfill's progress: rows done, estimate, rate, ETA, chunks. */
-export async function backfillProgress(store: StateStore, id: string): Promise<BackfillProgress> {
-  const b = await loadBackfill(store, id);
-  return progressOf(b, await ownerLive(store, b));
-}
-
-/** Whether a live process runs the backfill (it holds it); asked only of running ones. */
-async function ownerLive(store: StateStore, b: BackfillRecord): Promise<boolean> {
-  return b.status === 'running' && holdsOf(store).isHeld(backfillHoldKey(b.id));
 }
 
 function pickStream(connector: RegisteredConnector, name: string | undefined): StreamConfig {

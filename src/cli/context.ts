@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { PullerError, TransientError } from '../errors.ts';
 import { embeddedStoreHolder } from '../store/embedded-store-lock.ts';
-import { openStore, storeOptionsFromEnv, type Store } from '../store/open-store.ts';
+import type { Store } from '../store/open-store.ts';
 
 /**
  * Runs `fn` with an open, migrated store and closes it afterwards. The embedded store is one
@@ -10,6 +10,8 @@ import { openStore, storeOptionsFromEnv, type Store } from '../store/open-store.
  * pointed at the ops API route `instead` names.
  */
 export async function withStore<T>(fn: (store: Store) => Promise<T>, instead = 'the ops API (GET /openapi.json lists its routes)'): Promise<T> {
+  // Loaded here, not with the command: the store's drivers are paid for by commands that run, not by --help.
+  const { openStore, storeOptionsFromEnv } = await import('../store/open-store.ts');
   const options = storeOptionsFromEnv();
   let store: Store;
   try {

@@ -6,8 +6,9 @@ type Registrar = (program: Command) => void;
 
 /**
  * Every top-level command and the module that registers it. Only the command being run is
- * loaded (help and unknown words load them all), so `reach-puller status` does not pay for
- * loading every driver and the backfill, server and demo code.
+ * loaded (help and unknown words load them all), and a command module imports at its top only
+ * what declaring it needs: its action imports what it runs. So `--help` loads no driver, store
+ * or engine code, and `reach-puller status` not the backfill, server and demo code.
  */
 const COMMANDS: Record<string, () => Promise<Registrar>> = {
   migrate: async () => (await import('./commands/migrate.ts')).registerMigrate,

@@ -2,7 +2,7 @@
  * Rows a pull counts but cannot read, and what each count tells an operator: `pull`,
  * `test`, `status` and `runs` print these hints beside the counts that are not zero.
  */
-import { FUTURE_CURSOR_HINT } from '../engine/run-stream.ts';
+import { FUTURE_CURSOR_HINT } from '../engine/watermark.ts';
 
 /** The counts, as a run records them (README "How incremental pulls work"). */
 export interface UnreadCounts {

@@ -10,7 +10,7 @@ import type { ConfigProblem } from '../errors.ts';
 import { checkStreamMapping } from '../mapping/mapping-checks.ts';
 import { loadSchemaDefinitionFiles, SchemaCatalog, type SchemaDefinition } from '../mapping/schema-definitions.ts';
 import { lineLocator, type LoadedConnector } from './load-connectors.ts';
-import { streamTimeZone } from './connector-schema.ts';
+import { streamTimeZone } from './stream-time-zone.ts';
 
 /** Definitions read from schema files, the catalog they make with `base`, and their problems. */
 export interface AppliedSchemas {

@@ -72,11 +72,6 @@ export const streamSchema = z.strictObject({
 });
 export type StreamConfig = z.output<typeof streamSchema>;
 
-/** The zone a stream's wall-clock columns are in: its own, or its source's. */
-export function streamTimeZone(config: { source: { timezone: string } }, stream: Pick<StreamConfig, 'timezone'>): string {
-  return stream.timezone ?? config.source.timezone;
-}
-
 // Earlier, PostgreSQL-only names of password_auth values, still read.
 const LEGACY_PASSWORD_AUTH = { scram: 'challenge', md5: 'hash', cleartext: 'password' } as const;
 const passwordAuth = z.union([

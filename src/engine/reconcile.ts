@@ -23,8 +23,7 @@ import { deleteCandidate, type Candidate } from './page-judgement.ts';
 import { withPlannedStream } from './planned-stream.ts';
 import { adoptStreamIdentity } from './stream-identity.ts';
 import { versionJustAfter } from './watermark.ts';
-
-export const DEFAULT_MAX_DELETE_RATIO = 0.1;
+import { DEFAULT_MAX_DELETE_RATIO } from './mass-delete-guard.ts';
 // Reach takes at most 1000 resources per batch request.
 const DELETE_PAGE = 1000;
 const SCAN_CHUNK = 5000;

@@ -18,7 +18,7 @@ import { adoptStreamIdentity } from './stream-identity.ts';
 import type { StreamConfig } from '../config/connector-schema.ts';
 import type { SchemaCatalog } from '../mapping/schema-definitions.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
-import { futureBound, lookbackStart, nextWatermark } from './watermark.ts';
+import { FUTURE_CURSOR_HINT, futureBound, lookbackStart, nextWatermark } from './watermark.ts';
 
 export interface RunStreamOptions {
   connector: RegisteredConnector;
@@ -127,11 +127,6 @@ async function survey(plan: StreamPlan, session: ReadSession, clockUtc: string, 
     log.warn({ rows: counts.rowsFutureCursor, column: stream.cursor, after: bound, timezone: plan.timezone }, FUTURE_CURSOR_HINT);
   }
 }
-
-/** What rows ahead of the partner clock usually mean. */
-export const FUTURE_CURSOR_HINT =
-  'rows have a cursor ahead of the partner clock by more than the settle window; they wait unread until the clock passes them. ' +
-  'A wall-clock cursor in another zone than `timezone` (source or stream) does this: check the zone its writer stamps in';
 
 /** Why a run stops at its per-run ceiling after this page, or undefined to go on. */
 function ceilingReached(stream: StreamConfig, rows: number, bytes: number): string | undefined {

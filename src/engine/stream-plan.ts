@@ -3,7 +3,8 @@
  * checked against what the stream uses (drift), the cursor's kind, the read spec and the
  * record mapper. A missing column stops here with its name; it is never read as NULL.
  */
-import { streamTimeZone, type StreamConfig } from '../config/connector-schema.ts';
+import type { StreamConfig } from '../config/connector-schema.ts';
+import { streamTimeZone } from '../config/stream-time-zone.ts';
 import { PermanentError, PullerError } from '../errors.ts';
 import type { CursorKind, CursorValue } from '../interfaces.ts';
 import { settleCeiling } from './watermark.ts';

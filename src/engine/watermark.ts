@@ -89,6 +89,11 @@ export function settleCeiling(
   return formatTime(value - (grain > tick ? grain - tick : 0n), clock.digits, kind === 'instant');
 }
 
+/** What rows ahead of the partner clock usually mean. */
+export const FUTURE_CURSOR_HINT =
+  'rows have a cursor ahead of the partner clock by more than the settle window; they wait unread until the clock passes them. ' +
+  'A wall-clock cursor in another zone than `timezone` (source or stream) does this: check the zone its writer stamps in';
+
 /**
  * The bound beyond which a cursor is ahead of the partner clock by more than the settle
  * window: such rows are the mark of a wrong `timezone` (they would wait unread until the

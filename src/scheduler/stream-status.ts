@@ -11,12 +11,12 @@
  */
 import { sql, type Kysely } from 'kysely';
 import cron from 'node-cron';
-import { streamTimeZone, type ConnectorConfig } from '../config/connector-schema.ts';
+import type { ConnectorConfig } from '../config/connector-schema.ts';
+import { streamTimeZone } from '../config/stream-time-zone.ts';
 import type { Position } from '../interfaces.ts';
 import { localToUtc } from '../engine/watermark.ts';
 import type { StoreSchema } from '../store/schema.ts';
-import type { BackfillProgress } from '../backfill/backfill-progress.ts';
-import { listBackfills } from '../backfill/run-backfill.ts';
+import { listBackfills, type BackfillProgress } from '../backfill/backfill-progress.ts';
 import type { RunEntry } from './run-history.ts';
 
 export type StreamState = 'ok' | 'running' | 'backfilling' | 'failing' | 'parked' | 'disabled';

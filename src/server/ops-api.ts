@@ -23,7 +23,8 @@ import { API_PAGE_PARAMETERS, BACKFILLS_LIST, pageRequest, REJECTS_LIST, RUNS_LI
 import type { StoreSchema } from '../store/schema.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
 import type { BackgroundBackfills } from '../backfill/background-backfills.ts';
-import { backfillProgress, cancelBackfill, listBackfillPage, type BackfillRequest } from '../backfill/run-backfill.ts';
+import { backfillProgress, listBackfillPage } from '../backfill/backfill-progress.ts';
+import { cancelBackfill, type BackfillRequest } from '../backfill/run-backfill.ts';
 import type { PullerMetrics } from './puller-metrics.ts';
 import { verifyConnector, type VerifyOptions } from '../engine/verify.ts';
 import { findStream } from '../engine/stream-plan.ts';

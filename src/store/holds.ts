@@ -10,7 +10,7 @@
  *   memory is the truth: whatever this process does not hold, nobody holds.
  */
 import { endPgClient, endsInTime } from './store-connections.ts';
-import pg from 'pg';
+import type pg from 'pg';
 
 /** One hold; `lost` aborts when it ends without `release` (its session went away). */
 export interface Hold {
@@ -162,6 +162,8 @@ export class SessionLockHolds implements Holds {
     const url = new URL(this.#connectionString);
     const name = `${url.searchParams.get('application_name') ?? 'reach-puller'} holds`;
     url.searchParams.delete('application_name');
+    // Loaded here: only a PostgreSQL store needs the driver (open-store.ts).
+    const { default: pg } = await import('pg');
     const client = new pg.Client({
       connectionString: url.toString(),
       application_name: name,

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { positiveEnv } from '../config/positive-env.ts';
 import { PullerError } from '../errors.ts';
 import type { StoreSchema } from './schema.ts';
@@ -45,7 +45,7 @@ export function storeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Store
 
 /** Opens (and by default migrates) the state store. */
 export async function openStore(options: StoreOptions = storeOptionsFromEnv()): Promise<Store> {
-  const store = options.databaseUrl ? openPostgres(options.databaseUrl) : await openEmbedded(options.home, options.command);
+  const store = options.databaseUrl ? await openPostgres(options.databaseUrl) : await openEmbedded(options.home, options.command);
   if (options.migrate !== false) {
     try {
       await migrateStore(store.db);
@@ -57,7 +57,9 @@ export async function openStore(options: StoreOptions = storeOptionsFromEnv()): 
   return store;
 }
 
-function openPostgres(databaseUrl: string): Store {
+async function openPostgres(databaseUrl: string): Promise<Store> {
+  // Loaded lazily, as PGlite below: a command on the embedded store never pays for node-postgres.
+  const { default: pg } = await import('pg');
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: 10,

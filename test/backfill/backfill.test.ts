@@ -7,7 +7,8 @@
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backfillProgress, cancelBackfill, listBackfills, resumeBackfill, startBackfill, type BackfillRequest } from '../../src/backfill/run-backfill.ts';
+import { backfillProgress, listBackfills } from '../../src/backfill/backfill-progress.ts';
+import { cancelBackfill, resumeBackfill, startBackfill, type BackfillRequest } from '../../src/backfill/run-backfill.ts';
 import { main } from '../../src/cli/program.ts';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
 import type { RegisteredConnector } from '../../src/store/connector-registry.ts';

@@ -7,7 +7,7 @@
  */
 import { BackgroundBackfills } from '../../src/backfill/background-backfills.ts';
 import { NULL_CURSOR_HINT, NULL_KEY_HINT } from '../../src/cli/unread-rows.ts';
-import { FUTURE_CURSOR_HINT } from '../../src/engine/run-stream.ts';
+import { FUTURE_CURSOR_HINT } from '../../src/engine/watermark.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { buildOpsApi } from '../../src/server/ops-api.ts';
 import { PullerMetrics } from '../../src/server/puller-metrics.ts';

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { MUTATIONS, type Mutation } from './mutations.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const COPIED = ['bin', 'src', 'test', 'bench', 'migrations', 'connectors', 'package.json', 'tsconfig.json', 'vitest.config.ts'];
+const COPIED = ['bin', 'src', 'test', 'bench', 'migrations', 'connectors', 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'vitest.config.ts'];
 
 interface Outcome {
   mutation: Mutation;

@@ -595,4 +595,21 @@ export const MUTATIONS: Mutation[] = [
     tests: ['test/engine/verify.test.ts'],
     only: 'mass-delete',
   },
+  // Which CLI runs: the compiled one only when it was built from the sources as they are.
+  {
+    name: 'stale-dist',
+    breaks: 'after an edit, tests and `npm run reach-puller` run the old build instead of the sources',
+    file: 'bin/reach-puller.js',
+    find: ' || builtFromTheseSources()) {',
+    replace: " || existsSync(compiled)) {",
+    tests: ['test/cli/cli-entry.test.ts'],
+  },
+  {
+    name: 'failed-build-digest',
+    breaks: 'a build whose type check failed (tsc emits anyway) is run as if it were good',
+    file: 'bin/build.js',
+    find: '  process.exit(error.status ?? 1);',
+    replace: '  void error;',
+    tests: ['test/cli/cli-entry.test.ts'],
+  },
 ];

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { applyConnectors } from '../../config/apply-connectors.ts';
-import { loadConnectors } from '../../config/load-connectors.ts';
 import { withStore } from '../context.ts';
 import { printJson } from '../output.ts';
 
@@ -12,6 +10,8 @@ export function registerApply(program: Command): void {
     .option('--dry-run', 'validate only; register nothing')
     .option('--json', 'print the result as JSON')
     .action(async (paths: string[], opts: { dryRun?: boolean; json?: boolean }) => {
+      const { applyConnectors } = await import('../../config/apply-connectors.ts');
+      const { loadConnectors } = await import('../../config/load-connectors.ts');
       const connectors = await loadConnectors(paths);
       const { result, warnings } = await withStore((store) => applyConnectors(store.db, connectors, { paths, dryRun: opts.dryRun }));
       for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);

@@ -1,17 +1,12 @@
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
+import type CliProgress from 'cli-progress';
 import type { BackfillProgress } from '../../backfill/backfill-progress.ts';
-import {
-  cancelBackfill, listBackfillPage, resumableBackfills, resumeBackfill, startBackfill,
-  type BackfillHandle, type LiveProgress,
-} from '../../backfill/run-backfill.ts';
+import type { BackfillHandle, LiveProgress } from '../../backfill/run-backfill.ts';
 import { ConfigError } from '../../errors.ts';
-import { logger } from '../../log.ts';
 import { withStore } from '../context.ts';
 import { BACKFILLS_LIST } from '../../store/keyset-page.ts';
 import { EXIT, printJson, printTable } from '../output.ts';
 import { cliPageRequest, pageOptions, printNextPage, type PageOptions } from '../paging.ts';
-import { cancelOnSignals } from '../signals.ts';
 
 interface BackfillOptions extends PageOptions {
   stream?: string;
@@ -48,6 +43,9 @@ export function registerBackfill(program: Command): void {
       if (opts.limit !== undefined || opts.after !== undefined) {
         throw new ConfigError([{ path: opts.limit !== undefined ? '--limit' : '--after', message: 'pages only `backfill list`' }]);
       }
+      const { cancelBackfill, resumableBackfills, resumeBackfill, startBackfill } = await import('../../backfill/run-backfill.ts');
+      const { logger } = await import('../../log.ts');
+      const { cancelOnSignals } = await import('../signals.ts');
       if (opts.cancel) {
         const progress = await withStore((store) => cancelBackfill(store.db, opts.cancel!));
         return print([progress], opts);
@@ -79,6 +77,7 @@ export function registerBackfill(program: Command): void {
 
 async function list(opts: BackfillOptions): Promise<void> {
   const request = cliPageRequest(BACKFILLS_LIST, opts);
+  const { listBackfillPage } = await import('../../backfill/backfill-progress.ts');
   const page = await withStore((store) => listBackfillPage(store.db, request), 'GET /backfills');
   if (opts.json) return printJson(page);
   print(page.items, opts);
@@ -91,7 +90,7 @@ function count(text: string | undefined): number | undefined {
 
 /** Starts (or resumes) a backfill with a progress display and waits for its end. */
 async function follow(begin: (onProgress: (p: LiveProgress) => void) => Promise<BackfillHandle>): Promise<BackfillProgress> {
-  const display = progressDisplay(process.stderr);
+  const display = progressDisplay(process.stderr, (await import('cli-progress')).default);
   try {
     return await (await begin(display.update)).done;
   } finally {
@@ -100,7 +99,7 @@ async function follow(begin: (onProgress: (p: LiveProgress) => void) => Promise<
 }
 
 /** A cli-progress bar on a terminal; a plain line every few seconds otherwise (logs, CI). */
-function progressDisplay(out: NodeJS.WriteStream): { update: (p: LiveProgress) => void; stop: () => void } {
+function progressDisplay(out: NodeJS.WriteStream, cliProgress: typeof CliProgress): { update: (p: LiveProgress) => void; stop: () => void } {
   if (out.isTTY) {
     const bar = new cliProgress.SingleBar({
       stream: out,

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { getConnector, listConnectors } from '../../store/connector-registry.ts';
 import { withStore } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
 
@@ -10,6 +9,7 @@ export function registerConnectorsCommands(program: Command): void {
     .description('List registered connectors')
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
+      const { listConnectors } = await import('../../store/connector-registry.ts');
       const list = await withStore((store) => listConnectors(store.db));
       const rows = list.map((c) => ({
         id: c.id, tenant: c.tenant, source: c.sourceId, schedule: c.config.schedule ?? null,
@@ -23,6 +23,7 @@ export function registerConnectorsCommands(program: Command): void {
     .description('Show one connector as registered (secrets as their reference)')
     .argument('<id>')
     .action(async (id: string) => {
+      const { getConnector } = await import('../../store/connector-registry.ts');
       const c = await withStore((store) => getConnector(store.db, id));
       printJson({ id: c.id, tenant: c.tenant, source: c.sourceId, enabled: c.enabled, file: c.file, updatedAt: c.updatedAt, config: c.config });
     });

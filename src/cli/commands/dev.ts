@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { startReachApiServer } from '../../dev/reach-api-server.ts';
 import { PullerError } from '../../errors.ts';
 
 export function registerDev(program: Command): void {
@@ -14,6 +13,7 @@ export function registerDev(program: Command): void {
     .action(async (opts: { port: string; rate429: string; rate503: string; applyDelayMs?: string }) => {
       const token = process.env.REACH_API_TOKEN;
       if (!token) throw new PullerError('RP_SECRET_UNRESOLVED', 'set REACH_API_TOKEN: the local API requires it as the bearer token');
+      const { startReachApiServer } = await import('../../dev/reach-api-server.ts');
       const server = await startReachApiServer({
         token, port: Number(opts.port), faults: { rate429: Number(opts.rate429), rate503: Number(opts.rate503) },
         maxApplyDelayMs: opts.applyDelayMs === undefined ? undefined : Number(opts.applyDelayMs),

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
-import { openStore, storeOptionsFromEnv } from '../../store/open-store.ts';
-import { migrateStore } from '../../store/migrate.ts';
 
 export function registerMigrate(program: Command): void {
   program
     .command('migrate')
     .description('Create or upgrade the state store schema (also done at start-up)')
     .action(async () => {
+      const { openStore, storeOptionsFromEnv } = await import('../../store/open-store.ts');
+      const { migrateStore } = await import('../../store/migrate.ts');
       const store = await openStore({ ...storeOptionsFromEnv(), migrate: false });
       try {
         const r = await migrateStore(store.db);

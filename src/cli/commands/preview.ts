@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { previewStream } from '../../engine/preview.ts';
 import { PullerError } from '../../errors.ts';
-import { getConnector } from '../../store/connector-registry.ts';
 import { withStore } from '../context.ts';
 import { printJson } from '../output.ts';
 
@@ -19,6 +17,8 @@ export function registerPreview(program: Command): void {
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
         throw new PullerError('RP_CONFIG_INVALID', `--limit must be a whole number from 1 to 10000 (got ${opts.limit})`);
       }
+      const { previewStream } = await import('../../engine/preview.ts');
+      const { getConnector } = await import('../../store/connector-registry.ts');
       const result = await withStore(async (store) => previewStream({
         store: store.db, connector: await getConnector(store.db, id), stream: opts.stream, limit, next: opts.next,
       }));

@@ -1,10 +1,6 @@
 import type { Command } from 'commander';
-import { pullConnector } from '../../engine/pull-connector.ts';
-import { logger } from '../../log.ts';
-import { getConnector } from '../../store/connector-registry.ts';
 import { withStore } from '../context.ts';
 import { EXIT, printJson, printTable } from '../output.ts';
-import { cancelOnSignals } from '../signals.ts';
 import { unreadHints } from '../unread-rows.ts';
 
 export function registerPull(program: Command): void {
@@ -15,6 +11,10 @@ export function registerPull(program: Command): void {
     .option('--stream <name>', 'only this stream')
     .option('--json', 'print the run summaries as JSON')
     .action(async (id: string, opts: { stream?: string; json?: boolean }) => {
+      const { pullConnector } = await import('../../engine/pull-connector.ts');
+      const { logger } = await import('../../log.ts');
+      const { getConnector } = await import('../../store/connector-registry.ts');
+      const { cancelOnSignals } = await import('../signals.ts');
       const results = await withStore(async (store) => {
         const connector = await getConnector(store.db, id);
         const streams = connector.config.streams.map((s) => s.name).filter((name) => !opts.stream || name === opts.stream);

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_MAX_DELETE_RATIO, reconcileStream } from '../../engine/reconcile.ts';
+import { DEFAULT_MAX_DELETE_RATIO } from '../../engine/mass-delete-guard.ts';
 import { PullerError } from '../../errors.ts';
-import { logger } from '../../log.ts';
-import { getConnector } from '../../store/connector-registry.ts';
 import { withStore } from '../context.ts';
 import { printJson } from '../output.ts';
 
@@ -21,6 +19,9 @@ export function registerReconcile(program: Command): void {
       if (!(maxDeleteRatio >= 0 && maxDeleteRatio <= 1)) {
         throw new PullerError('RP_CONFIG_INVALID', `--max-delete-ratio must be a share between 0 and 1, like 0.1 (got ${opts.maxDeleteRatio})`);
       }
+      const { reconcileStream } = await import('../../engine/reconcile.ts');
+      const { logger } = await import('../../log.ts');
+      const { getConnector } = await import('../../store/connector-registry.ts');
       const summary = await withStore(async (store) => reconcileStream({
         store: store.db, connector: await getConnector(store.db, id), stream: opts.stream, log: logger(),
         maxDeleteRatio, allowMassDelete: opts.allowMassDelete, dryRun: opts.dryRun,

@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { findStream } from '../../engine/stream-plan.ts';
-import { getConnector } from '../../store/connector-registry.ts';
-import { listRejectionPage } from '../../store/delivery-state.ts';
 import { REJECTS_LIST } from '../../store/keyset-page.ts';
 import { withStore } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
@@ -17,6 +14,9 @@ export function registerRejects(program: Command): void {
     .option('--json', 'print the page as JSON: { items, next }')
     .action(async (id: string, opts: PageOptions & { stream?: string; all?: boolean; json?: boolean }) => {
       const request = cliPageRequest(REJECTS_LIST, opts);
+      const { findStream } = await import('../../engine/stream-plan.ts');
+      const { getConnector } = await import('../../store/connector-registry.ts');
+      const { listRejectionPage } = await import('../../store/delivery-state.ts');
       const page = await withStore(async (store) => {
         const connector = await getConnector(store.db, id);
         if (opts.stream) findStream(connector, opts.stream);

@@ -1,11 +1,5 @@
 import type { Command } from 'commander';
-import { findStream } from '../../engine/stream-plan.ts';
-import { forgetDelivered, forgetTarget } from '../../engine/stream-identity.ts';
 import { PullerError } from '../../errors.ts';
-import { logger } from '../../log.ts';
-import { getConnector } from '../../store/connector-registry.ts';
-import { loadWatermark, saveWatermark } from '../../store/delivery-state.ts';
-import { streamHoldKey } from '../../store/run-records.ts';
 import { withStore } from '../context.ts';
 
 export function registerReset(program: Command): void {
@@ -26,6 +20,12 @@ export function registerReset(program: Command): void {
       if (opts.targetMoved && (opts.forgetDelivered || opts.to !== undefined)) {
         throw new PullerError('RP_CONFIG_INVALID', '--target-moved changes nothing else; give it alone');
       }
+      const { findStream } = await import('../../engine/stream-plan.ts');
+      const { forgetDelivered, forgetTarget } = await import('../../engine/stream-identity.ts');
+      const { logger } = await import('../../log.ts');
+      const { getConnector } = await import('../../store/connector-registry.ts');
+      const { loadWatermark, saveWatermark } = await import('../../store/delivery-state.ts');
+      const { streamHoldKey } = await import('../../store/run-records.ts');
       await withStore(async (store) => {
         const connector = await getConnector(store.db, id);
         findStream(connector, opts.stream);

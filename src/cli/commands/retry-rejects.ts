@@ -1,8 +1,4 @@
 import type { Command } from 'commander';
-import { retryRejects } from '../../engine/retry-rejects.ts';
-import { findStream } from '../../engine/stream-plan.ts';
-import { logger } from '../../log.ts';
-import { getConnector } from '../../store/connector-registry.ts';
 import { withStore } from '../context.ts';
 import { EXIT, printJson, printTable } from '../output.ts';
 
@@ -14,6 +10,10 @@ export function registerRetryRejects(program: Command): void {
     .option('--stream <name>', 'only this stream')
     .option('--json', 'print the summaries as JSON')
     .action(async (id: string, opts: { stream?: string; json?: boolean }) => {
+      const { retryRejects } = await import('../../engine/retry-rejects.ts');
+      const { findStream } = await import('../../engine/stream-plan.ts');
+      const { logger } = await import('../../log.ts');
+      const { getConnector } = await import('../../store/connector-registry.ts');
       const results = await withStore(async (store) => {
         const connector = await getConnector(store.db, id);
         if (opts.stream) findStream(connector, opts.stream);

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { listRuns } from '../../scheduler/run-history.ts';
-import { getConnector } from '../../store/connector-registry.ts';
 import { RUNS_LIST } from '../../store/keyset-page.ts';
 import { withStore } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
@@ -16,6 +14,8 @@ export function registerRuns(program: Command): void {
     .option('--json', 'print the page as JSON: { items, next }')
     .action(async (id: string, opts: PageOptions & { stream?: string; json?: boolean }) => {
       const request = cliPageRequest(RUNS_LIST, opts);
+      const { listRuns } = await import('../../scheduler/run-history.ts');
+      const { getConnector } = await import('../../store/connector-registry.ts');
       const page = await withStore(async (store) => {
         await getConnector(store.db, id);
         return listRuns(store.db, id, { stream: opts.stream }, request);

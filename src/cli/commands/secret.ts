@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { MASTER_KEY_ENV, parseMasterKeys } from '../../secrets/master-key.ts';
 import { parseBinding } from '../../secrets/secret-binding.ts';
-import { bindSecret, listSecrets, removeSecret, rotateSecrets, setSecret } from '../../secrets/secret-store.ts';
+import type * as SecretStore from '../../secrets/secret-store.ts';
 import { withStore } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
+
+/** The encrypted store's functions, loaded when a subcommand runs. */
+const secretStore = (): Promise<typeof SecretStore> => import('../../secrets/secret-store.ts');
 
 /** Reads all of stdin; one trailing newline (from `echo` or a file) is not part of the value. */
 async function readStdin(): Promise<string> {
@@ -29,6 +32,7 @@ export function registerSecretCommands(program: Command): void {
       const binding = parseBinding(opts.for);
       const keys = parseMasterKeys(process.env[MASTER_KEY_ENV]);
       const value = await readStdin();
+      const { setSecret } = await secretStore();
       const outcome = await withStore((store) => setSecret(store.db, keys, name, value, binding));
       process.stdout.write(`${outcome} secret ${name} for ${binding} (key ${keys.currentId})\n`);
     });
@@ -40,6 +44,7 @@ export function registerSecretCommands(program: Command): void {
     .action(async (name: string, opts: { for: string }) => {
       const binding = parseBinding(opts.for);
       const keys = parseMasterKeys(process.env[MASTER_KEY_ENV]);
+      const { bindSecret } = await secretStore();
       await withStore((store) => bindSecret(store.db, keys, name, binding));
       process.stdout.write(`bound secret ${name} to ${binding}\n`);
     });
@@ -48,6 +53,7 @@ export function registerSecretCommands(program: Command): void {
     .description('List stored secrets: names, where each may be sent, key ids, update times (never values)')
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
+      const { listSecrets } = await secretStore();
       const rows = (await withStore((store) => listSecrets(store.db)))
         .map((s) => ({ name: s.name, bound_to: s.binding, key_id: s.keyId, updated_at: s.updatedAt.toISOString() }));
       if (opts.json) printJson(rows);
@@ -58,6 +64,7 @@ export function registerSecretCommands(program: Command): void {
     .description('Delete a stored secret')
     .argument('<name>')
     .action(async (name: string) => {
+      const { removeSecret } = await secretStore();
       await withStore((store) => removeSecret(store.db, name));
       process.stdout.write(`removed secret ${name}\n`);
     });
@@ -66,6 +73,7 @@ export function registerSecretCommands(program: Command): void {
     .description(`Re-encrypt every secret with the first key of ${MASTER_KEY_ENV} (list the old key after it until this is done)`)
     .action(async () => {
       const keys = parseMasterKeys(process.env[MASTER_KEY_ENV]);
+      const { rotateSecrets } = await secretStore();
       const result = await withStore((store) => rotateSecrets(store.db, keys));
       process.stdout.write(`re-encrypted ${result.reencrypted.length} secret(s) with key ${keys.currentId}` +
         `; ${result.alreadyCurrent} already used it\n`);

@@ -1,13 +1,8 @@
 import { Option, type Command } from 'commander';
 import { PullerError } from '../../errors.ts';
-import { logger } from '../../log.ts';
-import { boundShutdown } from '../signals.ts';
 import { DEFAULT_RETRY } from '../../scheduler/retry-delay.ts';
-import { Scheduler } from '../../scheduler/scheduler.ts';
-import { BackgroundBackfills } from '../../backfill/background-backfills.ts';
-import { buildOpsApi } from '../../server/ops-api.ts';
-import { PullerMetrics } from '../../server/puller-metrics.ts';
-import { openStore, storeOptionsFromEnv } from '../../store/open-store.ts';
+import type { Scheduler } from '../../scheduler/scheduler.ts';
+import type { BackgroundBackfills } from '../../backfill/background-backfills.ts';
 
 interface ServeOptions {
   host: string;
@@ -37,6 +32,13 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--retry-attempts <n>', 'attempts of a run that fails transiently').env('REACH_PULLER_RETRY_ATTEMPTS').default(String(DEFAULT_RETRY.attempts)))
     .addOption(new Option('--retry-base-ms <ms>', 'first retry delay; doubles each attempt, with jitter').env('REACH_PULLER_RETRY_BASE_MS').default(String(DEFAULT_RETRY.baseMs)))
     .action(async (opts: ServeOptions) => {
+      const { logger } = await import('../../log.ts');
+      const { boundShutdown } = await import('../signals.ts');
+      const { Scheduler } = await import('../../scheduler/scheduler.ts');
+      const { BackgroundBackfills } = await import('../../backfill/background-backfills.ts');
+      const { buildOpsApi } = await import('../../server/ops-api.ts');
+      const { PullerMetrics } = await import('../../server/puller-metrics.ts');
+      const { openStore, storeOptionsFromEnv } = await import('../../store/open-store.ts');
       const log = logger();
       const token = process.env.REACH_PULLER_OPS_TOKEN;
       if (opts.api && !token) throw new PullerError('RP_OPS_TOKEN_MISSING', 'the ops API needs REACH_PULLER_OPS_TOKEN');

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { streamStatuses, type StreamStatus } from '../../scheduler/stream-status.ts';
+import type { StreamStatus } from '../../scheduler/stream-status.ts';
 import { withStore } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
 import { unreadHints } from '../unread-rows.ts';
@@ -11,6 +11,7 @@ export function registerStatus(program: Command): void {
     .option('--connector <id>', 'only this connector')
     .option('--json', 'print as JSON')
     .action(async (opts: { connector?: string; json?: boolean }) => {
+      const { streamStatuses } = await import('../../scheduler/stream-status.ts');
       const rows = await withStore((store) => streamStatuses(store.db, { connector: opts.connector }), 'GET /status');
       if (opts.json) printJson(rows);
       else {

@@ -1,11 +1,4 @@
 import type { Command } from 'commander';
-import { openConnectorSource, storeRuntime } from '../../engine/connector-runtime.ts';
-import { planStream } from '../../engine/stream-plan.ts';
-import { futureBound } from '../../engine/watermark.ts';
-import { logger } from '../../log.ts';
-import { getConnector } from '../../store/connector-registry.ts';
-import { loadSchemaCatalog } from '../../store/schema-registry.ts';
-import { describeError } from '../../store/run-records.ts';
 import { withStore } from '../context.ts';
 import { EXIT, printJson } from '../output.ts';
 import { unreadHints, type UnreadCounts } from '../unread-rows.ts';
@@ -31,6 +24,13 @@ export function registerTest(program: Command): void {
     .option('--sample <n>', 'rows to sample per stream', '3')
     .option('--json', 'print as JSON')
     .action(async (id: string, opts: { sample: string; json?: boolean }) => {
+      const { openConnectorSource, storeRuntime } = await import('../../engine/connector-runtime.ts');
+      const { planStream } = await import('../../engine/stream-plan.ts');
+      const { futureBound } = await import('../../engine/watermark.ts');
+      const { logger } = await import('../../log.ts');
+      const { getConnector } = await import('../../store/connector-registry.ts');
+      const { loadSchemaCatalog } = await import('../../store/schema-registry.ts');
+      const { describeError } = await import('../../store/run-records.ts');
       const report = await withStore(async (store) => {
         const connector = await getConnector(store.db, id);
         const source = await openConnectorSource(connector.config, storeRuntime(store.db));

@@ -1,13 +1,9 @@
 import type { Command } from 'commander';
-import { DEFAULT_MAX_DELETE_RATIO } from '../../engine/reconcile.ts';
-import { findStream } from '../../engine/stream-plan.ts';
-import { verifyConnector, type Finding, type StreamVerification } from '../../engine/verify.ts';
+import { DEFAULT_MAX_DELETE_RATIO } from '../../engine/mass-delete-guard.ts';
+import type { Finding, StreamVerification } from '../../engine/verify.ts';
 import { PullerError } from '../../errors.ts';
-import { logger } from '../../log.ts';
-import { getConnector } from '../../store/connector-registry.ts';
 import { withStore } from '../context.ts';
 import { EXIT, printJson } from '../output.ts';
-import { cancelOnSignals } from '../signals.ts';
 
 interface VerifyFlags {
   stream?: string;
@@ -42,6 +38,11 @@ export function registerVerify(program: Command): void {
       if (!(maxDeleteRatio >= 0 && maxDeleteRatio <= 1)) {
         throw new PullerError('RP_CONFIG_INVALID', `--max-delete-ratio must be a share between 0 and 1, like 0.1 (got ${opts.maxDeleteRatio})`);
       }
+      const { findStream } = await import('../../engine/stream-plan.ts');
+      const { verifyConnector } = await import('../../engine/verify.ts');
+      const { logger } = await import('../../log.ts');
+      const { getConnector } = await import('../../store/connector-registry.ts');
+      const { cancelOnSignals } = await import('../signals.ts');
       const results = await withStore(async (store) => {
         const connector = await getConnector(store.db, id);
         if (opts.stream) findStream(connector, opts.stream);
