@@ -8,7 +8,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { sql, type Kysely } from 'kysely';
-import { parseConnector } from '../config/load-connectors.ts';
 import { ConfigError, PullerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
@@ -16,7 +15,6 @@ import { streamStatuses } from '../scheduler/stream-status.ts';
 import { listRuns } from '../scheduler/run-history.ts';
 import { unparkStreams } from '../scheduler/stream-parking.ts';
 import { scrubSecrets } from '../secrets/secret-registry.ts';
-import { applyConnectors } from '../config/apply-connectors.ts';
 import { getConnector, setConnectorEnabled } from '../store/connector-registry.ts';
 import { listRejectionPage } from '../store/delivery-state.ts';
 import { API_PAGE_PARAMETERS, BACKFILLS_LIST, pageRequest, REJECTS_LIST, RUNS_LIST } from '../store/keyset-page.ts';
@@ -24,7 +22,8 @@ import type { StoreSchema } from '../store/schema.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
 import type { BackgroundBackfills } from '../backfill/background-backfills.ts';
 import { backfillProgress, listBackfillPage } from '../backfill/backfill-progress.ts';
-import { cancelBackfill, type BackfillRequest } from '../backfill/run-backfill.ts';
+import type { BackfillRequest } from '../backfill/run-backfill.ts';
+import { OpsActions } from './ops-actions.ts';
 import type { PullerMetrics } from './puller-metrics.ts';
 import { verifyConnector, type VerifyOptions } from '../engine/verify.ts';
 import { findStream } from '../engine/stream-plan.ts';
@@ -50,7 +49,8 @@ type PageQuery = { limit?: string; cursor?: string };
 
 /** Builds the API (not listening yet). */
 export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
-  const { db, scheduler, metrics, log, backfills } = options;
+  const { db, scheduler, metrics, log } = options;
+  const actions = new OpsActions(options);
   const app = Fastify({ bodyLimit: BODY_LIMIT, logger: false });
   const expected = digest(`Bearer ${options.token}`);
 
@@ -104,16 +104,9 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
   app.put<{ Params: { id: string }; Body: unknown }>('/connectors/:id', {
     schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] } },
   }, async (req) => {
-    const { id } = req.params;
     // JSON is YAML: one validation path for both bodies, exactly the one `apply` uses.
     const text = typeof req.body === 'string' ? req.body : JSON.stringify(req.body ?? null);
-    const { connector, problems } = parseConnector(`${id}.yaml`, text);
-    if (!connector) throw new ConfigError(problems);
-    if (connector.id !== id) throw new ConfigError([{ path: 'id', message: `"${connector.id}" differs from the id in the URL ("${id}")` }]);
-    const { result, warnings } = await applyConnectors(db, [connector]);
-    for (const warning of warnings) log.warn({ connector: id }, warning);
-    await scheduler.refresh();
-    return result;
+    return (await actions.register(req.params.id, text)).result;
   });
 
   app.post<{ Params: { id: string } }>('/connectors/:id/enable', idRoute(), async (req) => {
@@ -134,13 +127,12 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
       body: { type: ['object', 'null'], properties: { stream: STREAM }, additionalProperties: false },
     },
   }, async (req, reply) => {
-    await scheduler.refresh();
-    return reply.code(202).send(scheduler.trigger(req.params.id, req.body?.stream));
+    return reply.code(202).send(await actions.pull(req.params.id, req.body?.stream));
   });
 
   app.post<{ Params: { id: string; stream: string } }>('/connectors/:id/streams/:stream/unpark', {
     schema: { params: { type: 'object', properties: { id: ID, stream: STREAM }, required: ['id', 'stream'] } },
-  }, async (req) => ({ connector: req.params.id, unparked: await unparkStreams(db, req.params.id, req.params.stream) }));
+  }, async (req) => ({ connector: req.params.id, unparked: await actions.unpark(req.params.id, req.params.stream) }));
 
   app.get<{ Params: { id: string }; Querystring: { stream?: string } & PageQuery }>('/connectors/:id/runs', {
     schema: {
@@ -178,8 +170,7 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
       },
     },
   }, async (req, reply) => {
-    const id = await backfills.start({ connector: req.params.id, ...req.body });
-    return reply.code(202).send(await backfillProgress(db, id));
+    return reply.code(202).send(await actions.startBackfill({ connector: req.params.id, ...req.body }));
   });
   app.post<{ Params: { id: string }; Body: VerifyBody | undefined }>('/connectors/:id/verify', {
     schema: {
@@ -211,10 +202,9 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
     schema: { querystring: { type: 'object', properties: PAGE_QUERY, additionalProperties: false } },
   }, async (req) => listBackfillPage(db, pageRequest(BACKFILLS_LIST, req.query, API_PAGE_PARAMETERS)));
   app.get<{ Params: { id: string } }>('/backfills/:id', backfillRoute(), async (req) => backfillProgress(db, req.params.id));
-  app.post<{ Params: { id: string } }>('/backfills/:id/cancel', backfillRoute(), async (req) => cancelBackfill(db, req.params.id));
+  app.post<{ Params: { id: string } }>('/backfills/:id/cancel', backfillRoute(), async (req) => actions.cancelBackfill(req.params.id));
   app.post<{ Params: { id: string } }>('/backfills/:id/resume', backfillRoute(), async (req, reply) => {
-    await backfills.resume(req.params.id);
-    return reply.code(202).send(await backfillProgress(db, req.params.id));
+    return reply.code(202).send(await actions.resumeBackfill(req.params.id));
   });
   return app;
 }

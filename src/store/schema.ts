@@ -243,7 +243,20 @@ export interface DeliveryClaimsTable {
   deleted: boolean;
 }
 
+/** One operator action through the console (migration 0013): `outcome` is `ok` or the error code. */
+export interface OperatorActionsTable {
+  id: ColumnType<string, undefined, never>;
+  at: Timestamp;
+  operator: string;
+  connector_id: string;
+  stream: string | null;
+  action: string;
+  detail: Json<Record<string, unknown>>;
+  outcome: string;
+}
+
 export interface StoreSchema {
+  operator_actions: OperatorActionsTable;
   delivery_sends: DeliverySendsTable;
   delivery_claims: DeliveryClaimsTable;
   schedule_ticks: ScheduleTicksTable;

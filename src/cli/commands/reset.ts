@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { ResetRequest } from '../../engine/reset-stream.ts';
 import { PullerError } from '../../errors.ts';
 import { withStore } from '../context.ts';
 
@@ -13,63 +14,27 @@ export function registerReset(program: Command): void {
     .option('--forget-delivered', 'also forget what was delivered and where to: every row is delivered again, to the target the next run has')
     .option('--target-moved', 'only record that the stream\'s target moved (the same Reach at a new address): what was delivered is kept, the watermark stays')
     .action(async (id: string, opts: { stream: string; to?: string; key: string; forgetDelivered?: boolean; targetMoved?: boolean }) => {
-      const key = parseKey(opts.key);
+      const { formatPosition, parseKey, resetStream } = await import('../../engine/reset-stream.ts');
+      const key = parseKey(opts.key, '--key');
       if (opts.forgetDelivered && opts.to !== undefined) {
         throw new PullerError('RP_CONFIG_INVALID', '--forget-delivered reads the stream from the beginning; it takes no --to');
       }
       if (opts.targetMoved && (opts.forgetDelivered || opts.to !== undefined)) {
         throw new PullerError('RP_CONFIG_INVALID', '--target-moved changes nothing else; give it alone');
       }
+      const request: ResetRequest = opts.targetMoved ? { mode: 'target-moved' } : opts.forgetDelivered ? { mode: 'forget-delivered' }
+        : { mode: 'watermark', to: opts.to === undefined ? undefined : { cursor: opts.to, key } };
       const { findStream } = await import('../../engine/stream-plan.ts');
-      const { forgetDelivered, forgetTarget } = await import('../../engine/stream-identity.ts');
       const { logger } = await import('../../log.ts');
       const { getConnector } = await import('../../store/connector-registry.ts');
-      const { loadWatermark, saveWatermark } = await import('../../store/delivery-state.ts');
-      const { streamHoldKey } = await import('../../store/run-records.ts');
-      await withStore(async (store) => {
+      const { before, after } = await withStore(async (store) => {
         const connector = await getConnector(store.db, id);
         findStream(connector, opts.stream);
-        const ref = { connectorId: id, stream: opts.stream };
-        // Holding the stream, as a pull would: a running pull's next checkpoint would undo the reset.
-        const hold = await store.holds.tryTake(streamHoldKey(ref));
-        if (!hold) throw new PullerError('RP_STREAM_BUSY', `stream ${id}/${opts.stream} is running; reset it once the run has ended`);
-        try {
-          if (opts.targetMoved) {
-            await forgetTarget(store.db, ref);
-            logger().warn({ connector: id, stream: opts.stream }, 'delivery target released by operator: the next run records its own');
-            process.stdout.write(`${id}/${opts.stream}: delivery target released; the next run records the one it has\n`);
-            return;
-          }
-          if (opts.forgetDelivered) {
-            await forgetDelivered(store.db, ref);
-            logger().warn({ connector: id, stream: opts.stream }, 'delivery record forgotten by operator: every row is delivered again');
-            process.stdout.write(`${id}/${opts.stream}: watermark -> (beginning); delivered records, unsettled sends and delivery target forgotten\n`);
-            return;
-          }
-          await store.db.transaction().execute(async (trx) => {
-            const before = await loadWatermark(trx, ref);
-            const after = opts.to === undefined ? undefined : { cursor: opts.to, key };
-            await saveWatermark(trx, ref, after);
-            logger().warn({ connector: id, stream: opts.stream, before: before ?? null, after: after ?? null }, 'watermark reset by operator');
-            process.stdout.write(`${id}/${opts.stream}: watermark ${fmt(before)} -> ${fmt(after)}\n`);
-          });
-        } finally {
-          await hold.release();
-        }
+        return resetStream(store.db, { connectorId: id, stream: opts.stream }, request, logger());
       });
+      const name = `${id}/${opts.stream}`;
+      if (request.mode === 'target-moved') process.stdout.write(`${name}: delivery target released; the next run records the one it has\n`);
+      else if (request.mode === 'forget-delivered') process.stdout.write(`${name}: watermark -> (beginning); delivered records, unsettled sends and delivery target forgotten\n`);
+      else process.stdout.write(`${name}: watermark ${formatPosition(before)} -> ${formatPosition(after)}\n`);
     });
-}
-
-function fmt(p: { cursor: string; key: string[] } | undefined): string {
-  return p ? `${p.cursor} ${JSON.stringify(p.key)}` : '(beginning)';
-}
-
-function parseKey(text: string): string[] {
-  try {
-    const key: unknown = JSON.parse(text);
-    if (Array.isArray(key) && key.every((k) => typeof k === 'string')) return key;
-  } catch {
-    // reported below
-  }
-  throw new PullerError('RP_CONFIG_INVALID', `--key must be a JSON array of strings, like '["42"]'`);
 }

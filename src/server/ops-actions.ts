@@ -1,0 +1,111 @@
+/**
+ * What an operator can do to a running `serve`, once: the ops API's routes and the console's
+ * forms both call these, so the two never drift apart (validation, the scheduler refresh after
+ * a change, the stream hold of a reset...).
+ */
+import type { Kysely } from 'kysely';
+import type { BackgroundBackfills } from '../backfill/background-backfills.ts';
+import { backfillProgress, type BackfillProgress } from '../backfill/backfill-progress.ts';
+import { cancelBackfill, type BackfillRequest } from '../backfill/run-backfill.ts';
+import { applyConnectors } from '../config/apply-connectors.ts';
+import { lineLocator, parseConnector, type LoadedConnector } from '../config/load-connectors.ts';
+import { sourceIdentity } from '../config/source-identity.ts';
+import { checkConnector, type ConnectorCheck } from '../engine/connector-check.ts';
+import { previewStream, type PreviewRow } from '../engine/preview.ts';
+import { resetStream, type ResetRequest } from '../engine/reset-stream.ts';
+import { retryRejects, type RetrySummary } from '../engine/retry-rejects.ts';
+import { findStream } from '../engine/stream-plan.ts';
+import { ConfigError } from '../errors.ts';
+import type { Position } from '../interfaces.ts';
+import type { Logger } from '../log.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
+import { unparkStreams } from '../scheduler/stream-parking.ts';
+import { getConnector, type ApplyResult, type RegisteredConnector } from '../store/connector-registry.ts';
+import type { StreamRef } from '../store/delivery-state.ts';
+import type { StoreSchema } from '../store/schema.ts';
+
+export interface OpsActionsDeps {
+  db: Kysely<StoreSchema>;
+  scheduler: Scheduler;
+  backfills: BackgroundBackfills;
+  log: Logger;
+}
+
+export class OpsActions {
+  constructor(private readonly deps: OpsActionsDeps) {}
+
+  /**
+   * Validates connector YAML (or JSON) exactly as `apply` does and, unless `dryRun`, registers
+   * it. Every problem carries its line in `text`. Throws one ConfigError with all of them.
+   */
+  async register(id: string, text: string, options: { dryRun?: boolean } = {}): Promise<{ connector: LoadedConnector; result?: ApplyResult; warnings: string[] }> {
+    const { connector, problems } = parseConnector(`${id}.yaml`, text);
+    if (!connector) throw new ConfigError(problems);
+    if (connector.id !== id) throw new ConfigError([{ path: 'id', line: lineLocator(text)('id'), message: `"${connector.id}" differs from the id in the URL ("${id}")` }]);
+    try {
+      const { result, warnings } = await applyConnectors(this.deps.db, [connector], { dryRun: options.dryRun });
+      for (const warning of warnings) this.deps.log.warn({ connector: id }, warning);
+      if (result) await this.deps.scheduler.refresh();
+      return { connector, result, warnings };
+    } catch (error) {
+      // `apply` finds lines in the file on disk; a body has none, so they are found in the text.
+      if (!(error instanceof ConfigError)) throw error;
+      const locate = lineLocator(text);
+      throw new ConfigError(error.problems.map((p) => ({ ...p, line: p.line ?? locate(p.path) })), error.code);
+    }
+  }
+
+  /** Starts a pull of every stream of a connector, or of one, now. */
+  async pull(id: string, stream?: string): Promise<ReturnType<Scheduler['trigger']>> {
+    await this.deps.scheduler.refresh();
+    return this.deps.scheduler.trigger(id, stream);
+  }
+
+  /** Lets one parked stream (or every parked stream of the connector) run again. */
+  unpark(id: string, stream?: string): Promise<string[]> {
+    return unparkStreams(this.deps.db, id, stream);
+  }
+
+  /** Plans and starts a backfill in this process; answers its first progress. */
+  async startBackfill(request: BackfillRequest): Promise<BackfillProgress> {
+    return backfillProgress(this.deps.db, await this.deps.backfills.start(request));
+  }
+
+  /** Continues a backfill from its checkpoints in this process. */
+  async resumeBackfill(id: string): Promise<BackfillProgress> {
+    return backfillProgress(this.deps.db, await this.deps.backfills.resume(id));
+  }
+
+  /** Asks a backfill to stop after its current page. */
+  cancelBackfill(id: string): Promise<BackfillProgress> {
+    return cancelBackfill(this.deps.db, id);
+  }
+
+  /** Re-reads a stream's quarantined rows by key and delivers those that now pass. */
+  async retryRejects(id: string, stream: string): Promise<RetrySummary[]> {
+    const connector = await getConnector(this.deps.db, id);
+    findStream(connector, stream);
+    return retryRejects({ store: this.deps.db, connector, stream, log: this.deps.log });
+  }
+
+  /** Resets a stream (engine/reset-stream.ts); refused while it runs. */
+  async reset(ref: StreamRef, request: ResetRequest): Promise<{ before?: Position; after?: Position }> {
+    findStream(await getConnector(this.deps.db, ref.connectorId), ref.stream);
+    return resetStream(this.deps.db, ref, request, this.deps.log);
+  }
+
+  /** The connection test of a connector, registered or only validated. */
+  check(connector: RegisteredConnector, sample = 3): Promise<ConnectorCheck> {
+    return checkConnector(this.deps.db, connector, sample);
+  }
+
+  /** What a pull would make of a stream's first rows; nothing is sent or stored. */
+  preview(connector: RegisteredConnector, stream: string, limit = 5): Promise<{ watermark?: Position; rows: PreviewRow[] }> {
+    return previewStream({ store: this.deps.db, connector, stream, limit });
+  }
+}
+
+/** A validated, not yet registered connector as the engine's one-off commands take it (test, preview). */
+export function asUnregistered(c: LoadedConnector): RegisteredConnector {
+  return { id: c.id, tenant: c.config.tenant, sourceId: sourceIdentity(c.config.source), file: c.file, enabled: false, config: c.config, hash: c.hash, updatedAt: new Date() };
+}
