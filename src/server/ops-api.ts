@@ -1,7 +1,8 @@
 /**
  * The ops HTTP API (fastify): register, enable/disable, trigger, unpark, status, runs,
  * rejects, backfills (start, list, progress, cancel, resume), /metrics, /healthz, /readyz and
- * /openapi.json. Every route but the two health checks needs the bearer token; the lists
+ * /openapi.json, and the ops console's pages under /console (console/console.ts, behind a
+ * login with the same token). Every other route but the two health checks needs the bearer token; the lists
  * (runs, rejects, backfills) answer a page at a time, `{ items, next }`. Answers carry no secrets: connector configs hold secret
  * references only, and error text is scrubbed.
  */
@@ -24,6 +25,8 @@ import type { BackgroundBackfills } from '../backfill/background-backfills.ts';
 import { backfillProgress, listBackfillPage } from '../backfill/backfill-progress.ts';
 import type { BackfillRequest } from '../backfill/run-backfill.ts';
 import { OpsActions } from './ops-actions.ts';
+import { registerConsole } from './console/console.ts';
+import { SessionKeys } from './console/session.ts';
 import type { PullerMetrics } from './puller-metrics.ts';
 import { verifyConnector, type VerifyOptions } from '../engine/verify.ts';
 import { findStream } from '../engine/stream-plan.ts';
@@ -59,6 +62,8 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
 
   app.addHook('onRequest', async (req, reply) => {
     if (req.routeOptions.url !== undefined && PUBLIC_ROUTES.has(req.routeOptions.url)) return;
+    // The console's pages check their own session (console/console.ts); the token is never sent by a browser.
+    if (req.routeOptions.url?.startsWith('/console')) return;
     // Compared as fixed-length digests so the time taken says nothing about the token.
     if (!timingSafeEqual(digest(req.headers.authorization ?? ''), expected)) {
       await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'RP_UNAUTHORIZED', message: 'a valid bearer token is required' });
@@ -81,6 +86,8 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
     log.error({ err: error }, 'ops API request failed');
     return reply.code(500).send({ error: 'RP_UNEXPECTED', message: 'internal error; see the server log' });
   });
+
+  registerConsole(app, { db, actions, keys: new SessionKeys(options.token), log });
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {

@@ -1,0 +1,119 @@
+/**
+ * The ops console: HTML pages under /console on the ops API's port, for Reach ops who would
+ * rather see 500 streams on a page than in a terminal. Behind the same ops token: a login
+ * form takes it (and the operator's name, for the trail) and sets a signed session cookie
+ * (session.ts); every state-changing request must be same-origin and carry the session's CSRF
+ * token (csrf.ts). Everything an operator does goes through OpsActions, as the API's routes
+ * do, and is recorded in `operator_actions`.
+ */
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
+import { ConfigError, PullerError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import { scrubSecrets } from '../../secrets/secret-registry.ts';
+import { recordAction, type OperatorAction } from '../../store/operator-actions.ts';
+import type { StoreSchema } from '../../store/schema.ts';
+import type { OpsActions } from '../ops-actions.ts';
+import { crossSiteRefusal, csrfTokenMatches } from './csrf.ts';
+import { SESSION_COOKIE, SessionKeys, type Session } from './session.ts';
+import { sendPage } from './views.ts';
+import { registerLogin } from './pages/login.ts';
+import { registerOverview } from './pages/overview.ts';
+import { registerStreamPage } from './pages/stream.ts';
+import { registerStreamActions } from './pages/stream-actions.ts';
+import { registerConnectorPage } from './pages/connector.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The console session, set by the console's guard for every page but the login. */
+    consoleSession?: Session;
+  }
+}
+
+export interface ConsoleDeps {
+  db: Kysely<StoreSchema>;
+  actions: OpsActions;
+  keys: SessionKeys;
+  log: Logger;
+}
+
+/** What a page module gets: the deps and the recorder of actions. */
+export interface ConsoleContext extends ConsoleDeps {
+  /** Runs an operator action and records it (who, what, how it ended), failed ones too. */
+  act<T>(req: FastifyRequest, what: Omit<OperatorAction, 'operator' | 'outcome'>, run: () => Promise<T>): Promise<T>;
+}
+
+const PUBLIC = new Set(['/console/login']);
+
+/** Registers the console's routes on the ops API (under /console). */
+export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
+  void app.register(async (scope) => {
+    await scope.register(cookie);
+    await scope.register(formbody, { bodyLimit: 300 * 1024 });
+    scope.decorateRequest('consoleSession', undefined);
+
+    scope.addHook('onRequest', async (req, reply) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        const refusal = crossSiteRefusal(req);
+        if (refusal) return refuse(reply, 403, `Refused: a cross-site request (${refusal}).`);
+      }
+      if (PUBLIC.has(req.routeOptions.url ?? '')) return;
+      const session = deps.keys.read(req.cookies[SESSION_COOKIE]);
+      if (!session) {
+        if (req.method === 'GET') return reply.redirect('/console/login', 303);
+        return refuse(reply, 401, 'Refused: log in first.');
+      }
+      req.consoleSession = session;
+    });
+    // After the body is parsed: every form but the login's carries the session's token.
+    scope.addHook('preHandler', async (req, reply) => {
+      if (req.method === 'GET' || req.method === 'HEAD' || !req.consoleSession) return;
+      if (!csrfTokenMatches(req.consoleSession, (req.body as Record<string, unknown> | undefined)?._csrf)) {
+        return refuse(reply, 403, 'Refused: the form is not from this session (CSRF token missing or wrong). Reload the page and try again.');
+      }
+    });
+
+    scope.setErrorHandler(async (error, req, reply) => {
+      const status = error instanceof ConfigError ? 400 : error instanceof PullerError ? errorStatus(error.code) : (error as { statusCode?: number }).statusCode ?? 500;
+      if (status >= 500) deps.log.error({ err: error }, 'console request failed');
+      const message = error instanceof PullerError || status < 500 ? scrubSecrets((error as Error).message) : 'internal error; see the server log';
+      return sendPage(reply, { title: 'Error', session: req.consoleSession }, '@error', {
+        code: error instanceof PullerError ? error.code : undefined, message, advice: error instanceof PullerError ? error.advice : undefined,
+      }, status);
+    });
+
+    const ctx: ConsoleContext = {
+      ...deps,
+      async act(req, what, run) {
+        const operator = req.consoleSession!.operator;
+        try {
+          const result = await run();
+          await recordAction(deps.db, { ...what, operator, outcome: 'ok' });
+          return result;
+        } catch (error) {
+          await recordAction(deps.db, { ...what, operator, outcome: error instanceof PullerError ? error.code : 'RP_UNEXPECTED' });
+          throw error;
+        }
+      },
+    };
+    registerLogin(scope, ctx);
+    registerOverview(scope, ctx);
+    registerStreamPage(scope, ctx);
+    registerStreamActions(scope, ctx);
+    registerConnectorPage(scope, ctx);
+  }, { prefix: '/console' });
+}
+
+/** An HTTP status for an error code, as the ops API answers it. */
+export function errorStatus(code: string): number {
+  if (code === 'RP_NOT_FOUND') return 404;
+  if (code === 'RP_STREAM_BUSY' || code === 'RP_BACKFILL_BUSY') return 409;
+  if (code === 'RP_CONFIG_INVALID' || code === 'RP_SECRET_FORBIDDEN') return 400;
+  return 500;
+}
+
+function refuse(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return sendPage(reply, { title: 'Refused' }, '@error', { message, login: true }, status);
+}
