@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --rows N --big-rows N --api-rows N --connectors N --only 1,3]`: the six
- * figures of issue 9, figure 7 (the first pull after a full backfill), 8 (verify) and 9 (CLI start), each measured in
+ * figures of issue 9, figure 7 (the first pull after a full backfill), 8 (verify), 9 (CLI start) and
+ * 10 (the console's overview over --connectors streams), each measured in
  * the same run as its reference, printed as a table
  * and as JSON (also written to bench/results/latest.json). Needs the local PostgreSQL and
  * MariaDB (see docs/readme/benchmarks.md). Databases are named rp_bench_*.
@@ -28,6 +29,10 @@ import { loadWatermark, saveWatermark } from '../src/store/delivery-state.ts';
 import { startBackfill } from '../src/backfill/run-backfill.ts';
 import { loadBackfill } from '../src/backfill/backfill-store.ts';
 import { loadSchemaCatalog } from '../src/store/schema-registry.ts';
+import { sql } from 'kysely';
+import { BackgroundBackfills } from '../src/backfill/background-backfills.ts';
+import { buildOpsApi } from '../src/server/ops-api.ts';
+import { PullerMetrics } from '../src/server/puller-metrics.ts';
 import {
   benchStore, mysqlPartner, pgExec, pgPartner, pipeline, psql, registerBench, SELECT_COLUMNS,
 } from './bench-setup.ts';
@@ -40,7 +45,7 @@ const { values: flags } = parseArgs({
     connectors: { type: 'string', default: '2000' },
     // Triggered at once on one source capped at 2: the rest of the connectors only load and schedule.
     triggered: { type: 'string', default: '100' },
-    only: { type: 'string', default: '1,2,3,4,5,6,7,8,9' },
+    only: { type: 'string', default: '1,2,3,4,5,6,7,8,9,10' },
     // V8's default lets an idle heap grow well past the live set; 0 keeps that default.
     'heap-mb': { type: 'string', default: '0' },
   },
@@ -646,6 +651,74 @@ async function figureCliStart(): Promise<void> {
   }
 }
 
+// Figure 10: the console's overview over CONNECTORS streams, each with run history.
+const OVERVIEW_SAMPLES = 15;
+const OVERVIEW_TOKEN = 'bench-console-token';
+
+/**
+ * Time to the first byte of the console's overview (GET /console after a login, as a browser
+ * asks for it) with CONNECTORS streams, each with 10 runs of history and every 20th failing:
+ * the first page as it opens, sorted by lag, and filtered to the failing ones. Medians of
+ * OVERVIEW_SAMPLES requests after one warm-up.
+ */
+async function figureOverview(): Promise<void> {
+  say(`console overview with ${CONNECTORS} streams...`);
+  const partnerUrl = await pgPartner('rp_bench_console_partner', 10);
+  const { store } = await benchStore('rp_bench_store_console');
+  const ids = Array.from({ length: CONNECTORS }, (_, i) => `tenant-${String(i).padStart(5, '0')}`);
+  for (let i = 0; i < ids.length; i += 200) {
+    await Promise.all(ids.slice(i, i + 200).map((id) => registerBench(store, id, { dialect: 'postgres', url: partnerUrl }, 'schedule: "*/5 * * * *"\nlag_objective_seconds: 600')));
+  }
+  await sql`
+    insert into runs (connector_id, stream, kind, status, started_at, ended_at, rows_read, rows_sent, error_code, error, watermark_after)
+    select c.id, 'transactions', 'pull', case when n = 10 and right(c.id, 2)::int % 20 = 0 then 'failed' else 'succeeded' end,
+      now() - (11 - n) * interval '5 minutes', now() - (11 - n) * interval '5 minutes' + interval '3 seconds', 100 * n, 90 * n,
+      case when n = 10 and right(c.id, 2)::int % 20 = 0 then 'RP_SOURCE_UNREACHABLE' end,
+      case when n = 10 and right(c.id, 2)::int % 20 = 0 then 'connection refused' end,
+      jsonb_build_object('cursor', to_char((now() - (11 - n) * interval '5 minutes') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'key', jsonb_build_array('1'))
+    from connectors c cross join generate_series(1, 10) n`.execute(store.db);
+  await sql`analyze`.execute(store.db);
+  const scheduler = new Scheduler({ db: store.db, log });
+  const backfills = new BackgroundBackfills({ store: store.db, log });
+  const app = buildOpsApi({ db: store.db, scheduler, metrics: new PullerMetrics(), backfills, token: OVERVIEW_TOKEN, log });
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const login = await fetch(`${base}/console/login`, {
+      method: 'POST', redirect: 'manual', body: new URLSearchParams({ operator: 'bench', token: OVERVIEW_TOKEN }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: base, 'sec-fetch-site': 'same-origin' },
+    });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    /** Median ms until the answer's headers (the page is rendered whole before its first byte), and the page's size. */
+    const firstByte = async (path: string) => {
+      const samples: number[] = [];
+      let bytes = 0;
+      for (let i = 0; i <= OVERVIEW_SAMPLES; i++) {
+        const t0 = performance.now();
+        const res = await fetch(`${base}${path}`, { headers: { cookie } });
+        const ms = performance.now() - t0;
+        if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`);
+        bytes = (await res.arrayBuffer()).byteLength;
+        if (i > 0) samples.push(ms);
+      }
+      samples.sort((a, b) => a - b);
+      return { ms: round(samples[Math.floor(samples.length / 2)]!), bytes };
+    };
+    const first = await firstByte('/console');
+    const byLag = await firstByte('/console?sort=lag&dir=desc');
+    const failing = await firstByte('/console?state=failing');
+    const worst = Math.max(first.ms, byLag.ms, failing.ms);
+    record({
+      figure: `10. console overview, ${CONNECTORS} streams (PostgreSQL store)`,
+      measured: `first byte (median of ${OVERVIEW_SAMPLES}): first page ${first.ms} ms, sorted by lag ${byLag.ms} ms, failing only ${failing.ms} ms`,
+      reference: '300 ms', ratio: round(worst / 300), target: 'first byte < 300 ms', met: worst < 300,
+      detail: { streams: CONNECTORS, runsPerStream: 10, firstPageMs: first.ms, byLagMs: byLag.ms, failingMs: failing.ms, pageBytes: first.bytes },
+    });
+  } finally {
+    await app.close();
+    await store.close();
+  }
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -664,6 +737,7 @@ if (ONLY.has(6)) await figureScheduler();
 if (ONLY.has(7)) await figureFirstPull();
 if (ONLY.has(8)) await figureVerify();
 if (ONLY.has(9)) await figureCliStart();
+if (ONLY.has(10)) await figureOverview();
 
 const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, load: os.loadavg().map(round) };
 const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();

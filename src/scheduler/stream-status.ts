@@ -55,11 +55,17 @@ export interface UnreadRows {
   futureCursor: number;
 }
 
+/** The parts of a connector's config a status needs (the whole one is kilobytes, times thousands of streams). */
+type StatusConfig = Pick<ConnectorConfig, 'schedule' | 'schedule_timezone' | 'lag_objective_seconds'> & {
+  source: Pick<ConnectorConfig['source'], 'settle_seconds' | 'timezone'>;
+  stream: Pick<ConnectorConfig['streams'][number], 'settle_seconds' | 'timezone'> | null;
+};
+
 interface Row {
   connector: string;
   tenant: string;
   enabled: boolean;
-  config: ConnectorConfig;
+  config: StatusConfig;
   stream: string;
   parked_reason: string | null;
   watermark_cursor: string | null;
@@ -87,9 +93,17 @@ interface Row {
 export async function streamStatuses(db: Kysely<StoreSchema>, options: { connector?: string; now?: Date } = {}): Promise<StreamStatus[]> {
   const now = options.now ?? new Date();
   const filter = options.connector === undefined ? sql`true` : sql`c.id = ${options.connector}`;
-  // The last pull (backfill chunks run beside pulls and have their own progress).
-  const rows = await sql<Row>`
-    select c.id as connector, c.tenant_id as tenant, c.enabled, c.config, s.name as stream, s.parked_reason,
+  // The last pull (backfill chunks run beside pulls and have their own progress). JIT off: it
+  // compiled this short query for longer than the query ran (about half of it at 2,000 streams).
+  const rows = await db.transaction().execute(async (trx) => {
+    await sql`set local jit = off`.execute(trx);
+    return sql<Row>`
+    select c.id as connector, c.tenant_id as tenant, c.enabled, s.name as stream, s.parked_reason,
+      jsonb_build_object('schedule', c.config->'schedule', 'schedule_timezone', c.config->'schedule_timezone',
+        'lag_objective_seconds', c.config->'lag_objective_seconds',
+        'source', jsonb_build_object('settle_seconds', c.config->'source'->'settle_seconds', 'timezone', c.config->'source'->'timezone'),
+        'stream', (select jsonb_build_object('settle_seconds', x->'settle_seconds', 'timezone', x->'timezone')
+                   from jsonb_array_elements(c.config->'streams') x where x->>'name' = s.name limit 1)) as config,
       st.watermark_cursor, st.watermark_key,
       r.id as run_id, r.kind as run_kind, r.status as run_status, r.started_at as run_started, r.ended_at as run_ended,
       r.rows_read, r.rows_sent, r.rows_unchanged, r.rows_rejected, r.error_code, r.error,
@@ -108,18 +122,27 @@ export async function streamStatuses(db: Kysely<StoreSchema>, options: { connect
                        where x.connector_id = s.connector_id and x.stream = s.name
                        and x.kind = 'pull' and x.status <> 'running' order by x.id desc limit 1) p on true
     where ${filter}
-    order by c.tenant_id, c.id, s.name`.execute(db);
+    order by c.tenant_id, c.id, s.name`.execute(trx);
+  });
   const backfills = new Map((await listBackfills(db)).filter((b) => b.state === 'running').map((b) => [`${b.connector}/${b.stream}`, b]));
-  return rows.rows.map((r) => toStatus(r, now, backfills.get(`${r.connector}/${r.stream}`)));
+  // Working out a cron expression's next time is the dearest part of a row (node-cron builds a
+  // task): once per schedule and zone, as fleets share a few schedules.
+  const nextRuns = new Map<string, string | null>();
+  const nextRun = (expression: string, timeZone: string) => {
+    const key = `${expression}\n${timeZone}`;
+    if (!nextRuns.has(key)) nextRuns.set(key, nextCronRun(expression, timeZone)?.toISOString() ?? null);
+    return nextRuns.get(key)!;
+  };
+  return rows.rows.map((r) => toStatus(r, now, backfills.get(`${r.connector}/${r.stream}`), nextRun));
 }
 
-function toStatus(r: Row, now: Date, backfill: BackfillProgress | undefined): StreamStatus {
+function toStatus(r: Row, now: Date, backfill: BackfillProgress | undefined, nextRun: (expression: string, timeZone: string) => string | null): StreamStatus {
   const config = r.config;
-  const stream = config.streams.find((s) => s.name === r.stream);
-  const settle = stream?.settle_seconds ?? config.source.settle_seconds;
+  const stream = config.stream ?? {};
+  const settle = stream.settle_seconds ?? config.source.settle_seconds;
   const lag = lagSeconds({
     watermarkCursor: r.watermark_cursor ?? undefined, lastSuccessStart: r.ok_started ?? undefined,
-    settleSeconds: settle, timeZone: streamTimeZone(config, stream ?? {}), now,
+    settleSeconds: settle, timeZone: streamTimeZone(config, stream), now,
   });
   const objective = config.lag_objective_seconds ?? null;
   const state: StreamState = !r.enabled ? 'disabled'
@@ -138,7 +161,7 @@ function toStatus(r: Row, now: Date, backfill: BackfillProgress | undefined): St
     lagSeconds: lag,
     lagObjectiveSeconds: objective,
     lagBreached: objective !== null && lag !== null && lag > objective,
-    nextRun: r.enabled && !r.parked_reason && config.schedule ? nextCronRun(config.schedule, config.schedule_timezone)?.toISOString() ?? null : null,
+    nextRun: r.enabled && !r.parked_reason && config.schedule ? nextRun(config.schedule, config.schedule_timezone) : null,
     lastError: r.parked_reason ?? (r.run_status === 'failed' ? `${r.error_code ?? ''} ${r.error ?? ''}`.trim() : null),
     parkedReason: r.parked_reason,
     unread: r.pull_id === null ? null : {

@@ -4,8 +4,8 @@
  * the actions an operator needs (stream-actions.ts) and the trail of what operators did.
  */
 import type { FastifyInstance } from 'fastify';
-import { listBackfills } from '../../../backfill/run-backfill.ts';
-import { streamTimeZone } from '../../../config/connector-schema.ts';
+import { listBackfills } from '../../../backfill/backfill-progress.ts';
+import { streamTimeZone } from '../../../config/stream-time-zone.ts';
 import { formatPosition } from '../../../engine/reset-stream.ts';
 import { findStream } from '../../../engine/stream-plan.ts';
 import { PullerError } from '../../../errors.ts';
