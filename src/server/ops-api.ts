@@ -25,6 +25,7 @@ import type { BackgroundBackfills } from '../backfill/background-backfills.ts';
 import { backfillProgress, listBackfillPage } from '../backfill/backfill-progress.ts';
 import type { BackfillRequest } from '../backfill/run-backfill.ts';
 import { OpsActions } from './ops-actions.ts';
+import { errorStatus } from './error-status.ts';
 import { registerConsole } from './console/console.ts';
 import { SessionKeys } from './console/session.ts';
 import type { PullerMetrics } from './puller-metrics.ts';
@@ -71,18 +72,14 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
   });
 
   app.setErrorHandler(async (error, _req, reply) => {
+    const status = errorStatus(error);
     if (error instanceof ConfigError) {
-      return reply.code(400).send({ error: error.code, message: 'the connector is invalid', advice: error.advice, problems: error.problems.map((p) => ({ ...p, message: scrubSecrets(p.message) })) });
+      return reply.code(status).send({ error: error.code, message: 'the connector is invalid', advice: error.advice, problems: error.problems.map((p) => ({ ...p, message: scrubSecrets(p.message) })) });
     }
     if (error instanceof PullerError) {
-      const status = error.code === 'RP_NOT_FOUND' ? 404 : error.code === 'RP_STREAM_BUSY' || error.code === 'RP_BACKFILL_BUSY' ? 409
-        : error.code === 'RP_CONFIG_INVALID' ? 400 : 500;
       return reply.code(status).send({ error: error.code, message: scrubSecrets(error.message), advice: error.advice });
     }
-    const status = (error as { statusCode?: number }).statusCode;
-    if (status !== undefined && status >= 400 && status < 500) {
-      return reply.code(status).send({ error: 'RP_BAD_REQUEST', message: scrubSecrets((error as Error).message) });
-    }
+    if (status < 500) return reply.code(status).send({ error: 'RP_BAD_REQUEST', message: scrubSecrets((error as Error).message) });
     log.error({ err: error }, 'ops API request failed');
     return reply.code(500).send({ error: 'RP_UNEXPECTED', message: 'internal error; see the server log' });
   });

@@ -10,7 +10,7 @@ import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
-import { ConfigError, PullerError } from '../../errors.ts';
+import { PullerError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { scrubSecrets } from '../../secrets/secret-registry.ts';
 import { recordAction, type OperatorAction } from '../../store/operator-actions.ts';
@@ -18,7 +18,8 @@ import type { StoreSchema } from '../../store/schema.ts';
 import type { OpsActions } from '../ops-actions.ts';
 import { crossSiteRefusal, csrfTokenMatches } from './csrf.ts';
 import { SESSION_COOKIE, SessionKeys, type Session } from './session.ts';
-import { sendPage } from './views.ts';
+import { errorStatus } from '../error-status.ts';
+import { sendPage, streamPath } from './views.ts';
 import { registerLogin } from './pages/login.ts';
 import { registerOverview } from './pages/overview.ts';
 import { registerStreamPage } from './pages/stream.ts';
@@ -76,11 +77,15 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     });
 
     scope.setErrorHandler(async (error, req, reply) => {
-      const status = error instanceof ConfigError ? 400 : error instanceof PullerError ? errorStatus(error.code) : (error as { statusCode?: number }).statusCode ?? 500;
+      const status = errorStatus(error);
       if (status >= 500) deps.log.error({ err: error }, 'console request failed');
-      const message = error instanceof PullerError || status < 500 ? scrubSecrets((error as Error).message) : 'internal error; see the server log';
+      const known = error instanceof PullerError;
+      // Back to the stream an action was about, when it was about one.
+      const { connector, stream } = (req.params ?? {}) as { connector?: string; stream?: string };
       return sendPage(reply, { title: 'Error', session: req.consoleSession }, '@error', {
-        code: error instanceof PullerError ? error.code : undefined, message, advice: error instanceof PullerError ? error.advice : undefined,
+        code: known ? error.code : undefined, advice: known ? error.advice : undefined,
+        message: known || status < 500 ? scrubSecrets((error as Error).message) : 'internal error; see the server log',
+        back: connector && stream ? streamPath(connector, stream) : undefined,
       }, status);
     });
 
@@ -104,14 +109,6 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     registerStreamActions(scope, ctx);
     registerConnectorPage(scope, ctx);
   }, { prefix: '/console' });
-}
-
-/** An HTTP status for an error code, as the ops API answers it. */
-export function errorStatus(code: string): number {
-  if (code === 'RP_NOT_FOUND') return 404;
-  if (code === 'RP_STREAM_BUSY' || code === 'RP_BACKFILL_BUSY') return 409;
-  if (code === 'RP_CONFIG_INVALID' || code === 'RP_SECRET_FORBIDDEN') return 400;
-  return 500;
 }
 
 function refuse(reply: FastifyReply, status: number, message: string): FastifyReply {

@@ -22,7 +22,7 @@ export interface PageFrame {
 }
 
 const STYLE = `
-:root{--fg:#1d2330;--muted:#5d6778;--line:#dde2ea;--bg:#f6f7f9;--ok:#1f7a3d;--warn:#9a5b00;--bad:#b42318;--info:#1d4ed8}
+:root{--fg:#1d2330;--muted:#5d6778;--line:#dde2ea;--bg:#f6f7f9;--ok:#1f7a3d;--bad:#b42318;--info:#1d4ed8}
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 header{display:flex;gap:1.5rem;align-items:center;padding:.6rem 1.2rem;background:#1d2330;color:#fff}
 header a{color:#fff;text-decoration:none}header .who{margin-left:auto;color:#c9d1de}header form{display:inline}
@@ -44,7 +44,6 @@ button.danger{border-color:var(--bad);background:var(--bad)}button.plain{backgro
 progress{width:240px;height:12px;vertical-align:middle}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:.8rem}
 textarea{width:100%;min-height:24rem;font:13px/1.4 ui-monospace,Menlo,Consolas,monospace;padding:.5rem;border:1px solid #b8c0cc;border-radius:4px}
-pre{white-space:pre-wrap;word-break:break-word;background:#f1f3f6;padding:.5rem;border-radius:4px;margin:.3rem 0}
 .chart{width:100%;max-width:640px;height:auto}.chart text{font-size:11px;fill:var(--muted)}dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem;margin:0}dl.kv dt{color:var(--muted)}dl.kv dd{margin:0}
 `;
 
@@ -124,4 +123,4 @@ export function streamPath(connector: string, stream: string): string {
 views.loadTemplate('@error', `<h1>Something went wrong</h1>
 <div class="problem"><% if (it.code) { %><strong><%= it.code %></strong>: <% } %><%= it.message %>
 <% if (it.advice) { %><div class="muted small"><%= it.advice %></div><% } %></div>
-<p><% if (it.login) { %><a href="/console/login">Log in</a> · <% } %><a href="/console">Back to the overview</a></p>`);
+<p><% if (it.login) { %><a href="/console/login">Log in</a> · <% } %><% if (it.back) { %><a href="<%= it.back %>">Back to the stream</a> · <% } %><a href="/console">The overview</a></p>`);

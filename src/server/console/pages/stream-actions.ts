@@ -16,7 +16,7 @@ import type { StreamParams } from './stream.ts';
 
 const CONFIRM_RESET = `<h1>Reset the watermark of <%= it.connector %> / <%= it.stream %>?</h1>
 <div class="panel"><dl class="kv"><dt>Now</dt><dd><code id="old-position"><%= it.before %></code></dd><dt>After the reset</dt><dd><code id="new-position"><%= it.after %></code></dd></dl>
-<p class="muted">The next pull reads every row after the new position<%= it.back ? ' again: rows already delivered are compared with what Reach has and sent only when they differ' : ' on: rows between the two positions are not read by pulls (a backfill reads them)' %>.</p>
+<p class="muted">The next pull reads the rows after the new position. Back: rows read again are sent only where they differ from what was delivered. Forward: pulls never read the rows in between (a backfill does).</p>
 <form method="post" action="<%= it.base %>/reset" class="bar"><input type="hidden" name="_csrf" value="<%= it.session.csrf %>">
 <input type="hidden" name="cursor" value="<%= it.cursor %>"><input type="hidden" name="key" value="<%= it.key %>">
 <button class="act danger">Reset the watermark</button> <a href="<%= it.base %>">Cancel</a></form></div>`;
@@ -76,7 +76,6 @@ export function registerStreamActions(app: FastifyInstance, ctx: ConsoleContext)
     const before = await loadWatermark(ctx.db, { connectorId: connector, stream });
     return sendPage(reply, { title: 'Reset the watermark', session: req.consoleSession }, '@confirm-reset', {
       connector, stream, base: streamPath(connector, stream), before: formatPosition(before), after: formatPosition(after),
-      back: after === undefined || before === undefined || after.cursor <= before.cursor,
       cursor: after?.cursor ?? '', key: JSON.stringify(after?.key ?? []),
     });
   });

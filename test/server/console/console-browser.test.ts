@@ -8,9 +8,9 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll } from 'vitest';
-import { customersConnector, customersView } from '../scheduler/ops-fixtures.ts';
-import type { Partner } from '../helpers/partner.ts';
-import { describe, expect, test, type Lab } from '../fixture.ts';
+import { customersConnector, customersView } from '../../scheduler/ops-fixtures.ts';
+import type { Partner } from '../../helpers/partner.ts';
+import { describe, expect, test, type Lab } from '../../fixture.ts';
 import { CONSOLE_TOKEN, startConsole, type ConsoleServer } from './console-fixtures.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

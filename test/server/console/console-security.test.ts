@@ -7,9 +7,9 @@
  */
 import { afterAll } from 'vitest';
 import { sql } from 'kysely';
-import { RO_PASSWORD } from '../helpers/partner.ts';
-import { customersConnector, customersView } from '../scheduler/ops-fixtures.ts';
-import { describe, expect, test, type Lab } from '../fixture.ts';
+import { RO_PASSWORD } from '../../helpers/partner.ts';
+import { customersConnector, customersView } from '../../scheduler/ops-fixtures.ts';
+import { describe, expect, test, type Lab } from '../../fixture.ts';
 import { CONSOLE_TOKEN, login, send, startConsole, type ConsoleServer } from './console-fixtures.ts';
 
 describe('ops console security', () => {

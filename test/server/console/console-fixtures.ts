@@ -3,12 +3,12 @@
  * store, and plain-HTTP helpers that log in and send forms as a browser of the same origin would.
  */
 import type { FastifyInstance } from 'fastify';
-import { BackgroundBackfills } from '../../src/backfill/background-backfills.ts';
-import { Scheduler } from '../../src/scheduler/scheduler.ts';
-import { buildOpsApi } from '../../src/server/ops-api.ts';
-import { PullerMetrics } from '../../src/server/puller-metrics.ts';
-import { capturedLog, type LogEvent } from '../scheduler/ops-fixtures.ts';
-import type { Lab, LabStore } from '../fixture.ts';
+import { BackgroundBackfills } from '../../../src/backfill/background-backfills.ts';
+import { Scheduler } from '../../../src/scheduler/scheduler.ts';
+import { buildOpsApi } from '../../../src/server/ops-api.ts';
+import { PullerMetrics } from '../../../src/server/puller-metrics.ts';
+import { capturedLog, type LogEvent } from '../../scheduler/ops-fixtures.ts';
+import type { Lab, LabStore } from '../../fixture.ts';
 
 export const CONSOLE_TOKEN = 'console-ops-token-for-tests-8d2e';
 
