@@ -49,8 +49,9 @@ export class SessionKeys {
     if (!cookie || cookie.length > 1024) return undefined;
     const [payload, signature, extra] = cookie.split('.');
     if (!payload || !signature || extra !== undefined) return undefined;
-    const expected = Buffer.from(this.#sign(payload), 'base64url');
-    const given = Buffer.from(signature, 'base64url');
+    // Compared as text: decoding first would take another spelling of the same bytes.
+    const expected = Buffer.from(this.#sign(payload));
+    const given = Buffer.from(signature);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
     try {
       const session = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Session;
