@@ -93,12 +93,17 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       ...deps,
       async act(req, what, run) {
         const operator = req.consoleSession!.operator;
+        // In the store for the stream page, and in the log for whoever reads the logs.
+        const record = async (outcome: string) => {
+          await recordAction(deps.db, { ...what, operator, outcome });
+          deps.log.info({ operator, connector: what.connector, stream: what.stream, action: what.action, outcome }, 'operator action');
+        };
         try {
           const result = await run();
-          await recordAction(deps.db, { ...what, operator, outcome: 'ok' });
+          await record('ok');
           return result;
         } catch (error) {
-          await recordAction(deps.db, { ...what, operator, outcome: error instanceof PullerError ? error.code : 'RP_UNEXPECTED' });
+          await record(error instanceof PullerError ? error.code : 'RP_UNEXPECTED');
           throw error;
         }
       },
