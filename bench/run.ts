@@ -169,7 +169,7 @@ async function storeWriteFloor(storeUrl: string): Promise<number> {
     `insert into floor_resources (tenant_id, schema_name, external_id, body, version, deleted, updated_at)
       select 'bench', 'transactions', x.external_id, x.body, x.version, x.deleted, now() from rp_store_page x
       on conflict (tenant_id, schema_name, external_id) do update set
-        body = case when floor_resources.deleted or excluded.deleted then excluded.body else floor_resources.body || excluded.body end,
+        body = case when excluded.deleted then '{}'::jsonb else floor_resources.body || excluded.body end,
         version = excluded.version, deleted = excluded.deleted, updated_at = now()
       where floor_resources.version <= excluded.version collate "C"`,
     `create temp table rp_delivered_page as select external_id, content_hash, version, deleted from delivered`,

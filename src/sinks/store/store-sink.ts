@@ -37,14 +37,14 @@ export class StoreSink implements TransactionalSink {
       version text not null, deleted boolean not null, has_nulls boolean not null) on commit delete rows`.execute(trx);
     await copyRows(trx, 'rp_store_page', PAGE_COLUMNS, rows);
     // Merge like Reach's upsert (a PATCH): fields left out are kept, a field sent as null is
-    // deleted (below); a tombstone is replaced, not merged into, and a delete leaves one that
-    // keeps its version, so an older upsert cannot resurrect it. The merge reads the stored
-    // row under its lock (ON CONFLICT), so concurrent writers cannot lose fields.
+    // deleted (below). A delete leaves a tombstone with an empty body that keeps its version,
+    // so an older upsert cannot resurrect it, and a newer one merged into it starts afresh.
+    // The merge reads the stored row under its lock (ON CONFLICT), so concurrent writers cannot lose fields.
     const r = await sql`
       insert into resources (tenant_id, schema_name, external_id, body, version, deleted, updated_at)
       select ${page.tenant}, ${page.schema}, x.external_id, x.body, x.version, x.deleted, now() from rp_store_page x
       on conflict (tenant_id, schema_name, external_id) do update set
-        body = case when resources.deleted or excluded.deleted then excluded.body else resources.body || excluded.body end,
+        body = case when excluded.deleted then '{}'::jsonb else resources.body || excluded.body end,
         version = excluded.version, deleted = excluded.deleted, updated_at = now()
       where resources.version <= excluded.version collate "C"`.execute(trx);
     if (withNulls) {
