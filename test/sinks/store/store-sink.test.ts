@@ -8,6 +8,7 @@ import type { SinkPage } from '../../../src/sinks/sink.ts';
 import { loadDelivered, recordDelivered, type DeliveredEntry } from '../../../src/store/delivery-state.ts';
 import type { Store } from '../../../src/store/open-store.ts';
 import { readResources } from '../../helpers/resources.ts';
+import type { RunSummary } from '../../../src/engine/run-stream.ts';
 import { describe, expect, test, type Lab } from '../../fixture.ts';
 
 const STORES: [string, (lab: Lab) => Promise<Store>][] = [
@@ -104,6 +105,34 @@ for (const [kind, openStore] of STORES) {
       await writer(store)(page('x', [['2', { id: '2' }, 'v1']]));
       await writer(store)(page('x', [['3', { id: '3' }, 'v1']]));
       expect(await readResources(store.db, 'x', 'contacts')).toEqual([{ id: '2' }, { id: '3' }]);
+    });
+
+    test('a pull of a view lands every row as its record, page after page, awkward text and nulls included', async ({ lab }) => {
+      const store = await storeOf(lab);
+      const partner = await lab.partner('postgres');
+      const id = lab.unique('pull');
+      // 12,000 rows over pages of 5,000: tabs, newlines, backslashes, quotes and non-ASCII in the text, a null in every third row.
+      await lab.view(partner, id, 'id bigint primary key, email text, name text, updated_at timestamptz not null',
+        `select g, case when g % 3 = 0 then null else 'u' || g || '@x.io' end, E'a\\tb\\nc\\\\d"' || g || ' é',
+          timestamptz '2024-01-01' + g * interval '1 second' from generate_series(1, 12000) g`);
+      const connector = await lab.connector(store, partner, { id, tenant: `tenant-${id}`, source: 'settle_seconds: 0', body: `streams:
+  - name: customers
+    view: v_${id}
+    schema: contacts
+    primary_key: [id]
+    cursor: updated_at
+    page_size: 5000
+    fields:
+      id: id
+      email: email
+      first_name: name
+` });
+      const [summary] = (await lab.pull(store, connector)) as RunSummary[];
+      expect(summary!.error).toBeUndefined();
+      const rows = await partner.query<{ id: string; email: string | null; name: string }>(`select v.id::text as id, email, name from v_${id} v order by v.id`);
+      const expected = rows.map((r) => (r.email === null ? { id: r.id, first_name: r.name } : { id: r.id, email: r.email, first_name: r.name }));
+      expect(expected[0]!.first_name).toContain('\t');
+      expect(await readResources(store.db, `tenant-${id}`, 'contacts')).toEqual(expected);
     });
 
     test('delivery records: the newest version per id is kept, an older one changes nothing', async ({ lab }) => {
