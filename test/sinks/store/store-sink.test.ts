@@ -111,17 +111,17 @@ for (const [kind, openStore] of STORES) {
       const store = await storeOf(lab);
       const partner = await lab.partner('postgres');
       const id = lab.unique('pull');
-      // 12,000 rows over pages of 5,000: tabs, newlines, backslashes, quotes and non-ASCII in the text, a null in every third row.
+      // 6,000 rows over pages of 2,000: tabs, newlines, backslashes, quotes and non-ASCII in the text, a null in every third row.
       await lab.view(partner, id, 'id bigint primary key, email text, name text, updated_at timestamptz not null',
         `select g, case when g % 3 = 0 then null else 'u' || g || '@x.io' end, E'a\\tb\\nc\\\\d"' || g || ' é',
-          timestamptz '2024-01-01' + g * interval '1 second' from generate_series(1, 12000) g`);
+          timestamptz '2024-01-01' + g * interval '1 second' from generate_series(1, 6000) g`);
       const connector = await lab.connector(store, partner, { id, tenant: `tenant-${id}`, source: 'settle_seconds: 0', body: `streams:
   - name: customers
     view: v_${id}
     schema: contacts
     primary_key: [id]
     cursor: updated_at
-    page_size: 5000
+    page_size: 2000
     fields:
       id: id
       email: email
