@@ -152,10 +152,9 @@ async function figureBackfill(dialect: 'postgres' | 'mysql'): Promise<void> {
 
 /**
  * Seconds PostgreSQL alone takes to write the backfill's records into fresh copies of the
- * store's tables with the sink's own statements (the page's records into a staging table, as
- * its COPY does, then the merge into `resources`; the same for the change hashes into
- * `delivered`), from rows already in the database: no puller, no parsing, no network. No
- * backfill into this store can be faster; the COPY reference skips this work.
+ * store's tables with the sink's own statements (merge upsert, version guard, change hashes),
+ * from rows already in the database: no puller, no parsing, no network. No backfill into this
+ * store can be faster; the COPY reference skips this work.
  */
 async function storeWriteFloor(storeUrl: string): Promise<number> {
   await pgExec(storeUrl,
@@ -164,17 +163,14 @@ async function storeWriteFloor(storeUrl: string): Promise<number> {
     'create table floor_delivered (like delivered including all)',
     'checkpoint');
   const started = performance.now();
-  await pgExec(storeUrl,
-    `create temp table rp_store_page as select external_id, body, version, deleted, false as has_nulls from resources`,
-    `insert into floor_resources (tenant_id, schema_name, external_id, body, version, deleted, updated_at)
-      select 'bench', 'transactions', x.external_id, x.body, x.version, x.deleted, now() from rp_store_page x
+  await pgExec(storeUrl, `insert into floor_resources (tenant_id, schema_name, external_id, body, version, deleted, updated_at)
+      select tenant_id, schema_name, external_id, body, version, deleted, now() from resources
       on conflict (tenant_id, schema_name, external_id) do update set
         body = case when excluded.deleted then '{}'::jsonb else floor_resources.body || excluded.body end,
         version = excluded.version, deleted = excluded.deleted, updated_at = now()
       where floor_resources.version <= excluded.version collate "C"`,
-    `create temp table rp_delivered_page as select external_id, content_hash, version, deleted from delivered`,
-    `insert into floor_delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
-      select 'bench', 'transactions', x.external_id, x.content_hash, x.version, x.deleted, now() from rp_delivered_page x
+  `insert into floor_delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
+      select connector_id, stream, external_id, content_hash, version, deleted, now() from delivered
       on conflict (connector_id, stream, external_id) do update set
         content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
       where floor_delivered.version <= excluded.version collate "C"`);

@@ -8,7 +8,7 @@ import type { CursorKind, CursorValue, Position } from '../interfaces.ts';
 import { comparePosition } from '../engine/watermark.ts';
 import { pageOf, REJECTS_LIST, type Page, type PageRequest } from './keyset-page.ts';
 import type { RejectedRecordsTable, StoreSchema } from './schema.ts';
-import { copyRows } from './copy-in.ts';
+import { textColumn } from './text-column.ts';
 
 type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
 
@@ -72,22 +72,21 @@ export async function loadDelivered(db: Db, ref: StreamRef, externalIds: string[
   return out;
 }
 
-/** Records what a confirmed page delivered: COPY into a staging table, then one merge. */
-export async function recordDelivered(trx: Transaction<StoreSchema>, ref: StreamRef, entries: DeliveredEntry[]): Promise<void> {
+/** Records what a confirmed page delivered. */
+export async function recordDelivered(trx: Db, ref: StreamRef, entries: DeliveredEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  // One per session, emptied by every commit: no catalog writes per page.
-  await sql`create temp table if not exists rp_delivered_page (external_id text not null, content_hash text not null,
-    version text not null, deleted boolean not null) on commit delete rows`.execute(trx);
-  await copyRows(trx, 'rp_delivered_page', DELIVERED_COLUMNS, entries.map((e) => [e.externalId, e.contentHash, e.version, e.deleted]));
+  const ids = entries.map((e) => e.externalId);
+  const hashes = textColumn(entries.map((e) => e.contentHash));
+  const versions = textColumn(entries.map((e) => e.version));
+  const deleted = entries.map((e) => e.deleted);
   await sql`
     insert into delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
-    select ${ref.connectorId}, ${ref.stream}, x.external_id, x.content_hash, x.version, x.deleted, now() from rp_delivered_page x
+    select ${ref.connectorId}, ${ref.stream}, x.id, x.hash, x.version, x.deleted, now()
+    from unnest(${ids}::text[], ${hashes}, ${versions}, ${deleted}::boolean[]) as x(id, hash, version, deleted)
     on conflict (connector_id, stream, external_id) do update set
       content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
     where delivered.version <= excluded.version collate "C"`.execute(trx);
 }
-
-const DELIVERED_COLUMNS = ['external_id', 'content_hash', 'version', 'deleted'] as const;
 
 /** A record that failed mapping or validation. */
 export interface Rejection {

@@ -12,7 +12,6 @@ import type { StoreSchema } from './schema.ts';
 import { pglitePool } from './pglite-pool.ts';
 import { migrateStore } from './migrate.ts';
 import { lockEmbeddedStore } from './embedded-store-lock.ts';
-import { acceptCopyIn } from './copy-in.ts';
 import { boundStatements, dropPgClient, endsInTime } from './store-connections.ts';
 import { ProcessHolds, registerHolds, SessionLockHolds, type Holds } from './holds.ts';
 
@@ -74,7 +73,6 @@ function openPostgres(databaseUrl: string): Store {
   // Every client, so a close can drop those a silent store never lets end (end-pg-client.ts).
   const clients = new Set<pg.PoolClient>();
   pool.on('connect', (client) => {
-    acceptCopyIn(client);
     boundStatements(client);
     clients.add(client);
     client.on('error', () => {});

@@ -6,7 +6,6 @@
  */
 import type { PGlite } from '@electric-sql/pglite';
 import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
-import { CopyIn } from './copy-in.ts';
 
 const WRITE_COMMAND = /^\s*(insert|update|delete|merge)\b/i;
 
@@ -17,11 +16,6 @@ export function pglitePool(db: PGlite): PostgresPool {
   const client = (release: () => void): PostgresPoolClient => ({
     async query<R>(sql: unknown, parameters?: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> {
       if (typeof sql !== 'string') throw new Error('The embedded store does not support cursors');
-      if (parameters?.[0] instanceof CopyIn) {
-        // PGlite has no STDIN: its COPY reads the data from a blob it names /dev/blob.
-        const result = await db.query(sql.replace(/ from stdin$/, " from '/dev/blob'"), [], { blob: new Blob([parameters[0].data]) });
-        return { command: 'COPY' as PostgresQueryResult<R>['command'], rowCount: result.affectedRows ?? 0, rows: [] };
-      }
       // Without parameters use the simple protocol, which (like node-pg's) runs several statements.
       const result = parameters?.length
         ? await db.query<R>(sql, parameters as unknown[])

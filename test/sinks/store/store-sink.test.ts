@@ -1,7 +1,7 @@
 /**
  * The built-in store: Reach's merge semantics, the version guard, and writes that commit with
  * their transaction, on both stores (server PostgreSQL and the embedded PGlite a new user
- * gets), through the bulk path every page takes (COPY into a staging table, one merge).
+ * gets), through the one merge per page that every page takes.
  */
 import { StoreSink } from '../../../src/sinks/store/store-sink.ts';
 import type { SinkPage } from '../../../src/sinks/sink.ts';
@@ -59,7 +59,7 @@ for (const [kind, openStore] of STORES) {
       const store = await storeOf(lab);
       const write = writer(store);
       const n = 6000;
-      // Text COPY must carry as is: tabs, newlines, backslashes, quotes, escapes, `":null` inside a value, non-ASCII.
+      // Carried as is: tabs, newlines, backslashes, quotes, escapes, `":null` inside a value, non-ASCII.
       const awkward = (i: number) => `a\tb\nc\\d"e\\\\n\r${i}":null é ✓ \u0001`;
       const first = Array.from({ length: n }, (_, i): [string, Record<string, unknown>, string] =>
         [`id\t${i}\\x`, { id: String(i), note: awkward(i), keep: i, gone: `g${i}`, nested: { a: null, b: [1, null] } }, 'v2']);
