@@ -43,7 +43,7 @@ export async function freshPgDatabase(name: string): Promise<string> {
   return pgUrl(name);
 }
 
-const COLUMNS = `id bigint primary key, customer_id bigint not null, location_id bigint not null, amount numeric(12,2) not null,
+export const COLUMNS = `id bigint primary key, customer_id bigint not null, location_id bigint not null, amount numeric(12,2) not null,
   tax numeric(12,2) not null, currency text not null, status text not null, created_at timestamptz not null, updated_at timestamptz not null`;
 export const SELECT_COLUMNS = 'id, customer_id, location_id, amount, tax, currency, status, created_at, updated_at';
 

@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --rows N --big-rows N --api-rows N --connectors N --only 1,3]`: the six
- * figures of issue 9, figure 7 (the first pull after a full backfill), 8 (verify), 9 (CLI start) and
- * 10 (the console's overview over --connectors streams), each measured in
+ * figures of issue 9, figure 7 (the first pull after a full backfill), 8 (verify), 9 (CLI start),
+ * 10 (the console's overview over --connectors streams) and 11 (a backfill into the embedded
+ * store), each measured in
  * the same run as its reference, printed as a table
  * and as JSON (also written to bench/results/latest.json). Needs the local PostgreSQL and
  * MariaDB (see docs/readme/benchmarks.md). Databases are named rp_bench_*.
@@ -23,7 +24,7 @@ import { judgePage, type JudgedPage } from '../src/engine/page-judgement.ts';
 import { startRun, ZERO_COUNTS } from '../src/store/run-records.ts';
 import type { BatchSink } from '../src/sinks/sink.ts';
 import { withPlannedStream } from '../src/engine/planned-stream.ts';
-import type { Store } from '../src/store/open-store.ts';
+import { openStore, type Store } from '../src/store/open-store.ts';
 import { getConnector } from '../src/store/connector-registry.ts';
 import { loadWatermark, saveWatermark } from '../src/store/delivery-state.ts';
 import { startBackfill } from '../src/backfill/run-backfill.ts';
@@ -34,7 +35,7 @@ import { BackgroundBackfills } from '../src/backfill/background-backfills.ts';
 import { buildOpsApi } from '../src/server/ops-api.ts';
 import { PullerMetrics } from '../src/server/puller-metrics.ts';
 import {
-  benchStore, mysqlPartner, pgExec, pgPartner, pipeline, psql, registerBench, SELECT_COLUMNS,
+  benchStore, COLUMNS, mysqlPartner, pgExec, pgPartner, pipeline, psql, registerBench, SELECT_COLUMNS,
 } from './bench-setup.ts';
 
 const { values: flags } = parseArgs({
@@ -45,7 +46,7 @@ const { values: flags } = parseArgs({
     connectors: { type: 'string', default: '2000' },
     // Triggered at once on one source capped at 2: the rest of the connectors only load and schedule.
     triggered: { type: 'string', default: '100' },
-    only: { type: 'string', default: '1,2,3,4,5,6,7,8,9,10' },
+    only: { type: 'string', default: '1,2,3,4,5,6,7,8,9,10,11' },
     // V8's default lets an idle heap grow well past the live set; 0 keeps that default.
     'heap-mb': { type: 'string', default: '0' },
   },
@@ -82,11 +83,11 @@ const say = (text: string) => process.stderr.write(`${text}\n`);
  * image) in a process of its own, so its peak RSS (VmHWM, sampled) is the puller's alone.
  * The seconds are the backfill's own, from its record: process start-up is not counted.
  */
-async function childBackfill(storeUrl: string, connector: string): Promise<{ rows: number; seconds: number; peakMb: number }> {
+async function childBackfill(storeUrl: string, connector: string, env: NodeJS.ProcessEnv = {}): Promise<{ rows: number; seconds: number; peakMb: number }> {
   // BENCH_CPU_PROF=1 writes a .cpuprofile of each backfill to bench/results/profiles (open it in Chrome DevTools).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', 'bench/results/profiles'] : [];
   const heap = HEAP_MB > 0 ? [`--max-old-space-size=${HEAP_MB}`] : [];
-  const { code, out, peakMb } = await measuredCli([...profile, ...heap, 'dist/cli/main.js', 'backfill', connector, '--json'], { DATABASE_URL: storeUrl });
+  const { code, out, peakMb } = await measuredCli([...profile, ...heap, 'dist/cli/main.js', 'backfill', connector, '--json'], { DATABASE_URL: storeUrl, ...env });
   if (code !== 0) throw new Error(`backfill exited with ${code}`);
   const [result] = JSON.parse(out) as { state: string; rowsDone: number; createdAt: string; finishedAt: string }[];
   if (result?.state !== 'succeeded') throw new Error(`backfill ${result?.state}`);
@@ -157,9 +158,9 @@ async function figureBackfill(dialect: 'postgres' | 'mysql'): Promise<void> {
 
 /**
  * Seconds PostgreSQL alone takes to write the backfill's records into fresh copies of the
- * store's tables with the sink's own statements (merge upsert into `resources`, change
- * hashes into `delivered`), from rows already in the database: no puller, no parsing, no
- * network. No backfill into this store can be faster; the COPY reference skips this work.
+ * store's tables with the sink's own statements (merge upsert, version guard, change hashes),
+ * from rows already in the database: no puller, no parsing, no network. No backfill into this
+ * store can be faster; the COPY reference skips this work.
  */
 async function storeWriteFloor(storeUrl: string): Promise<number> {
   await pgExec(storeUrl,
@@ -169,19 +170,70 @@ async function storeWriteFloor(storeUrl: string): Promise<number> {
     'checkpoint');
   const started = performance.now();
   await pgExec(storeUrl, `insert into floor_resources (tenant_id, schema_name, external_id, body, version, deleted, updated_at)
-      select tenant_id, schema_name, external_id, body, version, false, now() from resources
+      select tenant_id, schema_name, external_id, body, version, deleted, now() from resources
       on conflict (tenant_id, schema_name, external_id) do update set
-        body = jsonb_strip_nulls_top(case when floor_resources.deleted then excluded.body else floor_resources.body || excluded.body end),
-        version = excluded.version, deleted = false, updated_at = now()
-      where floor_resources.version <= excluded.version`,
+        body = case when excluded.deleted then '{}'::jsonb else floor_resources.body || excluded.body end,
+        version = excluded.version, deleted = excluded.deleted, updated_at = now()
+      where floor_resources.version <= excluded.version collate "C"`,
   `insert into floor_delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
       select connector_id, stream, external_id, content_hash, version, deleted, now() from delivered
       on conflict (connector_id, stream, external_id) do update set
         content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
-      where floor_delivered.version <= excluded.version`);
+      where floor_delivered.version <= excluded.version collate "C"`);
   const seconds = (performance.now() - started) / 1000;
   await pgExec(storeUrl, 'drop table floor_resources, floor_delivered');
   return seconds;
+}
+
+/**
+ * The embedded PGlite store, the default a new user gets: a backfill of the PostgreSQL view
+ * (the CLI in a process of its own, as figure 1, with REACH_PULLER_HOME instead of
+ * DATABASE_URL), beside PGlite's own COPY of the same rows (`psql COPY TO STDOUT` into
+ * `COPY ... FROM '/dev/blob'` of a fresh PGlite database in the bench process).
+ */
+async function figureEmbeddedBackfill(): Promise<void> {
+  say(`[embedded] seeding ${ROWS} rows...`);
+  const partnerUrl = await pgPartner('rp_bench_embedded', ROWS);
+  const home = await mkdtemp(path.join(os.tmpdir(), 'rp-bench-embedded-'));
+  try {
+    say('[embedded] COPY into PGlite...');
+    const copySeconds = await pgliteCopy(partnerUrl, path.join(home, 'copy'));
+    const store = await openStore({ home, command: 'bench' });
+    await registerBench(store, 'bench-embedded', { dialect: 'postgres', url: partnerUrl });
+    await store.close();
+    say('[embedded] engine backfill...');
+    const engine = await childBackfill('', 'bench-embedded', { REACH_PULLER_HOME: home });
+    const ratio = engine.seconds > 0 ? copySeconds / engine.seconds : 0;
+    record({
+      figure: '11. backfill PostgreSQL view -> embedded store (PGlite)',
+      measured: `${rate(engine.rows, engine.seconds)} rows/s`,
+      reference: `${rate(ROWS, copySeconds)} rows/s (COPY TO piped to PGlite COPY FROM)`,
+      ratio: round(ratio), target: '>= 0.2', met: ratio >= 0.2,
+      detail: { rows: engine.rows, engineSeconds: round(engine.seconds), copySeconds: round(copySeconds), peakRssMb: engine.peakMb },
+    });
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+/** Seconds `psql COPY (view) TO STDOUT` into a fresh PGlite database's `COPY copy_target FROM '/dev/blob'` takes. */
+async function pgliteCopy(partnerUrl: string, dataDir: string): Promise<number> {
+  const started = performance.now();
+  const producer = psql(partnerUrl, `COPY (SELECT ${SELECT_COLUMNS} FROM tx_v ORDER BY updated_at, id) TO STDOUT`);
+  const child = spawn(producer[0]!, producer.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const chunks: Buffer[] = [];
+  child.stdout.on('data', (d: Buffer) => chunks.push(d));
+  const { PGlite } = await import('@electric-sql/pglite');
+  const db = await PGlite.create(dataDir);
+  try {
+    await db.exec(`create table copy_target (${COLUMNS.replace(' primary key', '')})`);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    if (code !== 0) throw new Error(`psql exited with ${code}`);
+    await db.query(`copy copy_target from '/dev/blob'`, [], { blob: new Blob(chunks) });
+    return (performance.now() - started) / 1000;
+  } finally {
+    await db.close();
+  }
 }
 
 /** Pulls `changed` rows changed after the watermark from a view of `rows` rows; time and rows examined per row returned. */
@@ -730,6 +782,7 @@ function round(n: number): number {
 const started = performance.now();
 if (ONLY.has(1)) await figureBackfill('postgres');
 if (ONLY.has(2)) await figureBackfill('mysql');
+if (ONLY.has(11)) await figureEmbeddedBackfill();
 if (ONLY.has(3)) await figureIncremental();
 if (ONLY.has(4)) await figureRss();
 if (ONLY.has(5)) await figureReachApi();

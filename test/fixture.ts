@@ -19,7 +19,7 @@ import type { RuntimeEnv } from '../src/engine/connector-runtime.ts';
 import { pullConnector } from '../src/engine/pull-connector.ts';
 import type { RunSummary } from '../src/engine/run-stream.ts';
 import type { RegisteredConnector } from '../src/store/connector-registry.ts';
-import type { Store } from '../src/store/open-store.ts';
+import { openStore, type Store } from '../src/store/open-store.ts';
 import { dropDatabase, PG_URL } from './helpers/databases.ts';
 import { freshPartner, type Partner, type PartnerDialect } from './helpers/partner.ts';
 import { testLog } from './helpers/quiet-log.ts';
@@ -59,6 +59,7 @@ export class Lab {
   readonly #file: string;
   readonly #partners = new Map<string, Promise<Partner>>();
   readonly #stores: LabStore[] = [];
+  readonly #embedded: Store[] = [];
   readonly #databases: { dialect: PartnerDialect; name: string }[] = [];
   readonly #children = new Set<ChildProcess>();
   readonly #reachApis: ReachApiServer[] = [];
@@ -102,6 +103,13 @@ export class Lab {
     const labStore = Object.assign(store, { url: url.toString() });
     this.#stores.push(labStore);
     return labStore;
+  }
+
+  /** A fresh, migrated embedded (PGlite) store in a temporary directory: the store a new user gets. */
+  async embeddedStore(): Promise<Store> {
+    const store = await openStore({ home: await this.tmpDir(), command: 'test' });
+    this.#embedded.push(store);
+    return store;
   }
 
   /** A local Reach API on loopback, closed after the file. */
@@ -190,7 +198,7 @@ export class Lab {
   async close(): Promise<void> {
     for (const child of this.#children) child.kill('SIGKILL');
     await Promise.allSettled(this.#reachApis.map((s) => s.close()));
-    await Promise.allSettled(this.#stores.map((s) => s.close()));
+    await Promise.allSettled([...this.#stores, ...this.#embedded].map((s) => s.close()));
     await Promise.allSettled(this.#dirs.map((d) => rm(d, { recursive: true, force: true })));
     if (fileFailed) {
       process.stderr.write(`[lab] kept for inspection: ${this.#databases.map((d) => `${d.dialect}:${d.name}`).join(', ')}\n`);

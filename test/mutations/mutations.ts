@@ -47,10 +47,35 @@ export const MUTATIONS: Mutation[] = [
     name: 'store-version-guard',
     breaks: 'an older read lands over a newer one in the built-in store',
     file: 'src/sinks/store/store-sink.ts',
-    find: `          version = excluded.version, deleted = false, updated_at = now()
-        where resources.version <= excluded.version collate "C"\`.execute(trx);`,
-    replace: `          version = excluded.version, deleted = false, updated_at = now()\`.execute(trx);`,
+    find: `        version = excluded.version, deleted = excluded.deleted, updated_at = now()
+      where resources.version <= excluded.version collate "C"\`.execute(trx);`,
+    replace: `        version = excluded.version, deleted = excluded.deleted, updated_at = now()\`.execute(trx);`,
     tests: ['test/sinks/store/store-sink.test.ts', 'test/engine/delivery-order-cases.test.ts'],
+  },
+  {
+    name: 'store-tombstone',
+    breaks: 'a delete keeps the stored fields, and a newer upsert after it merges into the deleted record',
+    file: 'src/sinks/store/store-sink.ts',
+    find: "        body = case when excluded.deleted then '{}'::jsonb else resources.body || excluded.body end,",
+    replace: '        body = resources.body || excluded.body,',
+    tests: ['test/sinks/store/store-sink.test.ts'],
+  },
+  {
+    name: 'store-null-deletes',
+    breaks: 'a field sent as null stays in the built-in store as null instead of being deleted',
+    file: 'src/sinks/store/store-sink.ts',
+    find: `      if (u.json.includes('":null')) withNulls.push(u.externalId);`,
+    replace: '',
+    tests: ['test/sinks/store/store-sink.test.ts'],
+  },
+  {
+    name: 'delivered-version-guard',
+    breaks: 'an older page commit overwrites the delivery record of a newer one: a later change compares against the wrong hash',
+    file: 'src/store/delivery-state.ts',
+    find: `      content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
+    where delivered.version <= excluded.version collate "C"\`.execute(trx);`,
+    replace: `      content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()\`.execute(trx);`,
+    tests: ['test/sinks/store/store-sink.test.ts'],
   },
   {
     name: 'page-wait-per-record',
