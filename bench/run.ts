@@ -5,7 +5,7 @@
  * store), each measured in
  * the same run as its reference, printed as a table
  * and as JSON (also written to bench/results/latest.json). Needs the local PostgreSQL and
- * MariaDB (see docs/readme/benchmarks.md). Databases are named rp_bench_*.
+ * MariaDB (see docs/benchmarks.md). Databases are named rp_bench_*.
  */
 import { fork, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

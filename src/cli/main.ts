@@ -4,12 +4,12 @@ import { main } from './program.ts';
 
 // V8 lets the heap grow to several times what is live before it collects; the puller's
 // live set is small (the pages in flight), so grow by half of it: peak RSS stays close to
-// what is held, for some more CPU in garbage collection (README, Benchmarks, figure 4).
+// what is held, for some more CPU in garbage collection (docs/benchmarks.md, figure 4).
 v8.setFlagsFromString('--heap-growing-percent=50');
 // PGlite (the embedded store) boots PostgreSQL in WebAssembly, and V8 recompiled the code that
 // runs once at boot with its optimizing compiler on the other core: 100 times V8's tier-up budget
 // leaves that to code that stays hot (a pull, a backfill). `status` on the embedded store: about
-// half the CPU and 60 MB less peak RSS (README, Benchmarks, figure 9).
+// half the CPU and 60 MB less peak RSS (docs/benchmarks.md, figure 9).
 v8.setFlagsFromString('--wasm-tiering-budget=180000000');
 
 process.exitCode = await main(process.argv.slice(2));

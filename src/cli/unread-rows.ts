@@ -4,7 +4,7 @@
  */
 import { FUTURE_CURSOR_HINT } from '../engine/watermark.ts';
 
-/** The counts, as a run records them (README "How incremental pulls work"). */
+/** The counts, as a run records them (docs/incremental-pulls.md). */
 export interface UnreadCounts {
   /** The cursor (and its fallback) is NULL. */
   nullCursor: number;

@@ -70,7 +70,7 @@ const INTEGER = /^-?\d+$/;
  * - for a wall-clock cursor, capped below the hour a daylight-saving fall-back repeats,
  *   while the clock is in either pass of it: its wall times come twice, and a row written
  *   in the second pass sorts before one written in the first.
- * Integer cursors have no clock relation, so they get no ceiling (README: late commits and
+ * Integer cursors have no clock relation, so they get no ceiling (docs/incremental-pulls.md: late commits and
  * integer cursors).
  */
 export function settleCeiling(

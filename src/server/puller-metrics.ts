@@ -28,7 +28,7 @@ export class PullerMetrics {
     labelNames: ['connector', 'stream', 'status'], buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
     registers: [this.registry],
   });
-  private readonly lag = this.gauge('reach_puller_lag_seconds', 'How far behind the partner the delivered data may be (see README)');
+  private readonly lag = this.gauge('reach_puller_lag_seconds', 'How far behind the partner the delivered data may be (see docs/operations.md)');
   private readonly breached = this.gauge('reach_puller_lag_objective_breached', '1 when the lag exceeds the connector lag_objective_seconds');
   private readonly parked = this.gauge('reach_puller_stream_parked', '1 when a permanent error parked the stream');
   private readonly backfill = this.gauge('reach_puller_backfill_progress_ratio', 'Share of the running backfill done (0..1)');
@@ -36,7 +36,7 @@ export class PullerMetrics {
   // not run the stream lately would otherwise keep reporting an old count.
   private readonly unread = {
     futureCursor: this.gauge('reach_puller_rows_future_cursor',
-      'Rows the last pull found with a cursor ahead of the partner clock by more than the settle window (a wrong timezone, see README)'),
+      'Rows the last pull found with a cursor ahead of the partner clock by more than the settle window (a wrong timezone, see docs/incremental-pulls.md)'),
     nullKey: this.gauge('reach_puller_rows_null_key', 'Rows the last pull found with a NULL primary-key column (not pulled)'),
     nullCursor: this.gauge('reach_puller_rows_null_cursor', 'Rows the last pull found with a NULL cursor (not pulled)'),
   };

@@ -7,12 +7,12 @@
  * writers stop and a final pull has run, every record in the sink equals its row in the
  * view, absent where soft-deleted, on both sinks.
  *
- * The cursor contract every writer keeps (README, "what a cursor promises"): a row's
+ * The cursor contract every writer keeps (docs/incremental-pulls.md, "the cursor contract"): a row's
  * cursor is no earlier than its commit time minus the settle window.
  *
  * Each of the engine's guards is needed: removing any one of the backfill's settle ceiling,
  * the per-record order (claims), the remembered deletes or the run fencing makes this fail
- * within a few histories (README, "One order for every record" lists the check).
+ * within a few histories (docs/incremental-pulls.md, "One order for every record", lists the check).
  */
 import fc from 'fast-check';
 import { sql } from 'kysely';

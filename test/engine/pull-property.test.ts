@@ -3,7 +3,7 @@
  * updates, late-committing transactions and page sizes happens between pulls, once the
  * settle window has passed the built-in store holds exactly the view's rows, newest values.
  *
- * The contract a cursor must keep (README: "what a cursor promises"): a row's cursor is set
+ * The contract a cursor must keep (docs/incremental-pulls.md: "the cursor contract"): a row's cursor is set
  * no earlier than (its commit time - settle window). The generator keeps it: committed
  * writes use "now minus less than the window", late transactions commit well inside it.
  */
