@@ -137,4 +137,66 @@ describe('ops console review rv17', () => {
     const rows = await s.store.db.selectFrom('operator_actions').select(['operator', 'connector_id']).where('operator', '=', 'Checker').execute();
     expect(rows.length, 'the check (connection test + preview of partner rows) is recorded').toBeGreaterThan(0);
   });
+
+  // maskReason (views.ts) masks "quoted" values whose text holds no quote at all. The mapper quotes values
+  // with JSON.stringify: a name with an apostrophe (O'Brien) is shown whole, an embedded " leaks the tail.
+  test('quarantine reasons: values holding a quote are masked too', async ({ lab }) => {
+    const s = await serverOf(lab);
+    const { cookie } = await login(s.base);
+    const reasons = [
+      `last_name: ${JSON.stringify("O'Brien-Smythe")} is not one of the mapped values (a, b)`,
+      `email: ${JSON.stringify('jane"doe.private@example.com')} is not a timestamp (YYYY-MM-DD[ HH:MM:SS[.fraction]][Z])`,
+    ];
+    for (const [i, reason] of reasons.entries()) {
+      await s.store.db.insertInto('rejected_records').values({
+        run_id: null, tenant_id: 'tenant-rv', connector_id: 'rv', stream: 'customers', external_id: `x${i}-0000`,
+        source_key: JSON.stringify([String(900 + i)]), source_cursor: null, fields: JSON.stringify(['f']), reason,
+      } as never).execute();
+    }
+    try {
+      const page = await send(s.base, 'GET', '/console/streams/rv/customers', { cookie });
+      expect(page.status).toBe(200);
+      const shown = ["Brien-Smythe", 'doe.private@example.com'].filter((v) => page.text.includes(v));
+      expect(shown, 'personal values shown in full on the stream page').toEqual([]);
+    } finally {
+      await s.store.db.deleteFrom('rejected_records').where('connector_id', '=', 'rv').execute();
+    }
+  });
+
+  // Double-submit of "Start backfill" (a double click, a resent form): two backfills of the same range run
+  // at once against the partner; nothing refuses the second while the first runs.
+  test('a second backfill of a stream is refused while one runs (double-submit)', async ({ lab }) => {
+    const s = await serverOf(lab);
+    const { cookie, csrf } = await login(s.base, 'Double Click');
+    const pg = await lab.partner('postgres');
+    await customersView(pg, 'rvs', 20, 1);
+    const put = await fetch(`${s.base}/connectors/rvs`, { method: 'PUT', headers: { authorization: `Bearer ${CONSOLE_TOKEN}`, 'content-type': 'application/yaml' }, body: customersConnector(pg, 'rvs', { pageSize: 5 }) });
+    expect(put.status).toBe(200);
+    const start = () => send(s.base, 'POST', '/console/streams/rvs/customers/backfills', { cookie, form: { _csrf: csrf, from: '', to: '' } });
+    const answers = await Promise.all([start(), start()]);
+    const rows = await s.store.db.selectFrom('backfills').select(['id', 'status']).where('connector_id', '=', 'rvs').execute();
+    try {
+      expect({ statuses: answers.map((a) => a.status).sort(), backfills: rows.length }).toEqual({ statuses: [303, 409], backfills: 1 });
+    } finally {
+      for (const r of rows) await s.store.db.updateTable('backfills').set({ status: 'cancelled' }).where('id', '=', r.id).execute().catch(() => undefined);
+    }
+  });
+
+  // "Pull now" while the stream runs is skipped (the page says so), but the trail files it as outcome "ok"
+  // with no detail: whoever reads the trail believes a pull was started.
+  test('a skipped "Pull now" is not filed as ok in the trail', async ({ lab }) => {
+    const s = await serverOf(lab);
+    const { cookie, csrf } = await login(s.base, 'Impatient');
+    const pg = await lab.partner('postgres');
+    await customersView(pg, 'rvp', 20, 1);
+    const put = await fetch(`${s.base}/connectors/rvp`, { method: 'PUT', headers: { authorization: `Bearer ${CONSOLE_TOKEN}`, 'content-type': 'application/yaml' }, body: customersConnector(pg, 'rvp', { pageSize: 5 }) });
+    expect(put.status).toBe(200);
+    const first = await send(s.base, 'POST', '/console/streams/rvp/customers/pull', { cookie, form: { _csrf: csrf } });
+    const second = await send(s.base, 'POST', '/console/streams/rvp/customers/pull', { cookie, form: { _csrf: csrf } });
+    expect(first.headers.get('location')).toContain('notice=pull-started');
+    expect(second.headers.get('location')).toContain('notice=pull-skipped');
+    const trail = await s.store.db.selectFrom('operator_actions').select(['outcome', 'detail']).where('operator', '=', 'Impatient').orderBy('id').execute();
+    expect(trail).toHaveLength(2);
+    expect(trail[1]!.outcome === 'ok' && JSON.stringify(trail[1]!.detail) === '{}', 'the skipped pull is filed as a plain "ok"').toBe(false);
+  });
 });
