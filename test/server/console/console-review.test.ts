@@ -111,6 +111,8 @@ describe('ops console review rv17', () => {
       [['/console/connectors', ''], ['_csrf', csrf], ['id', 'x'], ['yaml', 'a'], ['yaml', 'b']],
     ];
     for (const c of cases) expect((await form(c)).status, c[0]![0]).toBe(400);
+    // The overview's search, repeated in a link.
+    expect((await send(s.base, 'GET', '/console?tenant=a&tenant=b', { cookie })).status, '/console?tenant=a&tenant=b').toBe(400);
   });
 
   // docs/console.md: "Each action, refused or failed ones too, is a row of operator_actions". A reset whose
@@ -198,5 +200,33 @@ describe('ops console review rv17', () => {
     const trail = await s.store.db.selectFrom('operator_actions').select(['outcome', 'detail']).where('operator', '=', 'Impatient').orderBy('id').execute();
     expect(trail).toHaveLength(2);
     expect(trail[1]!.outcome === 'ok' && JSON.stringify(trail[1]!.detail) === '{}', 'the skipped pull is filed as a plain "ok"').toBe(false);
+  });
+
+  // A backfill's from/to are checked against the stream's cursor kind (RP_CONFIG_INVALID, "--from: "garbage" is
+  // not a date or time"); a reset's cursor is not, neither on the confirmation nor on apply. A typo is confirmed,
+  // saved, and the next pull parks the stream on the partner's "invalid input syntax" (MariaDB: a wrong compare).
+  test('a reset to a cursor that is not of the stream\'s kind is refused before anything is written', async ({ lab }) => {
+    const s = await serverOf(lab);
+    const { cookie, csrf } = await login(s.base);
+    const ref = { connectorId: 'rv', stream: 'customers' };
+    const before = { cursor: '2024-01-01T00:00:02.000000Z', key: ['2'] };
+    await saveWatermark(s.store.db, ref, before);
+    const confirm = await send(s.base, 'POST', '/console/streams/rv/customers/reset/confirm', { cookie, form: { _csrf: csrf, cursor: '2024-31-12 garbage', key: '[]' } });
+    const reset = await send(s.base, 'POST', '/console/streams/rv/customers/reset', { cookie, form: { _csrf: csrf, cursor: '2024-31-12 garbage', key: '[]' } });
+    const after = await loadWatermark(s.store.db, ref);
+    await saveWatermark(s.store.db, ref, before);
+    expect({ confirm: confirm.status, reset: reset.status, watermark: after }).toEqual({ confirm: 400, reset: 400, watermark: before });
+  });
+
+  // notices.ts: "a fixed list, so a link cannot put words of its own on a console page". NOTICES is a plain
+  // object: ?notice=constructor puts "function Object() { [native code] }" on the page.
+  test('a notice outside the fixed list shows nothing', async ({ lab }) => {
+    const s = await serverOf(lab);
+    const { cookie } = await login(s.base);
+    for (const path of ['/console?notice=constructor', '/console/streams/rv/customers?notice=toString']) {
+      const page = await send(s.base, 'GET', path, { cookie });
+      expect(page.status).toBe(200);
+      expect(page.text, path).not.toContain('class="notice"');
+    }
   });
 });
