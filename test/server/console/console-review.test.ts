@@ -184,6 +184,24 @@ describe('ops console review rv17', () => {
     }
   });
 
+  // The same rule without a race (added with the fix): a stream whose backfill is marked running (started
+  // earlier, from the API or another replica) gets no second one; the page's form says why.
+  test('a backfill is refused while the stream has one running (started earlier)', async ({ lab }) => {
+    const s = await serverOf(lab);
+    const { cookie, csrf } = await login(s.base, 'Second Start');
+    const { id } = await s.store.db.insertInto('backfills').values({ connector_id: 'rv', stream: 'customers', status: 'running', checkpoint_rows: 5000 } as never)
+      .returning('id').executeTakeFirstOrThrow();
+    try {
+      const answer = await send(s.base, 'POST', '/console/streams/rv/customers/backfills', { cookie, form: { _csrf: csrf, from: '', to: '' } });
+      expect(answer.status).toBe(409);
+      expect(answer.text).toContain(`backfill ${id} of rv/customers is running`);
+      const rows = await s.store.db.selectFrom('backfills').select('id').where('connector_id', '=', 'rv').execute();
+      expect(rows.map((r) => r.id)).toEqual([id]);
+    } finally {
+      await s.store.db.updateTable('backfills').set({ status: 'cancelled' }).where('id', '=', id).execute();
+    }
+  });
+
   // "Pull now" while the stream runs is skipped (the page says so), but the trail files it as outcome "ok"
   // with no detail: whoever reads the trail believes a pull was started.
   test('a skipped "Pull now" is not filed as ok in the trail', async ({ lab }) => {
