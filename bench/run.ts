@@ -703,15 +703,18 @@ async function figureCliStart(): Promise<void> {
   }
 }
 
-// Figure 10: the console's overview over CONNECTORS streams, each with run history.
+// Figure 10: the console's overview over CONNECTORS streams, each with run and backfill history.
 const OVERVIEW_SAMPLES = 15;
+const OVERVIEW_BACKFILLS_PER_STREAM = 3;
+const OVERVIEW_CHUNKS_PER_BACKFILL = 8;
 const OVERVIEW_TOKEN = 'bench-console-token';
 
 /**
  * Time to the first byte of the console's overview (GET /console after a login, as a browser
- * asks for it) with CONNECTORS streams, each with 10 runs of history and every 20th failing:
- * the first page as it opens, sorted by lag, and filtered to the failing ones. Medians of
- * OVERVIEW_SAMPLES requests after one warm-up.
+ * asks for it) with CONNECTORS streams, each with 10 runs of history, every 20th failing, and
+ * 3 finished backfills of 8 chunks (6,000 and 48,000 at 2,000 streams: statuses must not read
+ * them): the first page as it opens, sorted by lag, and filtered to the failing ones; beside
+ * them one stream's page. Medians of OVERVIEW_SAMPLES requests after one warm-up.
  */
 async function figureOverview(): Promise<void> {
   say(`console overview with ${CONNECTORS} streams...`);
@@ -729,6 +732,14 @@ async function figureOverview(): Promise<void> {
       case when n = 10 and right(c.id, 2)::int % 20 = 0 then 'connection refused' end,
       jsonb_build_object('cursor', to_char((now() - (11 - n) * interval '5 minutes') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'key', jsonb_build_array('1'))
     from connectors c cross join generate_series(1, 10) n`.execute(store.db);
+  await sql`
+    insert into backfills (connector_id, stream, status, checkpoint_rows, rows_estimated, created_at, finished_at)
+    select c.id, 'transactions', 'succeeded', 5000, 50000, now() - n * interval '1 day', now() - n * interval '1 day' + interval '10 minutes'
+    from connectors c cross join generate_series(1, ${OVERVIEW_BACKFILLS_PER_STREAM}) n`.execute(store.db);
+  await sql`
+    insert into backfill_chunks (backfill_id, chunk, status, rows_read, rows_sent)
+    select b.id, k, 'succeeded', 50000 / ${OVERVIEW_CHUNKS_PER_BACKFILL}, 50000 / ${OVERVIEW_CHUNKS_PER_BACKFILL}
+    from backfills b cross join generate_series(0, ${OVERVIEW_CHUNKS_PER_BACKFILL - 1}) k`.execute(store.db);
   await sql`analyze`.execute(store.db);
   const scheduler = new Scheduler({ db: store.db, log });
   const backfills = new BackgroundBackfills({ store: store.db, log });
@@ -758,12 +769,17 @@ async function figureOverview(): Promise<void> {
     const first = await firstByte('/console');
     const byLag = await firstByte('/console?sort=lag&dir=desc');
     const failing = await firstByte('/console?state=failing');
+    const streamPage = await firstByte(`/console/streams/${ids[0]}/transactions`);
     const worst = Math.max(first.ms, byLag.ms, failing.ms);
     record({
       figure: `10. console overview, ${CONNECTORS} streams (PostgreSQL store)`,
-      measured: `first byte (median of ${OVERVIEW_SAMPLES}): first page ${first.ms} ms, sorted by lag ${byLag.ms} ms, failing only ${failing.ms} ms`,
+      measured: `first byte (median of ${OVERVIEW_SAMPLES}): first page ${first.ms} ms, sorted by lag ${byLag.ms} ms, failing only ${failing.ms} ms; a stream's page ${streamPage.ms} ms`,
       reference: '300 ms', ratio: round(worst / 300), target: 'first byte < 300 ms', met: worst < 300,
-      detail: { streams: CONNECTORS, runsPerStream: 10, firstPageMs: first.ms, byLagMs: byLag.ms, failingMs: failing.ms, pageBytes: first.bytes },
+      detail: {
+        streams: CONNECTORS, runsPerStream: 10, finishedBackfills: CONNECTORS * OVERVIEW_BACKFILLS_PER_STREAM,
+        backfillChunks: CONNECTORS * OVERVIEW_BACKFILLS_PER_STREAM * OVERVIEW_CHUNKS_PER_BACKFILL,
+        firstPageMs: first.ms, byLagMs: byLag.ms, failingMs: failing.ms, streamPageMs: streamPage.ms, pageBytes: first.bytes,
+      },
     });
   } finally {
     await app.close();

@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   RP_RUN_CANCELLED: 'The run was cancelled; the watermark stays at the last confirmed page.',
   RP_STREAM_BUSY: 'Another run of this stream is in progress; wait for it or cancel it.',
   RP_BACKFILL_BUSY: 'Another process runs this backfill; wait for it, or `reach-puller backfill --cancel <id>` first.',
+  RP_WATERMARK_MOVED: 'A run moved the watermark since the reset was confirmed; look at the new position and confirm the reset again.',
   RP_STORE_LOCKED: 'The embedded store is single-process: wait for the other reach-puller process (or stop it), or set DATABASE_URL to a PostgreSQL store to run several at once.',
   RP_RUN_FENCED: 'Another run took this stream over after this one was taken for dead; nothing of this run was committed after that.',
   RP_SINK_UNCONFIRMED: 'Reach had not processed the batch by the wait deadline; its records stay claimed until it has, and the page will be read again.',

@@ -7,7 +7,7 @@ import type { StateStore } from '../sinks/sink.ts';
 import { holdsOf } from '../store/holds.ts';
 import { BACKFILLS_LIST, pageOf, type Page, type PageRequest } from '../store/keyset-page.ts';
 import type { BackfillStatus } from '../store/schema.ts';
-import { backfillHoldKey, loadBackfill, loadBackfills, type BackfillRecord } from './backfill-store.ts';
+import { backfillHoldKey, loadBackfill, loadBackfills, type BackfillFilter, type BackfillRecord } from './backfill-store.ts';
 
 /** `interrupted`: marked running, but the process running it is gone; `--resume` continues it. */
 export type BackfillState = BackfillStatus | 'interrupted';
@@ -61,16 +61,16 @@ export function progressOf(b: BackfillRecord, ownerLive: boolean, now = new Date
   };
 }
 
-/** Every backfill with its progress, newest first. */
-export async function listBackfills(store: StateStore): Promise<BackfillProgress[]> {
+/** The backfills a filter selects (every one by default) with their progress, newest first. */
+export async function listBackfills(store: StateStore, filter: BackfillFilter = {}): Promise<BackfillProgress[]> {
   const now = new Date();
-  return Promise.all((await loadBackfills(store)).map(async (b) => progressOf(b, await ownerLive(store, b), now)));
+  return Promise.all((await loadBackfills(store, filter)).map(async (b) => progressOf(b, await ownerLive(store, b), now)));
 }
 
 /** A page of `listBackfills` (newest first); keyset on the backfill id. */
 export async function listBackfillPage(store: StateStore, page: PageRequest): Promise<Page<BackfillProgress>> {
   const now = new Date();
-  const records = await loadBackfills(store, undefined, { before: page.after?.[0], limit: page.limit + 1 });
+  const records = await loadBackfills(store, { before: page.after?.[0], limit: page.limit + 1 });
   const { items, next } = pageOf(BACKFILLS_LIST, records, page.limit, (b) => [b.id]);
   return { items: await Promise.all(items.map(async (b) => progressOf(b, await ownerLive(store, b), now))), next };
 }

@@ -94,24 +94,45 @@ export async function insertBackfill(db: Kysely<StoreSchema>, b: NewBackfill): P
 /** A backfill with its chunks, or RP_NOT_FOUND. */
 export async function loadBackfill(db: Db, id: string): Promise<BackfillRecord> {
   if (!/^\d+$/.test(id)) throw new PullerError('RP_NOT_FOUND', `"${id}" is not a backfill id (a number, see \`reach-puller backfill list\`)`);
-  const [found] = await loadBackfills(db, id);
+  const [found] = await loadBackfills(db, { id });
   if (!found) throw new PullerError('RP_NOT_FOUND', `there is no backfill ${id}; \`reach-puller backfill list\` shows them`);
   return found;
 }
 
+/** Which backfills to load: one by id, a stream's, those in a status; newest first, `limit` of them below the id `before`. */
+export interface BackfillFilter {
+  id?: string;
+  stream?: { connectorId: string; stream: string };
+  status?: BackfillStatus;
+  before?: string;
+  limit?: number;
+}
+
 /**
- * Every backfill (or one), newest first, with chunks; with `page`, at most `limit` of them
- * below the id `before` (keyset paging, store/keyset-page.ts).
+ * The backfills a filter selects, newest first, with their chunks: read for exactly those ids
+ * bound as one array (`= any($1)`: no `in (...)` list growing past the protocol's 65,535
+ * parameters), grouped by backfill in a Map.
  */
-export async function loadBackfills(db: Db, id?: string, page?: { before?: string; limit: number }): Promise<BackfillRecord[]> {
+export async function loadBackfills(db: Db, filter: BackfillFilter = {}): Promise<BackfillRecord[]> {
   let query = db.selectFrom('backfills').selectAll().orderBy('id', 'desc');
-  if (id) query = query.where('id', '=', id);
-  if (page?.before !== undefined) query = query.where('id', '<', page.before);
-  if (page) query = query.limit(page.limit);
+  if (filter.id !== undefined) query = query.where('id', '=', filter.id);
+  if (filter.stream) query = query.where('connector_id', '=', filter.stream.connectorId).where('stream', '=', filter.stream.stream);
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.before !== undefined) query = query.where('id', '<', filter.before);
+  if (filter.limit !== undefined) query = query.limit(filter.limit);
   const rows = await query.execute();
   if (rows.length === 0) return [];
-  const chunks = await db.selectFrom('backfill_chunks').selectAll()
-    .where('backfill_id', 'in', rows.map((r) => r.id)).orderBy('chunk').execute();
+  const chunks = new Map<string, ChunkRecord[]>();
+  for (const c of await db.selectFrom('backfill_chunks').selectAll().where(sql<boolean>`backfill_id = any(${rows.map((r) => r.id)}::bigint[])`).orderBy('chunk').execute()) {
+    const list = chunks.get(c.backfill_id) ?? [];
+    if (list.length === 0) chunks.set(c.backfill_id, list);
+    list.push({
+      chunk: c.chunk, lower: c.lower_cursor ?? undefined, upper: c.upper_cursor ?? undefined,
+      status: c.status,
+      checkpoint: c.checkpoint_cursor !== null ? { cursor: c.checkpoint_cursor, key: c.checkpoint_key ?? [] } : undefined,
+      rowsRead: Number(c.rows_read), rowsSent: Number(c.rows_sent), runId: c.run_id ?? undefined,
+    });
+  }
   return rows.map((r) => ({
     id: r.id, connectorId: r.connector_id, stream: r.stream, status: r.status,
     from: r.range_from ?? undefined, to: r.range_to ?? undefined, checkpointRows: r.checkpoint_rows,
@@ -120,12 +141,7 @@ export async function loadBackfills(db: Db, id?: string, page?: { before?: strin
     owner: r.owner ?? undefined, heartbeatAt: r.heartbeat_at ?? undefined, attemptStartedAt: r.attempt_started_at ?? undefined,
     attemptRowsBefore: Number(r.attempt_rows_before), error: r.error ?? undefined, createdAt: r.created_at,
     finishedAt: r.finished_at ?? undefined,
-    chunks: chunks.filter((c) => c.backfill_id === r.id).map((c) => ({
-      chunk: c.chunk, lower: c.lower_cursor ?? undefined, upper: c.upper_cursor ?? undefined,
-      status: c.status,
-      checkpoint: c.checkpoint_cursor !== null ? { cursor: c.checkpoint_cursor, key: c.checkpoint_key ?? [] } : undefined,
-      rowsRead: Number(c.rows_read), rowsSent: Number(c.rows_sent), runId: c.run_id ?? undefined,
-    })),
+    chunks: chunks.get(r.id) ?? [],
   }));
 }
 

@@ -91,6 +91,11 @@ function isTime(value: string): boolean {
  * date/time (`2024-01-01`, `2024-01-01 10:00`, `2024-01-01T10:00:00.5Z`). Instants
  * without a zone are UTC; local values are wall-clock times in the source's zone.
  */
+/** How many fraction digits a database's canonical time values carry: its clock (`clockUtc`) shows it. */
+export function clockDigits(clockUtc: string): number {
+  return /\.(\d+)Z$/.exec(clockUtc)?.[1]?.length ?? 6;
+}
+
 export function parseBound(kind: CursorKind, option: string, text: string, digits: number): CursorValue {
   const problem = (message: string) => new ConfigError([{ path: option, message }]);
   if (kind === 'integer') {

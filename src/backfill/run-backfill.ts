@@ -31,7 +31,7 @@ import {
   backfillHoldKey, beat, claimBackfill, finishBackfill, insertBackfill, loadBackfill, requestCancel,
   saveChunkCheckpoint, setChunkStatus, type BackfillRecord, type ChunkRecord,
 } from './backfill-store.ts';
-import { parseBound, planChunks, rangeShare, type CursorRange } from './chunk-plan.ts';
+import { clockDigits, parseBound, planChunks, rangeShare, type CursorRange } from './chunk-plan.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { waitForSourceSlot } from '../store/source-slots.ts';
 
@@ -94,8 +94,8 @@ export async function startBackfill(deps: BackfillDeps, request: BackfillRequest
     const { plan, source } = runtime;
     const kind = plan.cursorKind;
     const found = await source.withReadSession(async (session) => {
-      // Canonical values of this database carry its fraction digits; the clock shows how many.
-      const digits = /\.(\d+)Z$/.exec(await session.clockUtc())?.[1]?.length ?? 6;
+      // Canonical values of this database carry its fraction digits.
+      const digits = clockDigits(await session.clockUtc());
       const range: CursorRange = {
         from: request.from === undefined ? undefined : parseBound(kind, '--from', request.from, digits),
         to: request.to === undefined ? undefined : parseBound(kind, '--to', request.to, digits),
@@ -167,7 +167,8 @@ export async function resumeBackfill(deps: BackfillDeps, id: string): Promise<Ba
 
 /** Ids of backfills `--resume` without an id continues: interrupted or failed (cancelled ones need their id). */
 export async function resumableBackfills(store: StateStore): Promise<string[]> {
-  return (await listBackfills(store)).filter((p) => p.state === 'interrupted' || p.state === 'failed').map((p) => p.id);
+  const [running, failed] = await Promise.all([listBackfills(store, { status: 'running' }), listBackfills(store, { status: 'failed' })]);
+  return [...running.filter((p) => p.state === 'interrupted'), ...failed].sort((a, b) => Number(b.id) - Number(a.id)).map((p) => p.id);
 }
 
 /** Asks a running (or failed) backfill to stop; its owner stops every chunk after the current page. */
@@ -179,7 +180,8 @@ export async function cancelBackfill(store: StateStore, id: string): Promise<Bac
   return backfillProgress(store, id);
 }
 
-function pickStream(connector: RegisteredConnector, name: string | undefined): StreamConfig {
+/** The stream a backfill request names; with none, the connector's only one. */
+export function pickStream(connector: RegisteredConnector, name: string | undefined): StreamConfig {
   if (name) return findStream(connector, name);
   if (connector.config.streams.length === 1) return connector.config.streams[0]!;
   throw new ConfigError([{ path: '--stream', message: `connector ${connector.id} has several streams (${connector.config.streams.map((s) => s.name).join(', ')}); name one` }]);

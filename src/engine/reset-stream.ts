@@ -13,8 +13,12 @@ import { streamHoldKey } from '../store/run-records.ts';
 import type { StoreSchema } from '../store/schema.ts';
 import { forgetDelivered, forgetTarget } from './stream-identity.ts';
 
-/** What to reset: the watermark to a position (none: the beginning), everything delivered, or the target only. */
-export type ResetRequest = { mode: 'watermark'; to?: Position } | { mode: 'forget-delivered' } | { mode: 'target-moved' };
+/**
+ * What to reset: the watermark to a position (none: the beginning), everything delivered, or
+ * the target only. `expected`: apply only if the watermark is still there (null: none), the
+ * position a confirmation showed; a run that moved it since makes the reset RP_WATERMARK_MOVED.
+ */
+export type ResetRequest = { mode: 'watermark'; to?: Position; expected?: Position | null } | { mode: 'forget-delivered' } | { mode: 'target-moved' };
 
 /** Applies the reset; answers the watermark before and after (equal for `target-moved`). */
 export async function resetStream(db: Kysely<StoreSchema>, ref: StreamRef, request: ResetRequest, log: Logger): Promise<{ before?: Position; after?: Position }> {
@@ -36,6 +40,10 @@ export async function resetStream(db: Kysely<StoreSchema>, ref: StreamRef, reque
     }
     return await db.transaction().execute(async (trx) => {
       const before = await loadWatermark(trx, ref);
+      if (request.expected !== undefined && formatPosition(before) !== formatPosition(request.expected ?? undefined)) {
+        throw new PullerError('RP_WATERMARK_MOVED', `the watermark of ${ref.connectorId}/${ref.stream} is ${formatPosition(before)} now, ` +
+          `not ${formatPosition(request.expected ?? undefined)} as the confirmation showed; nothing was changed`);
+      }
       await saveWatermark(trx, ref, request.to);
       log.warn({ ...where, before: before ?? null, after: request.to ?? null }, 'watermark reset by operator');
       return { before, after: request.to };

@@ -124,7 +124,12 @@ export async function streamStatuses(db: Kysely<StoreSchema>, options: { connect
     where ${filter}
     order by c.tenant_id, c.id, s.name`.execute(trx);
   });
-  const backfills = new Map((await listBackfills(db)).filter((b) => b.state === 'running').map((b) => [`${b.connector}/${b.stream}`, b]));
+  // Only backfills marked running (a handful, whatever the history): the newest live one per stream.
+  const backfills = new Map<string, BackfillProgress>();
+  for (const b of await listBackfills(db, { status: 'running' })) {
+    const key = `${b.connector}/${b.stream}`;
+    if (b.state === 'running' && !backfills.has(key)) backfills.set(key, b);
+  }
   // Working out a cron expression's next time is the dearest part of a row (node-cron builds a
   // task): once per schedule and zone, as fleets share a few schedules.
   const nextRuns = new Map<string, string | null>();

@@ -6,21 +6,25 @@
 import type { Kysely } from 'kysely';
 import type { BackgroundBackfills } from '../backfill/background-backfills.ts';
 import { backfillProgress, type BackfillProgress } from '../backfill/backfill-progress.ts';
-import { cancelBackfill, type BackfillRequest } from '../backfill/run-backfill.ts';
+import { loadBackfill } from '../backfill/backfill-store.ts';
+import { clockDigits, parseBound } from '../backfill/chunk-plan.ts';
+import { cancelBackfill, pickStream, type BackfillRequest } from '../backfill/run-backfill.ts';
 import { applyConnectors } from '../config/apply-connectors.ts';
 import { lineLocator, parseConnector, type LoadedConnector } from '../config/load-connectors.ts';
 import { sourceIdentity } from '../config/source-identity.ts';
 import { checkConnector, type ConnectorCheck } from '../engine/connector-check.ts';
+import { withPlannedStream } from '../engine/planned-stream.ts';
 import { previewStream, type PreviewRow } from '../engine/preview.ts';
 import { resetStream, type ResetRequest } from '../engine/reset-stream.ts';
 import { retryRejects, type RetrySummary } from '../engine/retry-rejects.ts';
 import { findStream } from '../engine/stream-plan.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, PullerError } from '../errors.ts';
 import type { Position } from '../interfaces.ts';
 import type { Logger } from '../log.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import { unparkStreams } from '../scheduler/stream-parking.ts';
 import { getConnector, type ApplyResult, type RegisteredConnector } from '../store/connector-registry.ts';
+import { holdsOf } from '../store/holds.ts';
 import type { StreamRef } from '../store/delivery-state.ts';
 import type { StoreSchema } from '../store/schema.ts';
 
@@ -66,19 +70,47 @@ export class OpsActions {
     return unparkStreams(this.deps.db, id, stream);
   }
 
-  /** Plans and starts a backfill in this process; answers its first progress. */
+  /**
+   * Plans and starts a backfill in this process; answers its first progress. Refused
+   * (RP_BACKFILL_BUSY) while the stream has one being planned or running: a double-submit, or
+   * a second replica asked the same, would read the same range twice at once.
+   */
   async startBackfill(request: BackfillRequest): Promise<BackfillProgress> {
-    return backfillProgress(this.deps.db, await this.deps.backfills.start(request));
+    const { db } = this.deps;
+    const stream = pickStream(await getConnector(db, request.connector), request.stream).name;
+    const where = `${request.connector}/${stream}`;
+    // Held while planning: the new backfill is `running` in the store only once planned.
+    const hold = await holdsOf(db).tryTake(`backfill start ${where}`);
+    if (!hold) throw new PullerError('RP_BACKFILL_BUSY', `a backfill of ${where} is being started already; see the stream's backfills`);
+    try {
+      const running = await db.selectFrom('backfills').select('id').where('connector_id', '=', request.connector).where('stream', '=', stream)
+        .where('status', '=', 'running').executeTakeFirst();
+      if (running) throw new PullerError('RP_BACKFILL_BUSY', `backfill ${running.id} of ${where} is running (or interrupted); wait for it to end, or cancel it, before starting another`);
+      return await backfillProgress(db, await this.deps.backfills.start({ ...request, stream }));
+    } finally {
+      await hold.release();
+    }
   }
 
-  /** Continues a backfill from its checkpoints in this process. */
-  async resumeBackfill(id: string): Promise<BackfillProgress> {
+  /** Continues a backfill from its checkpoints in this process; `of`: only if it is that stream's. */
+  async resumeBackfill(id: string, of?: StreamRef): Promise<BackfillProgress> {
+    await this.#backfillOf(id, of);
     return backfillProgress(this.deps.db, await this.deps.backfills.resume(id));
   }
 
-  /** Asks a backfill to stop after its current page. */
-  cancelBackfill(id: string): Promise<BackfillProgress> {
+  /** Asks a backfill to stop after its current page; `of`: only if it is that stream's. */
+  async cancelBackfill(id: string, of?: StreamRef): Promise<BackfillProgress> {
+    await this.#backfillOf(id, of);
     return cancelBackfill(this.deps.db, id);
+  }
+
+  // A page's action names the stream in its URL: a backfill of another stream is not found there.
+  async #backfillOf(id: string, of: StreamRef | undefined): Promise<void> {
+    if (!of) return;
+    const b = await loadBackfill(this.deps.db, id);
+    if (b.connectorId !== of.connectorId || b.stream !== of.stream) {
+      throw new PullerError('RP_NOT_FOUND', `there is no backfill ${id} of ${of.connectorId}/${of.stream}`);
+    }
   }
 
   /** Re-reads a stream's quarantined rows by key and delivers those that now pass. */
@@ -92,6 +124,20 @@ export class OpsActions {
   async reset(ref: StreamRef, request: ResetRequest): Promise<{ before?: Position; after?: Position }> {
     findStream(await getConnector(this.deps.db, ref.connectorId), ref.stream);
     return resetStream(this.deps.db, ref, request, this.deps.log);
+  }
+
+  /**
+   * A position an operator typed for a reset (no cursor: the beginning), its cursor checked
+   * against the stream's cursor kind as a backfill's bounds are, and made canonical: a typo
+   * is refused (RP_CONFIG_INVALID) instead of parking the stream at its next pull.
+   */
+  async resetPosition(ref: StreamRef, cursor: string | undefined, key: string[]): Promise<Position | undefined> {
+    if (cursor === undefined) return undefined;
+    const connector = await getConnector(this.deps.db, ref.connectorId);
+    return withPlannedStream(this.deps.db, connector, ref.stream, undefined, async (plan, source) => ({
+      cursor: parseBound(plan.cursorKind, 'cursor', cursor, clockDigits(await source.withReadSession((s) => s.clockUtc()))),
+      key,
+    }));
   }
 
   /** The connection test of a connector, registered or only validated. */

@@ -42,8 +42,11 @@ export interface ConsoleDeps {
 
 /** What a page module gets: the deps and the recorder of actions. */
 export interface ConsoleContext extends ConsoleDeps {
-  /** Runs an operator action and records it (who, what, how it ended), failed ones too. */
-  act<T>(req: FastifyRequest, what: Omit<OperatorAction, 'operator' | 'outcome'>, run: () => Promise<T>): Promise<T>;
+  /**
+   * Runs an operator action and records it (who, what, how it ended), refused and failed ones
+   * too; `outcomeOf` names an outcome other than `ok` for one that ran but did nothing (a skipped pull).
+   */
+  act<T>(req: FastifyRequest, what: Omit<OperatorAction, 'operator' | 'outcome'>, run: () => Promise<T>, outcomeOf?: (result: T) => string): Promise<T>;
 }
 
 const PUBLIC = new Set(['/console/login']);
@@ -91,7 +94,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
 
     const ctx: ConsoleContext = {
       ...deps,
-      async act(req, what, run) {
+      async act(req, what, run, outcomeOf) {
         const operator = req.consoleSession!.operator;
         // In the store for the stream page, and in the log for whoever reads the logs.
         const record = async (outcome: string) => {
@@ -100,7 +103,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         };
         try {
           const result = await run();
-          await record('ok');
+          await record(outcomeOf?.(result) ?? 'ok');
           return result;
         } catch (error) {
           await record(error instanceof PullerError ? error.code : 'RP_UNEXPECTED');

@@ -35,12 +35,16 @@ const CONNECTOR = (p: string) => /^[a-z0-9][a-z0-9_-]{0,127}$/.test(p);
 const STREAM = (p: string) => /^[A-Za-z_][A-Za-z0-9_$]{0,127}$/.test(p);
 const SORT_VALUE = (p: string) => p.length <= 300;
 
-/** A stream's sort value as text that orders correctly by code point (numbers padded; unknown lag last). */
-function sortValue(s: StreamStatus, sort: OverviewSort): string {
+/**
+ * A stream's sort value as text that orders correctly by code point (numbers padded). Unknown
+ * lag goes last either way: after every number ascending ('~'), before every one ('') when
+ * the order is reversed for descending.
+ */
+function sortValue(s: StreamStatus, sort: OverviewSort, desc: boolean): string {
   switch (sort) {
     case 'tenant': return s.tenant;
     case 'state': return String(STATES.indexOf(s.state));
-    case 'lag': return s.lagSeconds === null ? '~' : String(s.lagSeconds).padStart(12, '0');
+    case 'lag': return s.lagSeconds === null ? (desc ? '' : '~') : String(s.lagSeconds).padStart(12, '0');
     case 'last-run': return s.lastRun?.startedAt ?? '';
     case 'rejected': return String(s.lastRun?.rejected ?? 0).padStart(12, '0');
   }
@@ -59,7 +63,7 @@ export function overviewPage(statuses: StreamStatus[], query: OverviewQuery): Ov
   for (const s of statuses) counts[s.state]++;
   const needle = query.tenant?.trim().toLowerCase();
   const sign = query.desc ? -1 : 1;
-  const keyOf = (s: StreamStatus) => [sortValue(s, query.sort), s.connector, s.stream];
+  const keyOf = (s: StreamStatus) => [sortValue(s, query.sort, query.desc), s.connector, s.stream];
   const matching = statuses.filter((s) => (!query.state || s.state === query.state) && (!needle || s.tenant.toLowerCase().includes(needle)))
     .map((s) => ({ s, key: keyOf(s) }))
     // Ties on the sort value fall back to connector and stream, in the same direction: the key stays unique.

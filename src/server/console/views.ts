@@ -110,9 +110,14 @@ export function mask(value: string | null | undefined): string {
   return `${value[0]}${'•'.repeat(Math.min(value.length - 2, 8))}${value.at(-1)} (${value.length})`;
 }
 
-/** A reason with every quoted value in it masked: validators quote the offending value. */
+/**
+ * A reason with every quoted value in it masked: validators quote the offending value with
+ * JSON.stringify, so a "..." value may hold ' (O'Brien) and escaped \" or \\; a '...' one
+ * ends at its next '.
+ */
 export function maskReason(reason: string): string {
-  return reason.replace(/(["'])([^"'\n]{1,200})\1/g, (_m, q: string, inner: string) => `${q}${mask(inner)}${q}`);
+  return reason.replace(/"((?:[^"\\\n]|\\.){1,200})"|'([^'\n]{1,200})'/g, (_m, double: string | undefined, single: string | undefined) =>
+    (double !== undefined ? `"${mask(double)}"` : `'${mask(single)}'`));
 }
 
 /** The console's URL of a stream's page. */

@@ -5,11 +5,13 @@
  * "Save" registers it. Nothing is stored before Save, and nothing is saved that `apply` refuses.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { stringify } from 'yaml';
+import { isAlias, isNode, isScalar, parseDocument, stringify, visit } from 'yaml';
+import { SECRET_REFERENCE } from '../../../config/connector-schema.ts';
 import { ConfigError, PullerError, type ConfigProblem } from '../../../errors.ts';
 import { describeError } from '../../../store/run-records.ts';
 import { getConnector } from '../../../store/connector-registry.ts';
 import type { ConsoleContext } from '../console.ts';
+import { field } from '../fields.ts';
 import { asUnregistered } from '../../ops-actions.ts';
 import { mask, maskReason, sendPage, streamPath, views } from '../views.ts';
 
@@ -41,8 +43,6 @@ const FILE_SCRIPT = `document.getElementById('file').addEventListener('change',f
 
 const ID = /^[a-z0-9][a-z0-9_-]{0,127}$/;
 
-type Form = { id?: string; yaml?: string; intent?: string };
-
 export function registerConnectorPage(app: FastifyInstance, ctx: ConsoleContext): void {
   const show = (req: FastifyRequest, reply: FastifyReply, data: Partial<PageData>, status = 200) =>
     sendPage(reply, { title: 'Connector', session: req.consoleSession, script: FILE_SCRIPT }, '@connector',
@@ -56,13 +56,14 @@ export function registerConnectorPage(app: FastifyInstance, ctx: ConsoleContext)
     return show(req, reply, { id: connector.id, yaml: stringify(connector.config), editing: true });
   });
 
-  app.post<{ Body: Form }>('/connectors', async (req, reply) => {
-    const id = (req.body.id ?? '').trim();
-    const yaml = req.body.yaml ?? '';
+  app.post('/connectors', async (req, reply) => {
+    const id = (field(req.body, 'id') ?? '').trim();
+    const yaml = field(req.body, 'yaml') ?? '';
+    const intent = field(req.body, 'intent');
     const editing = await getConnector(ctx.db, id).then(() => true, () => false);
     const shown = { id, yaml: redactWrittenSecrets(yaml), editing };
     if (!ID.test(id)) return show(req, reply, { ...shown, problems: [{ path: 'id', message: 'lower-case letters, digits, _ or -, up to 128' }] }, 400);
-    if (req.body.intent === 'save') {
+    if (intent === 'save') {
       try {
         const { connector } = await ctx.act(req, { connector: id, action: editing ? 'connector.change' : 'connector.register' }, () => ctx.actions.register(id, yaml));
         return reply.redirect(`${streamPath(id, connector.config.streams[0]!.name)}?notice=saved`, 303);
@@ -78,12 +79,18 @@ export function registerConnectorPage(app: FastifyInstance, ctx: ConsoleContext)
       if (!(error instanceof ConfigError)) throw error;
       return show(req, reply, { ...shown, problems: error.problems }, 400);
     }
-    const connector = asUnregistered(checked.connector);
-    const test = await ctx.actions.check(connector).catch((error: unknown) => ({ error: failure(error) }));
-    const previews = [];
-    for (const s of connector.config.streams) {
-      previews.push(await ctx.actions.preview(connector, s.name).then((p) => ({ stream: s.name, rows: p.rows }), (error: unknown) => ({ stream: s.name, rows: [], error: failure(error) })));
-    }
+    // The check connects to the partner with these credentials and reads rows of its view: recorded, with how each part went.
+    const detail: Record<string, unknown> = {};
+    const { test, previews } = await ctx.act(req, { connector: id, action: 'connector.check', detail }, async () => {
+      const connector = asUnregistered(checked.connector);
+      const test = await ctx.actions.check(connector).catch((error: unknown) => ({ error: failure(error) }));
+      const previews = [];
+      for (const s of connector.config.streams) {
+        previews.push(await ctx.actions.preview(connector, s.name).then((p) => ({ stream: s.name, rows: p.rows }), (error: unknown) => ({ stream: s.name, rows: [], error: failure(error) })));
+      }
+      Object.assign(detail, { test: 'error' in test ? 'failed' : 'ok', previewed: Object.fromEntries(previews.map((p) => [p.stream, 'error' in p ? 'failed' : p.rows.length])) });
+      return { test, previews };
+    });
     return show(req, reply, { ...shown, valid: true, warnings: checked.warnings, test, previews });
   });
 }
@@ -112,10 +119,29 @@ function masked(record: unknown): string {
   return JSON.stringify(walk(record));
 }
 
+// Keys whose value is a credential wherever they appear (source.password, sink token...).
+const SECRET_KEY = /^(password|passwd|token|secret|api[_-]?key|private[_-]?key|passphrase)$/i;
+
 /**
  * The pasted text as shown back: a password or token written out (which `apply` refuses) is
- * not put on the page again, whoever reads it over the operator's shoulder.
+ * not put on the page again, whoever reads it over the operator's shoulder. Found by parsing
+ * with the loader's YAML parser (JSON, flow maps, block scalars and quoted keys included);
+ * text it cannot parse is not shown back at all if it names a secret-bearing key.
  */
 export function redactWrittenSecrets(text: string): string {
-  return text.replace(/^(\s*(?:password|token)\s*:\s*)(?!["']?\$\{)(\S.*)$/gim, '$1"<removed: write a ${secret:NAME} reference>"');
+  const doc = parseDocument(text, { uniqueKeys: false });
+  if (doc.errors.length > 0) return new RegExp(SECRET_KEY.source.slice(1, -1), 'i').test(text) ? '' : text;
+  const ranges: [number, number][] = [];
+  visit(doc, {
+    Pair(_key, pair) {
+      // An alias (`password: *pw`) names the value written at its anchor: that is what is removed.
+      const value = isAlias(pair.value) ? pair.value.resolve(doc) : pair.value;
+      if (!isScalar(pair.key) || !SECRET_KEY.test(String(pair.key.value)) || !isNode(value) || !value.range) return;
+      if (isScalar(value) && (value.value === null || SECRET_REFERENCE.test(String(value.value)))) return;
+      ranges.push([value.range[0], value.range[1]]);
+    },
+  });
+  // From the end, so earlier offsets stay valid; a block scalar's range takes its line end along.
+  return ranges.sort((a, b) => b[0] - a[0]).reduce((t, [start, end]) =>
+    `${t.slice(0, start)}"<removed: write a \${secret:NAME} reference>"${t.slice(start, end).endsWith('\n') ? '\n' : ''}${t.slice(end)}`, text);
 }

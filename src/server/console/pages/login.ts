@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ConsoleContext } from '../console.ts';
+import { field } from '../fields.ts';
 import { OPERATOR_NAME, SESSION_COOKIE, SESSION_SECONDS } from '../session.ts';
 import { sendPage, views } from '../views.ts';
 
@@ -18,9 +19,9 @@ views.loadTemplate('@login', LOGIN);
 export function registerLogin(app: FastifyInstance, ctx: ConsoleContext): void {
   app.get('/login', async (_req, reply) => sendPage(reply, { title: 'Log in' }, '@login', { operator: '' }));
 
-  app.post<{ Body: { operator?: string; token?: string } }>('/login', async (req, reply) => {
-    const operator = (req.body?.operator ?? '').trim();
-    const token = req.body?.token ?? '';
+  app.post('/login', async (req, reply) => {
+    const operator = (field(req.body, 'operator') ?? '').trim();
+    const token = field(req.body, 'token') ?? '';
     if (!OPERATOR_NAME.test(operator)) {
       return sendPage(reply, { title: 'Log in' }, '@login', { operator: '', problem: 'Give your name: letters, digits, spaces and . _ @ \' -, up to 64.' }, 400);
     }

@@ -9,7 +9,8 @@ import { streamStatuses } from '../../../scheduler/stream-status.ts';
 import type { ConsoleContext } from '../console.ts';
 import { overviewPage, SORTS, STATES } from '../overview-rows.ts';
 import { duration, sendPage, streamPath, views, when } from '../views.ts';
-import { NOTICES } from './notices.ts';
+import { field } from '../fields.ts';
+import { noticeOf } from './notices.ts';
 
 const OVERVIEW = `<h1>Streams</h1>
 <% if (it.notice) { %><div class="notice"><%= it.notice %></div><% } %>
@@ -35,19 +36,9 @@ const OVERVIEW = `<h1>Streams</h1>
 <p><% if (it.next) { %><a href="<%= it.link({ cursor: it.next }) %>">Next page →</a> · <% } %><% if (it.q.cursor) { %><a href="<%= it.link({ cursor: undefined }) %>">First page</a><% } %></p>`;
 views.loadTemplate('@overview', OVERVIEW);
 
-interface OverviewParams {
-  state?: string;
-  tenant?: string;
-  sort?: string;
-  dir?: string;
-  cursor?: string;
-  limit?: string;
-  notice?: string;
-}
-
 export function registerOverview(app: FastifyInstance, ctx: ConsoleContext): void {
-  app.get<{ Querystring: OverviewParams }>('/', async (req, reply) => {
-    const raw = req.query;
+  app.get('/', async (req, reply) => {
+    const raw = Object.fromEntries(['state', 'tenant', 'sort', 'dir', 'cursor', 'limit', 'notice'].map((name) => [name, field(req.query, name)]));
     const state = raw.state ? (STATES.find((s) => s === raw.state) ?? invalid('state', STATES)) : undefined;
     const sort = raw.sort ? (SORTS.find((s) => s === raw.sort) ?? invalid('sort', SORTS)) : 'tenant';
     const tenant = raw.tenant?.slice(0, 128) || undefined;
@@ -62,7 +53,7 @@ export function registerOverview(app: FastifyInstance, ctx: ConsoleContext): voi
     };
     return sendPage(reply, { title: 'Streams', session: req.consoleSession, refreshSeconds: 15 }, '@overview', {
       ...page, q, states: STATES, sorts: SORTS, link, streamPath, duration, when, now: when(new Date().toISOString()),
-      notice: raw.notice ? NOTICES[raw.notice] : undefined,
+      notice: noticeOf(raw.notice),
     });
   });
 }

@@ -19,7 +19,8 @@ import { listActions } from '../../../store/operator-actions.ts';
 import type { ConsoleContext } from '../console.ts';
 import { runChart, type ChartPoint } from '../run-chart.ts';
 import { duration, mask, maskReason, sendPage, streamPath, views, when } from '../views.ts';
-import { NOTICES } from './notices.ts';
+import { field } from '../fields.ts';
+import { noticeOf } from './notices.ts';
 
 const STREAM = `<p class="muted small"><a href="/console">Streams</a> › tenant <%= it.s.tenant %> › connector <%= it.s.connector %> (<a href="/console/connectors/<%= encodeURIComponent(it.s.connector) %>/edit">edit</a>)</p>
 <h1><%= it.s.connector %> / <%= it.s.stream %> <span class="badge s-<%= it.s.state %>"><%= it.s.state %></span></h1>
@@ -86,15 +87,15 @@ export interface StreamParams {
 }
 
 export function registerStreamPage(app: FastifyInstance, ctx: ConsoleContext): void {
-  app.get<{ Params: StreamParams; Querystring: { notice?: string; runs?: string; rejects?: string } }>('/streams/:connector/:stream', async (req, reply) => {
+  app.get<{ Params: StreamParams }>('/streams/:connector/:stream', async (req, reply) => {
     const { connector: id, stream: name } = req.params;
     const connector = await getConnector(ctx.db, id);
     const config = findStream(connector, name);
     const status = (await streamStatuses(ctx.db, { connector: id })).find((s) => s.stream === name);
     if (!status) throw new PullerError('RP_NOT_FOUND', `No stream "${name}" in connector "${id}"`);
-    const runs = await listRuns(ctx.db, id, { stream: name }, pageRequest(RUNS_LIST, { limit: '50', cursor: req.query.runs }, API_PAGE_PARAMETERS));
-    const rejects = await listRejectionPage(ctx.db, id, { stream: name }, pageRequest(REJECTS_LIST, { limit: '25', cursor: req.query.rejects }, API_PAGE_PARAMETERS));
-    const backfills = (await listBackfills(ctx.db)).filter((b) => b.connector === id && b.stream === name).slice(0, 10);
+    const runs = await listRuns(ctx.db, id, { stream: name }, pageRequest(RUNS_LIST, { limit: '50', cursor: field(req.query, 'runs') }, API_PAGE_PARAMETERS));
+    const rejects = await listRejectionPage(ctx.db, id, { stream: name }, pageRequest(REJECTS_LIST, { limit: '25', cursor: field(req.query, 'rejects') }, API_PAGE_PARAMETERS));
+    const backfills = await listBackfills(ctx.db, { stream: { connectorId: id, stream: name }, limit: 10 });
     const settle = config.settle_seconds ?? connector.config.source.settle_seconds;
     const timeZone = streamTimeZone(connector.config, config);
     // Oldest left; lag as it stood when each successful run ended (stream-status.ts's definition).
@@ -107,7 +108,7 @@ export function registerStreamPage(app: FastifyInstance, ctx: ConsoleContext): v
     return sendPage(reply, { title: `${id}/${name}`, session: req.consoleSession, refreshSeconds: 15 }, '@stream', {
       s: status, view: config.view, schema: config.schema, watermark: formatPosition(status.watermark ?? undefined),
       base: streamPath(id, name), chart: runChart(points), runs, rejects, backfills, trail: await listActions(ctx.db, id, name),
-      notice: req.query.notice ? NOTICES[req.query.notice] : undefined, duration, when, mask, maskReason,
+      notice: noticeOf(field(req.query, 'notice')), duration, when, mask, maskReason,
     });
   });
 }
