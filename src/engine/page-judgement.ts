@@ -67,9 +67,11 @@ export function judgeRow(plan: StreamPlan, row: SourceRow, position: Position): 
     const verdict = validate(plan.definition, mapped.record);
     if (!verdict.ok) throw new RecordError(verdict.fields, verdict.message);
     const json = recordJson(mapped.record);
-    // JSON writes U+0000 as \u0000: a cheap first look on the text, then the fields themselves.
-    const nulFields = json.includes('\\u0000') ? Object.keys(mapped.record).filter((f) => holdsNul(mapped.record[f])) : [];
-    if (nulFields.length > 0) throw new RecordError(nulFields, NUL_REASON);
+    // JSON writes U+0000 as \u0000 and a lone surrogate as \udXXX: a cheap first look on the
+    // text, then the fields themselves.
+    const suspect = json.includes('\\u0000') || LONE_SURROGATE_IN_JSON.test(json);
+    const badFields = suspect ? Object.keys(mapped.record).filter((f) => holdsUnstorable(mapped.record[f])) : [];
+    if (badFields.length > 0) throw new RecordError(badFields, unstorableReason(badFields.map((f) => mapped.record[f])));
     return { candidate: {
       externalId, sourceKey: position.key, sourceCursor: position.cursor,
       entry: { externalId, contentHash: contentHash(json), version, deleted: false },
@@ -81,17 +83,27 @@ export function judgeRow(plan: StreamPlan, row: SourceRow, position: Position): 
   }
 }
 
-// PostgreSQL text and jsonb refuse U+0000: the built-in store's records and every record key the state store keeps.
-const NUL_REASON = 'contains a NUL character (U+0000), which PostgreSQL text cannot hold';
+// PostgreSQL text and jsonb refuse U+0000 and a lone UTF-16 surrogate (a partner's json or
+// nvarchar can hold one; UTF-8 cannot): the built-in store's records and every record key the
+// state store keeps. A page holding one would fail at every commit and stop its stream for good.
+const NUL = /\u0000/;
+const LONE_SURROGATE = /\p{Cs}/u; // with the u flag a surrogate pair is one code point: only lone halves match
+const LONE_SURROGATE_IN_JSON = /\\ud[89a-f]/;
 
-function holdsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  return typeof value === 'object' && value !== null && Object.values(value).some(holdsNul);
+function holdsUnstorable(value: unknown): boolean {
+  if (typeof value === 'string') return NUL.test(value) || LONE_SURROGATE.test(value);
+  return typeof value === 'object' && value !== null && Object.values(value).some(holdsUnstorable);
 }
 
-/** The external id, unless it holds a NUL: the claims and the delivered record key on it as PostgreSQL text. */
+function unstorableReason(values: unknown[]): string {
+  return JSON.stringify(values).includes('\\u0000')
+    ? 'contains a NUL character (U+0000), which PostgreSQL text cannot hold'
+    : 'contains a lone UTF-16 surrogate (half of a character), which UTF-8 and so PostgreSQL text cannot hold';
+}
+
+/** The external id, unless it holds a NUL or a lone surrogate: the claims and the delivered record key on it as PostgreSQL text. */
 function storableId(id: string): string {
-  if (id.includes('\u0000')) throw new RecordError(['id'], `the external id ${JSON.stringify(id)} ${NUL_REASON}`);
+  if (holdsUnstorable(id)) throw new RecordError(['id'], `the external id ${JSON.stringify(id)} ${unstorableReason([id])}`);
   return id;
 }
 

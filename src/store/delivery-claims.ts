@@ -12,6 +12,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DeliveredEntry, StreamRef } from './delivery-state.ts';
 import type { Posted } from '../sinks/sink.ts';
 import type { SendState, StoreSchema } from './schema.ts';
+import { inLockOrder } from './lock-order.ts';
 import { textColumn } from './text-column.ts';
 
 type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
@@ -39,11 +40,12 @@ export async function claimRecords(trx: Db, ref: StreamRef, sendId: string, entr
   const claimed = new Map<string, DeliveredEntry | undefined>();
   const inFlight = new Map<string, DeliveredEntry>();
   if (entries.length === 0) return { claimed, inFlight };
+  const ordered = inLockOrder(entries, (e) => e.externalId);
   const inserted = await sql<{ external_id: string }>`
     insert into delivery_claims (connector_id, stream, external_id, send_id, version, content_hash, deleted)
     select ${ref.connectorId}, ${ref.stream}, x.id, ${sendId}, x.version, x.hash, x.deleted
-    from unnest(${entries.map((e) => e.externalId)}::text[], ${textColumn(entries.map((e) => e.version))},
-      ${textColumn(entries.map((e) => e.contentHash))}, ${entries.map((e) => e.deleted)}::boolean[]) as x(id, version, hash, deleted)
+    from unnest(${ordered.map((e) => e.externalId)}::text[], ${textColumn(ordered.map((e) => e.version))},
+      ${textColumn(ordered.map((e) => e.contentHash))}, ${ordered.map((e) => e.deleted)}::boolean[]) as x(id, version, hash, deleted)
     on conflict do nothing
     returning external_id`.execute(trx);
   for (const r of inserted.rows) claimed.set(r.external_id, undefined);

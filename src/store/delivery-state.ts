@@ -8,6 +8,7 @@ import type { CursorKind, CursorValue, Position } from '../interfaces.ts';
 import { comparePosition } from '../engine/watermark.ts';
 import { pageOf, REJECTS_LIST, type Page, type PageRequest } from './keyset-page.ts';
 import type { RejectedRecordsTable, StoreSchema } from './schema.ts';
+import { inLockOrder } from './lock-order.ts';
 import { textColumn } from './text-column.ts';
 
 type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
@@ -73,8 +74,9 @@ export async function loadDelivered(db: Db, ref: StreamRef, externalIds: string[
 }
 
 /** Records what a confirmed page delivered. */
-export async function recordDelivered(trx: Db, ref: StreamRef, entries: DeliveredEntry[]): Promise<void> {
-  if (entries.length === 0) return;
+export async function recordDelivered(trx: Db, ref: StreamRef, unordered: DeliveredEntry[]): Promise<void> {
+  if (unordered.length === 0) return;
+  const entries = inLockOrder(unordered, (e) => e.externalId);
   const ids = entries.map((e) => e.externalId);
   const hashes = textColumn(entries.map((e) => e.contentHash));
   const versions = textColumn(entries.map((e) => e.version));

@@ -8,6 +8,7 @@
  */
 import { sql, type Transaction } from 'kysely';
 import type { StoreSchema } from '../../store/schema.ts';
+import { inLockOrder } from '../../store/lock-order.ts';
 import { textColumn } from '../../store/text-column.ts';
 import type { SinkPage, TransactionalSink } from '../sink.ts';
 
@@ -18,24 +19,17 @@ export class StoreSink implements TransactionalSink {
   async write(trx: Transaction<StoreSchema>, page: SinkPage): Promise<number> {
     const count = page.upserts.length + page.deletes.length;
     if (count === 0) return 0;
-    const ids: string[] = [];
-    const bodies: string[] = [];
-    const versions: string[] = [];
     const withNulls: string[] = [];
-    for (const u of page.upserts) {
-      ids.push(u.externalId);
-      bodies.push(u.json);
-      versions.push(u.version);
-      // A top-level null field shows in the text as `":null`; a nested null or such a string
-      // only costs the check below, which looks at the stored top-level fields.
-      if (u.json.includes('":null')) withNulls.push(u.externalId);
-    }
-    for (const d of page.deletes) {
-      ids.push(d.externalId);
-      bodies.push('{}');
-      versions.push(d.version);
-    }
-    // One merge for the page, upserts then deletes (told apart by position); columns, not one JSON document:
+    const rows = inLockOrder([
+      ...page.upserts.map((u) => {
+        // A top-level null field shows in the text as `":null`; a nested null or such a string
+        // only costs the check below, which looks at the stored top-level fields.
+        if (u.json.includes('":null')) withNulls.push(u.externalId);
+        return { id: u.externalId, body: u.json, version: u.version, deleted: false };
+      }),
+      ...page.deletes.map((d) => ({ id: d.externalId, body: '{}', version: d.version, deleted: true })),
+    ], (row) => row.id);
+    // One merge for the page, in lock order; columns, not one JSON document:
     // PostgreSQL reads each body once, as the JSON the engine already built. Merge like
     // Reach's upsert (a PATCH): fields left out are kept, a field sent as null is deleted
     // (below). A delete leaves a tombstone with an empty body that keeps its version, so an
@@ -43,8 +37,9 @@ export class StoreSink implements TransactionalSink {
     // merge reads the stored row under its lock (ON CONFLICT), so concurrent writers cannot lose fields.
     const r = await sql`
       insert into resources (tenant_id, schema_name, external_id, body, version, deleted, updated_at)
-      select ${page.tenant}, ${page.schema}, x.id, x.body::jsonb, x.version, x.n > ${page.upserts.length}, now()
-      from unnest(${ids}::text[], ${textColumn(bodies)}, ${textColumn(versions)}) with ordinality as x(id, body, version, n)
+      select ${page.tenant}, ${page.schema}, x.id, x.body::jsonb, x.version, x.deleted, now()
+      from unnest(${rows.map((row) => row.id)}::text[], ${textColumn(rows.map((row) => row.body))},
+        ${textColumn(rows.map((row) => row.version))}, ${rows.map((row) => row.deleted)}::boolean[]) as x(id, body, version, deleted)
       on conflict (tenant_id, schema_name, external_id) do update set
         body = case when excluded.deleted then '{}'::jsonb else resources.body || excluded.body end,
         version = excluded.version, deleted = excluded.deleted, updated_at = now()

@@ -1,4 +1,4 @@
-/** Review rv16store: attacks on the one-merge store sink that held (nulls, tombstones, keys, odd ids, big bodies, refused count). */
+/** The built-in store at its edges, on both stores: nulls and tombstones, odd keys and ids, big bodies, the refused count. */
 import { StoreSink } from '../../../src/sinks/store/store-sink.ts';
 import type { SinkPage } from '../../../src/sinks/sink.ts';
 import type { Store } from '../../../src/store/open-store.ts';
