@@ -53,20 +53,28 @@ describe('stale dist/', () => {
     mkdirSync(path.join(tree, 'src/cli/commands'), { recursive: true });
     // The real CLI's shape: main loads a command module lazily, the command its code lazily.
     writeFileSync(path.join(tree, 'src/cli/main.ts'),
-      "await new Promise((r) => setTimeout(r, 400));\nconst { run } = await import('./commands/status.ts');\nprocess.stdout.write(run());\n");
+      // It waits for the test's go-ahead (a file) between starting and loading its command,
+      // so the rebuild's removal of dist/ lands inside that window every time.
+      "import { existsSync } from 'node:fs';\nwhile (process.env.GO_FILE && !existsSync(process.env.GO_FILE)) await new Promise((r) => setTimeout(r, 10));\n" +
+      "const { run } = await import('./commands/status.ts');\nprocess.stdout.write(run());\n");
     writeFileSync(path.join(tree, 'src/cli/commands/status.ts'), "export const run = (): string => 'status ok';\n");
     expect(build().status).toBe(0);
     expect(runsFrom()).toBe('status ok');
 
     // The CLI starts from the matching dist/ (a test spawning it, `npx reach-puller status`)
     // while `npm run build` / `npm ci` / `npm run bench` rebuilds the same sources.
-    const cli = spawn(process.execPath, [path.join(tree, 'bin/reach-puller.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const go = path.join(tree, 'go');
+    rmSync(go, { force: true });
+    const cli = spawn(process.execPath, [path.join(tree, 'bin/reach-puller.js')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GO_FILE: go } });
     let out = '';
     let err = '';
     cli.stdout.on('data', (d) => { out += d; });
     cli.stderr.on('data', (d) => { err += d; });
-    await new Promise((r) => setTimeout(r, 200));
+    // The CLI has chosen dist/ (its main.js is running) before the rebuild starts.
+    await new Promise((r) => setTimeout(r, 1000));
     const rebuild = spawn(process.execPath, [path.join(tree, 'bin/build.js')], { stdio: 'ignore' });
+    while (existsSync(path.join(tree, 'dist/cli/commands/status.js'))) await new Promise((r) => setTimeout(r, 5));
+    writeFileSync(go, '');
     const [code] = await Promise.all([
       new Promise<number | null>((r) => cli.on('exit', r)),
       new Promise((r) => rebuild.on('exit', r)),
