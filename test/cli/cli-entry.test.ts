@@ -5,10 +5,12 @@
  * "CLI" that prints where it runs from, built by bin/build.js with the real compiler.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+// @ts-expect-error: plain JavaScript without declarations, run by node as the bin runs it
+import { sourceDigest } from '../../bin/source-digest.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let tree: string;
@@ -48,12 +50,13 @@ describe('which CLI bin/reach-puller.js runs', () => {
     writeFileSync(path.join(tree, 'tsconfig.build.json'), `${JSON.stringify({ extends: './tsconfig.json', compilerOptions: { noEmit: false, rootDir: 'src', outDir: 'dist', removeComments: true }, include: ['src'] })}\n`);
     expect(runsFrom()).toBe('sources');
 
-    // tsc emits even when the types are wrong; such a build is never run.
+    // tsc emits even when the types are wrong; such a build never replaces dist/ (whose
+    // digest, of the sources before, no longer matches), and nothing of it is left behind.
     writeMain("const from: number = 'sources';\nprocess.stdout.write(String(from));\n");
     const failed = build();
     expect(failed.status).not.toBe(0);
-    expect(existsSync(path.join(tree, 'dist/cli/main.js'))).toBe(true);
-    expect(existsSync(path.join(tree, 'dist/.source-digest'))).toBe(false);
+    expect(readFileSync(path.join(tree, 'dist/.source-digest'), 'utf8').trim()).not.toBe(sourceDigest(tree));
+    expect(readdirSync(tree).filter((name) => name.startsWith('dist'))).toEqual(['dist']);
     expect(runsFrom()).toBe('sources');
   });
 
