@@ -430,7 +430,7 @@ async function figureReachApi(): Promise<void> {
     const started = performance.now();
     let following: Promise<unknown> = Promise.resolve();
     for (let from = 0; from < records.length; from += 5000) {
-      const posted = await sink.post({ tenant: 'bench-sink', schema: 'transactions', upserts: records.slice(from, from + 5000), deletes: [] }, () => {});
+      const posted = await sink.post({ tenant: 'bench-sink', schema: 'transactions', writer: 'bench/transactions', upserts: records.slice(from, from + 5000), deletes: [] }, () => {});
       const previous = following;
       following = previous.then(() => sink.processed(posted));
       await previous;

@@ -31,6 +31,7 @@ import { holdsOf } from '../store/holds.ts';
 import { isLiveHere, RUN_TIMING } from '../store/run-records.ts';
 import { decide } from './delivery-order.ts';
 import { emptyOutcome, streamRef, type Candidate, type JudgedPage, type PageContext, type PageOutcome } from './page-judgement.ts';
+import { streamWriter } from './stream-plan.ts';
 
 const FIRST_WAIT_MS = 20;
 const MAX_WAIT_MS = 500;
@@ -120,7 +121,7 @@ export class ClaimedPage {
   async #postAndSettle(sendId: string, candidates: Candidate[]): Promise<void> {
     const { store, run } = this.#ctx;
     const page = {
-      tenant: this.#ctx.plan.connector.tenant, schema: this.#ctx.plan.definition.name,
+      tenant: this.#ctx.plan.connector.tenant, schema: this.#ctx.plan.definition.name, writer: streamWriter(this.#ctx.plan),
       upserts: candidates.flatMap((c) => (c.upsert ? [c.upsert] : [])),
       deletes: candidates.flatMap((c) => (c.delete ? [c.delete] : [])),
     };

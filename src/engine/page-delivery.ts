@@ -15,7 +15,7 @@ import type { StoreSchema } from '../store/schema.ts';
 import { ClaimedPage } from './claimed-delivery.ts';
 import { decide, recorded } from './delivery-order.ts';
 import { emptyOutcome, streamRef, type JudgedPage, type PageContext, type PageOutcome } from './page-judgement.ts';
-import type { StreamPlan } from './stream-plan.ts';
+import { streamWriter, type StreamPlan } from './stream-plan.ts';
 
 /** What `deliverJudged` may do around the checkpoint. */
 export interface DeliveryHooks {
@@ -83,7 +83,7 @@ async function sendToStore(ctx: PageContext, sink: TransactionalSink, judged: Ju
     if (c.upsert) upserts.push(c.upsert);
     else deletes.push(c.delete!);
   }
-  const page = { tenant: ctx.plan.connector.tenant, schema: ctx.plan.definition.name, upserts, deletes };
+  const page = { tenant: ctx.plan.connector.tenant, schema: ctx.plan.definition.name, writer: streamWriter(ctx.plan), upserts, deletes };
   return {
     outcome: { ...outcome },
     commit: async () => {

@@ -24,7 +24,7 @@ import { saveWatermark, type StreamRef } from '../store/delivery-state.ts';
 import { holdsOf } from '../store/holds.ts';
 import { streamHoldKey } from '../store/run-records.ts';
 import type { StoreSchema } from '../store/schema.ts';
-import type { StreamPlan } from './stream-plan.ts';
+import { streamWriter, type StreamPlan } from './stream-plan.ts';
 
 /** The cursor a stream's versions come from, as text an operator can read in a log. */
 export function cursorSignature(plan: StreamPlan): string {
@@ -127,7 +127,8 @@ export async function forgetTarget(store: StateStore, ref: StreamRef): Promise<v
 async function forgetVersions(trx: Transaction<StoreSchema>, ref: StreamRef, plan: StreamPlan): Promise<void> {
   await saveWatermark(trx, ref, undefined);
   await sql`
-    update resources set version = '' where tenant_id = ${plan.connector.tenant} and schema_name = ${plan.definition.name}
+    update resources set version = '', stream_versions = stream_versions || jsonb_build_object(${streamWriter(plan)}::text, '')
+    where tenant_id = ${plan.connector.tenant} and schema_name = ${plan.definition.name}
       and external_id in (select external_id from delivered where connector_id = ${ref.connectorId} and stream = ${ref.stream})`.execute(trx);
   await trx.updateTable('delivered').set({ version: '' }).where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).execute();
   await trx.updateTable('delivery_claims').set({ version: '' }).where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).execute();

@@ -102,6 +102,11 @@ export async function planStream(
   };
 }
 
+/** Who writes a stream's records, as the built-in store keeps it per record: `connector/stream`. */
+export function streamWriter(plan: StreamPlan): string {
+  return `${plan.connector.id}/${plan.stream.name}`;
+}
+
 /** The coarsest grain of the cursor columns (a cursor with a fallback compares values of both). */
 function coarsest(source: Source, columns: ColumnInfo[]): bigint {
   return columns.map((c) => source.cursorGrain(c)).reduce((a, b) => (a > b ? a : b));

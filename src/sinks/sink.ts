@@ -30,6 +30,8 @@ export interface Delete {
 export interface SinkPage {
   tenant: string;
   schema: string;
+  /** The writing stream, `connector/stream`: the built-in store keeps a version per writer. */
+  writer: string;
   upserts: Upsert[];
   deletes: Delete[];
 }

@@ -126,6 +126,8 @@ export interface ResourcesTable {
   external_id: string;
   body: Json<Record<string, unknown>>;
   version: string;
+  /** Per writing stream (`connector/stream`), the version it last wrote: the guard's (migration 0014). */
+  stream_versions: ColumnType<Record<string, string>, Record<string, string> | undefined, Record<string, string>>;
   deleted: ColumnType<boolean, boolean | undefined, boolean>;
   updated_at: Timestamp;
 }

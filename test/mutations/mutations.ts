@@ -47,10 +47,17 @@ export const MUTATIONS: Mutation[] = [
     name: 'store-version-guard',
     breaks: 'an older read lands over a newer one in the built-in store',
     file: 'src/sinks/store/store-sink.ts',
-    find: `        version = excluded.version, deleted = excluded.deleted, updated_at = now()
-      where resources.version <= excluded.version collate "C"\`.execute(trx);`,
-    replace: `        version = excluded.version, deleted = excluded.deleted, updated_at = now()\`.execute(trx);`,
-    tests: ['test/sinks/store/store-sink.test.ts', 'test/engine/delivery-order-cases.test.ts'],
+    find: `      where \${writtenVersion(page.writer)} <= excluded.version collate "C"\`.execute(trx);`,
+    replace: `      \`.execute(trx);`,
+    tests: ['test/sinks/store/store-sink.test.ts', 'test/engine/delivery-order-cases.test.ts', 'test/sinks/store/store-sink-streams.test.ts'],
+  },
+  {
+    name: 'store-versions-per-stream',
+    breaks: 'two streams into one schema: the one whose cursor is older loses its fields in the built-in store',
+    file: 'src/sinks/store/store-sink.ts',
+    find: `  return sql\`(case when resources.stream_versions = '{}'::jsonb then resources.version`,
+    replace: `  return sql\`(case when true then resources.version`,
+    tests: ['test/sinks/store/store-sink-streams.test.ts'],
   },
   {
     name: 'store-tombstone',

@@ -4,7 +4,8 @@
  * transaction that commits the page's checkpoint: a page is delivered exactly once.
  *
  * A version guard keeps the newest source version: an upsert or delete whose version is
- * older than the stored one (a backfill racing a scheduled pull) changes nothing.
+ * older than the one its stream last wrote (a backfill racing a scheduled pull) changes
+ * nothing. Versions are kept per stream: two streams into one schema each land their fields.
  */
 import { sql, type Transaction } from 'kysely';
 import type { StoreSchema } from '../../store/schema.ts';
@@ -36,14 +37,15 @@ export class StoreSink implements TransactionalSink {
     // older upsert cannot resurrect it, and a newer one merged into it starts afresh. The
     // merge reads the stored row under its lock (ON CONFLICT), so concurrent writers cannot lose fields.
     const r = await sql`
-      insert into resources (tenant_id, schema_name, external_id, body, version, deleted, updated_at)
-      select ${page.tenant}, ${page.schema}, x.id, x.body::jsonb, x.version, x.deleted, now()
+      insert into resources (tenant_id, schema_name, external_id, body, version, stream_versions, deleted, updated_at)
+      select ${page.tenant}, ${page.schema}, x.id, x.body::jsonb, x.version, jsonb_build_object(${page.writer}::text, x.version), x.deleted, now()
       from unnest(${rows.map((row) => row.id)}::text[], ${textColumn(rows.map((row) => row.body))},
         ${textColumn(rows.map((row) => row.version))}, ${rows.map((row) => row.deleted)}::boolean[]) as x(id, body, version, deleted)
       on conflict (tenant_id, schema_name, external_id) do update set
         body = case when excluded.deleted then '{}'::jsonb else resources.body || excluded.body end,
-        version = excluded.version, deleted = excluded.deleted, updated_at = now()
-      where resources.version <= excluded.version collate "C"`.execute(trx);
+        version = excluded.version, stream_versions = resources.stream_versions || excluded.stream_versions,
+        deleted = excluded.deleted, updated_at = now()
+      where ${writtenVersion(page.writer)} <= excluded.version collate "C"`.execute(trx);
     if (withNulls.length > 0) {
       // Null fields mean "absent": dropped once merged (a new record was inserted as sent),
       // from these records only, not from every merged body.
@@ -56,4 +58,14 @@ export class StoreSink implements TransactionalSink {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * The version the guard compares with: what this stream last wrote to the record (another
+ * stream's cursor says nothing about this one's); for a record written before versions were
+ * kept per stream, the last write's.
+ */
+function writtenVersion(writer: string) {
+  return sql`(case when resources.stream_versions = '{}'::jsonb then resources.version
+    else coalesce(resources.stream_versions ->> ${writer}::text, '') end)`;
 }

@@ -38,7 +38,7 @@ function sink(options: Partial<ReachApiClientOptions> = {}, batchWaitMs?: number
 function page(tenant: string, schema: string, n: number): SinkPage {
   const upserts = Array.from({ length: n }, (_, i) =>
     upsert(`c${i}`, { id: `c${i}`, email: `c${i}@example.com`, total_lifetime_value: i }, String(i).padStart(8, '0')));
-  return { tenant, schema, upserts, deletes: [] };
+  return { tenant, schema, writer: 'test/stream', upserts, deletes: [] };
 }
 
 function upsert(externalId: string, record: Record<string, unknown>, version: string): Upsert {
@@ -128,7 +128,7 @@ describe('ReachApiSink', () => {
   it('posts deletes to the delete route; a delete of a record Reach lacks is no failure', async () => {
     const s = sink();
     await s.processed(await s.post(page('tenant-del', 'customers', 3), mayPost));
-    const posted = await s.post({ tenant: 'tenant-del', schema: 'customers', upserts: [], deletes: [
+    const posted = await s.post({ tenant: 'tenant-del', schema: 'customers', writer: 'test/stream', upserts: [], deletes: [
       { externalId: 'c0', version: '00000007' }, { externalId: 'never-sent', version: '00000009' },
     ] }, mayPost);
     expect(posted.deleteBatchIds).toHaveLength(1);
@@ -138,7 +138,7 @@ describe('ReachApiSink', () => {
 
   it('posts nothing for an empty page', async () => {
     const before = server.requests.length;
-    expect(await sink().post({ tenant: 't', schema: 's', upserts: [], deletes: [] }, mayPost))
+    expect(await sink().post({ tenant: 't', schema: 's', writer: 'test/stream', upserts: [], deletes: [] }, mayPost))
       .toEqual({ upsertBatchIds: [], deleteBatchIds: [], ambiguous: false });
     expect(server.requests.length).toBe(before);
   });

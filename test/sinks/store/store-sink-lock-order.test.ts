@@ -18,7 +18,7 @@ describe('store sink under concurrent writers (server PostgreSQL)', () => {
     const sink = new StoreSink();
     const ids = Array.from({ length: 4000 }, (_, i) => `id${i}`);
     const pageOf = (order: string[], v: string, deleteEvery: number): SinkPage => ({
-      tenant: 'deadlock', schema: 'contacts',
+      tenant: 'deadlock', schema: 'contacts', writer: 'test/stream',
       upserts: order.filter((_, i) => i % deleteEvery !== 0).map((id) => upsert(id, { id, v }, v)),
       deletes: order.filter((_, i) => i % deleteEvery === 0).map((id) => ({ externalId: id, version: v })),
     });

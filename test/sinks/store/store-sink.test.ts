@@ -24,7 +24,7 @@ for (const [kind, openStore] of STORES) {
     const storeOf = (lab: Lab) => (opened ??= openStore(lab));
 
     const page = (tenant: string, upserts: [string, Record<string, unknown>, string][], deletes: [string, string][] = []): SinkPage => ({
-      tenant, schema: 'contacts',
+      tenant, schema: 'contacts', writer: 'test/stream',
       upserts: upserts.map(([externalId, record, version]) => ({ externalId, json: JSON.stringify(record), version })),
       deletes: deletes.map(([externalId, version]) => ({ externalId, version })),
     });
