@@ -92,7 +92,8 @@ const LONE_SURROGATE_IN_JSON = /\\ud[89a-f]/;
 
 function holdsUnstorable(value: unknown): boolean {
   if (typeof value === 'string') return NUL.test(value) || LONE_SURROGATE.test(value);
-  return typeof value === 'object' && value !== null && Object.values(value).some(holdsUnstorable);
+  // Object keys too: a json column's key reaches jsonb like its values.
+  return typeof value === 'object' && value !== null && Object.entries(value).some(([k, v]) => holdsUnstorable(k) || holdsUnstorable(v));
 }
 
 function unstorableReason(values: unknown[]): string {

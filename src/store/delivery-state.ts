@@ -104,9 +104,11 @@ export interface Rejection {
 /** Puts records in quarantine; a row already there gets its entry updated. */
 export async function quarantine(db: Db, ref: StreamRef, rejections: Rejection[]): Promise<void> {
   if (rejections.length === 0) return;
-  const rows = JSON.stringify(rejections.map((r) => ({
-    run_id: r.runId, tenant_id: r.tenant, external_id: r.externalId, source_key: r.sourceKey,
-    source_cursor: r.sourceCursor, fields: r.fields, reason: r.reason,
+  // In lock order (a pull and a backfill may quarantine the same rows), as text jsonb can hold:
+  // the entry of a row refused for a NUL or a lone surrogate must not fail for the same reason.
+  const rows = JSON.stringify(inLockOrder(rejections, (r) => JSON.stringify(r.sourceKey)).map((r) => ({
+    run_id: r.runId, tenant_id: r.tenant, external_id: storable(r.externalId), source_key: r.sourceKey.map(storable),
+    source_cursor: storable(r.sourceCursor), fields: r.fields.map(storable), reason: storable(r.reason),
   })));
   await sql`
     insert into rejected_records (run_id, tenant_id, connector_id, stream, external_id, source_key, source_cursor, fields, reason)
@@ -116,6 +118,11 @@ export async function quarantine(db: Db, ref: StreamRef, rejections: Rejection[]
     on conflict (connector_id, stream, source_key) where resolved_at is null do update set
       run_id = excluded.run_id, external_id = excluded.external_id, source_cursor = excluded.source_cursor,
       fields = excluded.fields, reason = excluded.reason, created_at = now()`.execute(db);
+}
+
+/** Text as PostgreSQL text and jsonb can hold it: U+0000 and lone UTF-16 surrogates as U+FFFD. */
+function storable<T extends string | null>(text: T): T {
+  return (text === null ? text : text.replace(/\u0000|\p{Cs}/gu, '\uFFFD')) as T;
 }
 
 /** A read of a row that settles its open quarantine entry, unless the entry is of a newer read (`cursor` undefined: whatever it is). */
