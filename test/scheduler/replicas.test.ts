@@ -110,7 +110,9 @@ describe('serve replicas', () => {
     const takeover = runs.find((r) => r.started_at > killedAt)!;
     expect(takeover.started_at.getTime() - killedAt.getTime()).toBeLessThan(5_000);
     expect(runs.find((r) => r.started_at < killedAt && r.error_code === 'RP_RUN_ABANDONED')).toBeDefined();
-    expect(survivors.flatMap((r) => r.events).some((e) => e.msg === 'run succeeded' && e.connector === 'kill')).toBe(true);
+    // The store records the run before the survivor's log line has come through its pipe.
+    await waitFor('a survivor to log the run', async () =>
+      survivors.flatMap((r) => r.events).some((e) => e.msg === 'run succeeded' && e.connector === 'kill'), 10_000);
     const expected = (await partner.query<{ id: string; email: string }>('select id::text, email from t_kill order by updated_at'));
     expect(await readResources(s.db, connector.tenant, 'contacts')).toEqual(expected.map((r) => ({ id: r.id, email: r.email })));
     for (const r of survivors) r.process.kill('SIGTERM');
