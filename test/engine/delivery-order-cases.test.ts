@@ -217,7 +217,13 @@ describe('6. a live run is never declared abandoned; a run taken for dead commit
     const other = await openStore({ databaseUrl: `${store.url}?application_name=rp-zombie`, migrate: false });
     try {
       const zombie = lab.pull(other as LabStore, connector);
-      while (!reach!.requests.some((r) => r.method === 'POST')) await new Promise((r) => setTimeout(r, 10));
+      let zombieEnded: unknown;
+      void zombie.then((summaries) => (zombieEnded = summaries), (error: unknown) => (zombieEnded = error));
+      // Fail with what the run said if it ends before it posts, instead of waiting out the test's timeout.
+      while (!reach!.requests.some((r) => r.method === 'POST')) {
+        if (zombieEnded !== undefined) throw new Error(`the first run ended before it posted: ${JSON.stringify(zombieEnded)}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
       // Its holds session dies (a network cut between it and the store), the run itself goes on.
       await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'rp-zombie holds'`.execute(store.db);
       await partner.exec(`update ${table} set email = 'b@x.io', updated_at = ${partner.nowMinus(1)} where id = 1`);
