@@ -97,7 +97,7 @@ export const MUTATIONS: Mutation[] = [
     file: 'src/engine/page-judgement.ts',
     find: 'Object.entries(value).some(([k, v]) => holdsUnstorable(k) || holdsUnstorable(v));',
     replace: 'Object.entries(value).some(([, v]) => holdsUnstorable(v));',
-    tests: ['test/engine/unstorable-json-key.test.ts'],
+    tests: ['test/engine/unstorable-text.test.ts'],
   },
   {
     name: 'quarantine-storable-text',
@@ -105,7 +105,7 @@ export const MUTATIONS: Mutation[] = [
     file: 'src/store/delivery-state.ts',
     find: "text.replace(/\\u0000|\\p{Cs}/gu, '\\uFFFD')",
     replace: 'text',
-    tests: ['test/engine/unstorable-key.test.ts', 'test/engine/unstorable-reason.test.ts', 'test/store/quarantine-text-and-order.test.ts'],
+    tests: ['test/engine/unstorable-text.test.ts', 'test/store/quarantine-text-and-order.test.ts'],
   },
   {
     name: 'quarantine-lock-order',
