@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import { afterEach, test as base } from 'vitest';
 import { startReachApiServer, type ReachApiServer, type ReachApiServerOptions } from '../src/dev/reach-api-server.ts';
 import type { RuntimeEnv } from '../src/engine/connector-runtime.ts';
@@ -47,6 +48,15 @@ export interface CliOptions {
 /** A store of the lab: the Store and the URL other processes reach it by. */
 export type LabStore = Store & { url: string };
 
+/** A second process's view of a store (Lab.storeProcess). */
+export interface StoreProcess {
+  store: LabStore;
+  /** Ends its holds session only (a network cut): it loses its holds, its runs go on. */
+  endHoldsSession(): Promise<void>;
+  /** Ends every session it has open, as its death would. */
+  endSessions(): Promise<void>;
+}
+
 let fileFailed = false;
 afterEach(({ task }) => {
   if (task.result?.state === 'fail') fileFailed = true;
@@ -60,6 +70,7 @@ export class Lab {
   readonly #partners = new Map<string, Promise<Partner>>();
   readonly #stores: LabStore[] = [];
   readonly #embedded: Store[] = [];
+  readonly #processStores: Store[] = [];
   readonly #databases: { dialect: PartnerDialect; name: string }[] = [];
   readonly #children = new Set<ChildProcess>();
   readonly #reachApis: ReachApiServer[] = [];
@@ -103,6 +114,22 @@ export class Lab {
     const labStore = Object.assign(store, { url: url.toString() });
     this.#stores.push(labStore);
     return labStore;
+  }
+
+  /**
+   * The store as a second process opens it: its own connections and holds session, under an
+   * application name unique to this run, so that ending its sessions never touches another
+   * copy of the suite's. Closed after the file.
+   */
+  async storeProcess(store: LabStore, what = 'proc'): Promise<StoreProcess> {
+    const name = `rp-${this.run}-${this.unique(what)}`;
+    const other = await openStore({ databaseUrl: `${store.url}?application_name=${name}`, migrate: false });
+    this.#processStores.push(other);
+    const end = async (sessions: string) => {
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity
+        where application_name like ${sessions} and datname = current_database() and pid <> pg_backend_pid()`.execute(store.db);
+    };
+    return { store: Object.assign(other, { url: store.url }), endHoldsSession: () => end(`${name} holds`), endSessions: () => end(`${name}%`) };
   }
 
   /** A fresh, migrated embedded (PGlite) store in a temporary directory: the store a new user gets. */
@@ -198,7 +225,7 @@ export class Lab {
   async close(): Promise<void> {
     for (const child of this.#children) child.kill('SIGKILL');
     await Promise.allSettled(this.#reachApis.map((s) => s.close()));
-    await Promise.allSettled([...this.#stores, ...this.#embedded].map((s) => s.close()));
+    await Promise.allSettled([...this.#processStores, ...this.#stores, ...this.#embedded].map((s) => s.close()));
     await Promise.allSettled(this.#dirs.map((d) => rm(d, { recursive: true, force: true })));
     if (fileFailed) {
       process.stderr.write(`[lab] kept for inspection: ${this.#databases.map((d) => `${d.dialect}:${d.name}`).join(', ')}\n`);

@@ -204,7 +204,7 @@ async function runHistory(lab: Lab, partner: Partner, base: LabStore, reach: Rea
           // Everything the process had open, in the store and to Reach, ends at once; it starts again.
           const victim = inProcess(op.proc);
           reachProxy?.dropConnections();
-          await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name like ${`${victim.name}%`}`.execute(base.db);
+          await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name like ${`${victim.name}%`} and datname = current_database()`.execute(base.db);
           void victim.store.close().catch(() => undefined);
           await spawnProcess(op.proc);
           break;
@@ -213,7 +213,7 @@ async function runHistory(lab: Lab, partner: Partner, base: LabStore, reach: Rea
           // Only its holds session ends: it goes on with what it was doing, taken for dead by
           // everyone else, and the other process takes the stream over at once.
           const victim = inProcess(op.proc);
-          await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${`${victim.name} holds`}`.execute(base.db);
+          await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${`${victim.name} holds`} and datname = current_database()`.execute(base.db);
           const { store, runtime } = inProcess(op.proc === 'A' ? 'B' : 'A');
           background.push(track(`takeover pull (op ${index})`, connectorIn(store).then((c) => pullConnector({ store: store.db, connector: c, log: testLog, runtime })).catch(expectedFailure)));
           break;

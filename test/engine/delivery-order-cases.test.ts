@@ -14,7 +14,6 @@ import type { ReachApiServer } from '../../src/dev/reach-api-server.ts';
 import type { RegisteredConnector } from '../../src/store/connector-registry.ts';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
 import { holdsOf } from '../../src/store/holds.ts';
-import { openStore } from '../../src/store/open-store.ts';
 import { startRun, ZERO_COUNTS } from '../../src/store/run-records.ts';
 import { loadSchemaCatalog } from '../../src/store/schema-registry.ts';
 import { openAdminTransaction } from '../helpers/admin-transaction.ts';
@@ -214,33 +213,29 @@ describe('6. a live run is never declared abandoned; a run taken for dead commit
     const { partner, store, reach, connector, table } = await stream(lab, 'postgres', 'reach', { reach: { processingDelayMs: 1_500 } });
     await partner.exec(`insert into ${table} values (1, 'a@x.io', null, ${partner.nowMinus(60)})`);
     // The first run in a process of its own (its own store connections and holds session).
-    const other = await openStore({ databaseUrl: `${store.url}?application_name=rp-zombie`, migrate: false });
-    try {
-      const zombie = lab.pull(other as LabStore, connector);
-      let zombieEnded: unknown;
-      void zombie.then((summaries) => (zombieEnded = summaries), (error: unknown) => (zombieEnded = error));
-      // Fail with what the run said if it ends before it posts, instead of waiting out the test's timeout.
-      while (!reach!.requests.some((r) => r.method === 'POST')) {
-        if (zombieEnded !== undefined) throw new Error(`the first run ended before it posted: ${JSON.stringify(zombieEnded)}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      // Its holds session dies (a network cut between it and the store), the run itself goes on.
-      await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'rp-zombie holds'`.execute(store.db);
-      await partner.exec(`update ${table} set email = 'b@x.io', updated_at = ${partner.nowMinus(1)} where id = 1`);
-      const [takeover] = await lab.pull(store, connector);
-      const [dead] = await zombie;
-      expect(dead).toMatchObject({ status: 'failed', error: expect.objectContaining({ code: 'RP_RUN_FENCED' }) });
-      expect(takeover).toMatchObject({ status: 'succeeded' });
-      const runs = await store.db.selectFrom('runs').select(['id', 'status', 'error_code']).where('connector_id', '=', connector.id).orderBy('id').execute();
-      // Whichever came first: the run saw its hold end and stopped, or the takeover marked it abandoned.
-      expect(runs.map((r) => r.status)).toEqual(['failed', 'succeeded']);
-      expect(['RP_RUN_FENCED', 'RP_RUN_ABANDONED']).toContain(runs[0]!.error_code);
-      // The watermark is the takeover's, and Reach holds the newest value.
-      expect((await loadWatermark(store.db, { connectorId: connector.id, stream: 'people' }))?.key).toEqual(['1']);
-      expect(await held(store, reach, connector.tenant)).toEqual({ 1: { id: '1', email: 'b@x.io' } });
-    } finally {
-      await other.close();
+    const other = await lab.storeProcess(store, 'zombie');
+    const zombie = lab.pull(other.store, connector);
+    let zombieEnded: unknown;
+    void zombie.then((summaries) => (zombieEnded = summaries), (error: unknown) => (zombieEnded = error));
+    // Fail with what the run said if it ends before it posts, instead of waiting out the test's timeout.
+    while (!reach!.requests.some((r) => r.method === 'POST')) {
+      if (zombieEnded !== undefined) throw new Error(`the first run ended before it posted: ${JSON.stringify(zombieEnded)}`);
+      await new Promise((r) => setTimeout(r, 10));
     }
+    // Its holds session dies (a network cut between it and the store), the run itself goes on.
+    await other.endHoldsSession();
+    await partner.exec(`update ${table} set email = 'b@x.io', updated_at = ${partner.nowMinus(1)} where id = 1`);
+    const [takeover] = await lab.pull(store, connector);
+    const [dead] = await zombie;
+    expect(dead).toMatchObject({ status: 'failed', error: expect.objectContaining({ code: 'RP_RUN_FENCED' }) });
+    expect(takeover).toMatchObject({ status: 'succeeded' });
+    const runs = await store.db.selectFrom('runs').select(['id', 'status', 'error_code']).where('connector_id', '=', connector.id).orderBy('id').execute();
+    // Whichever came first: the run saw its hold end and stopped, or the takeover marked it abandoned.
+    expect(runs.map((r) => r.status)).toEqual(['failed', 'succeeded']);
+    expect(['RP_RUN_FENCED', 'RP_RUN_ABANDONED']).toContain(runs[0]!.error_code);
+    // The watermark is the takeover's, and Reach holds the newest value.
+    expect((await loadWatermark(store.db, { connectorId: connector.id, stream: 'people' }))?.key).toEqual(['1']);
+    expect(await held(store, reach, connector.tenant)).toEqual({ 1: { id: '1', email: 'b@x.io' } });
   });
   test('a run taken for dead while it waits on Reach moves no watermark and records no delivery', async ({ lab }) => {
     const { partner, store, reach, connector, table } = await stream(lab, 'postgres', 'reach', { reach: { processingDelayMs: 1_500 } });

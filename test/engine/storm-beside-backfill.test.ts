@@ -7,7 +7,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startBackfill } from '../../src/backfill/run-backfill.ts';
 import { pullConnector } from '../../src/engine/pull-connector.ts';
-import { openStore } from '../../src/store/open-store.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { describe, expect, test } from '../fixture.ts';
 
@@ -24,27 +23,23 @@ describe('storm and out-of-order batches beside a backfill', () => {
   - { name: people, view: v_${name}, schema: contacts, primary_key: [id], cursor: updated_at, page_size: 13, deleted: { column: deleted_at }, fields: { id: id, email: email } }
 ` });
     reach.setFaults({ rate429: 0.2, rate503: 0.1, retryAfterSeconds: 0 });
-    const other = await openStore({ databaseUrl: `${store.url}?application_name=rp-review-b`, migrate: false });
-    try {
-      const backfill = startBackfill({ store: store.db, log: testLog }, { connector: name, chunks: 3, checkpointRows: 7, maxRowsPerSecond: 300 }).then((h) => h.done);
-      const pulls = (async () => {
-        for (let i = 0; i < 8; i++) {
-          await pullConnector({ store: other.db, connector, log: testLog }).catch(() => undefined);
-          await sleep(150);
-        }
-      })();
-      for (let i = 0; i < 12; i++) {
-        await partner.exec(
-          `update t_${name} set email = 'c${i}-' || id || '@x.io', updated_at = clock_timestamp() where id % 17 = ${i}`,
-          `update t_${name} set deleted_at = case when deleted_at is null then clock_timestamp() end, updated_at = clock_timestamp() where id % 41 = ${i}`,
-        );
-        await sleep(200);
+    const other = (await lab.storeProcess(store)).store;
+    const backfill = startBackfill({ store: store.db, log: testLog }, { connector: name, chunks: 3, checkpointRows: 7, maxRowsPerSecond: 300 }).then((h) => h.done);
+    const pulls = (async () => {
+      for (let i = 0; i < 8; i++) {
+        await pullConnector({ store: other.db, connector, log: testLog }).catch(() => undefined);
+        await sleep(150);
       }
-      expect(await backfill).toMatchObject({ state: 'succeeded' });
-      await pulls;
-    } finally {
-      await other.close();
+    })();
+    for (let i = 0; i < 12; i++) {
+      await partner.exec(
+        `update t_${name} set email = 'c${i}-' || id || '@x.io', updated_at = clock_timestamp() where id % 17 = ${i}`,
+        `update t_${name} set deleted_at = case when deleted_at is null then clock_timestamp() end, updated_at = clock_timestamp() where id % 41 = ${i}`,
+      );
+      await sleep(200);
     }
+    expect(await backfill).toMatchObject({ state: 'succeeded' });
+    await pulls;
     reach.setFaults({});
     await sleep(1_300);
     const [last] = await lab.pull(store, connector);
