@@ -123,20 +123,30 @@ async function commitCheckpoint(
 }
 
 /**
- * A stream's pages delivered in order, the next page sent while the previous one commits
- * (for Reach: while its batches are processed, which takes far longer than sending them).
- * At most one page commits behind the one being sent, and checkpoints commit in page order.
+ * Pages that may be sent while earlier ones are not committed yet, per sink. The built-in
+ * store writes a page in its commit: the next page is read and judged meanwhile. Reach
+ * takes far longer to process a page than to accept it: several pages in flight keep every
+ * request place busy, so no request runs alone at the end of a page. Memory grows with it
+ * (a page's records are held until its commit), and so do the pages a crash re-sends.
+ */
+export const PAGES_IN_FLIGHT = { store: 2, 'reach-api': 4 } as const;
+
+/**
+ * A stream's pages delivered in order, later pages sent while earlier ones commit (for
+ * Reach: while their batches are processed). At most `PAGES_IN_FLIGHT` pages are sent and
+ * not committed, and checkpoints commit in page order.
  */
 export class DeliveryPipeline {
   readonly #ctx: PageContext;
+  readonly #depth: number;
   /** Rows of the pages sent so far, for the reject-rate guard. */
   readonly #sent = { read: 0, rejected: 0 };
-  /** The commit of the last page sent, and of the page before it. */
-  #last: Promise<void> = Promise.resolve();
-  #beforeLast: Promise<void> = Promise.resolve();
+  /** The commits of the last pages sent, oldest first (at most `#depth`). */
+  readonly #commits: Promise<void>[] = [];
 
   constructor(ctx: PageContext) {
     this.#ctx = ctx;
+    this.#depth = PAGES_IN_FLIGHT[ctx.sink.kind];
   }
 
   /**
@@ -148,7 +158,8 @@ export class DeliveryPipeline {
    * threshold that commit stands (they are quarantined) and every later page is refused.
    */
   async push(judged: JudgedPage, beforeCommit: DeliveryHooks['beforeCommit'], onCommitted: (outcome: PageOutcome) => void): Promise<void> {
-    await this.#beforeLast;
+    // The page `#depth` back must have committed before this one goes.
+    if (this.#commits.length === this.#depth) await this.#commits[0];
     const guard = rejectRateGuard(this.#ctx.plan, this.#sent);
     const sent = await sendJudged(this.#ctx, judged, { assertRejectRate: guard, beforeCommit });
     this.#sent.read += sent.outcome.read;
@@ -157,20 +168,21 @@ export class DeliveryPipeline {
       this.#sent.rejected += committed.rejected - sent.outcome.rejected;
       if (committed.rejected > sent.outcome.rejected) guard(NOTHING_MORE);
     };
-    const previous = this.#last;
-    this.#beforeLast = previous;
+    const previous = this.#commits.at(-1) ?? Promise.resolve();
     // A page commits only after the page before it: a failed commit stops every later one.
-    this.#last = previous.then(() => sent.commit()).then((committed) => {
+    const commit = previous.then(() => sent.commit()).then((committed) => {
       onCommitted(committed);
       countReachFailures(committed);
     });
-    // Awaited by the next push or by drain; until then a failure must not count as unhandled.
-    this.#last.catch(() => undefined);
+    // Awaited by a later push or by drain; until then a failure must not count as unhandled.
+    commit.catch(() => undefined);
+    this.#commits.push(commit);
+    if (this.#commits.length > this.#depth) this.#commits.shift();
   }
 
   /** Waits until every page sent has committed; throws the first failure. */
   async drain(): Promise<void> {
-    await this.#last;
+    await this.#commits.at(-1);
   }
 }
 

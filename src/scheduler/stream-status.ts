@@ -153,7 +153,8 @@ function toStatus(r: Row, now: Date, backfill: BackfillProgress | undefined, nex
   const state: StreamState = !r.enabled ? 'disabled'
     : r.parked_reason ? 'parked'
       : r.run_status === 'running' ? 'running'
-        : r.backfilling ? 'backfilling'
+        // A live backfill is shown between its chunks' runs too (planning, a throttle's pause).
+        : r.backfilling || backfill ? 'backfilling'
           : r.run_status === 'failed' ? 'failing' : 'ok';
   return {
     tenant: r.tenant, connector: r.connector, stream: r.stream, state,

@@ -6,7 +6,7 @@
  * record goes A -> B -> A across two pages, and without the wait Reach would be left at B.
  */
 import { createSink, reachTarget, storeRuntime } from '../../src/engine/connector-runtime.ts';
-import { DeliveryPipeline } from '../../src/engine/page-delivery.ts';
+import { DeliveryPipeline, PAGES_IN_FLIGHT } from '../../src/engine/page-delivery.ts';
 import { judgePage, type PageOutcome } from '../../src/engine/page-judgement.ts';
 import { startRun, ZERO_COUNTS } from '../../src/store/run-records.ts';
 import { withPlannedStream } from '../../src/engine/planned-stream.ts';
@@ -60,5 +60,24 @@ describe('delivery pipeline', () => {
     expect(Object.fromEntries(api.resources('pipeline', 'contacts'))).toEqual({
       1: { id: '1', first_name: 'A' }, 2: { id: '2', first_name: 'x' }, 3: { id: '3', first_name: 'y' }, 4: { id: '4', first_name: 'z' },
     });
+  });
+
+  test(`keeps ${PAGES_IN_FLIGHT['reach-api']} pages posted to Reach before the first is processed, and no more`, async ({ lab }) => {
+    const partner = await lab.partner('postgres');
+    const store = await lab.store();
+    // Reach takes 4 s per batch: pages after the first go out meanwhile, up to the limit.
+    const api = await lab.reachApi({ processingDelayMs: 4_000 });
+    const { view } = await lab.view(partner, 'deep', 'id bigint primary key, name text, updated_at timestamptz not null',
+      `select g, 'n' || g, now() - interval '1 hour' + g * interval '1 second' from generate_series(1, 12) g`);
+    const connector = await lab.connector(store, partner, { id: 'deep', source: 'settle_seconds: 0', reach: api, body: `streams:
+  - { name: people, view: ${view}, schema: contacts, primary_key: [id], cursor: updated_at, page_size: 2, fields: { id: id, first_name: name } }
+` });
+    const [summary] = await lab.pull(store, connector);
+    expect(summary).toMatchObject({ status: 'succeeded', rowsSent: 12 });
+    // Posted before the first page's batch could have been processed (4 s after it was taken).
+    const posts = api.requests.filter((r) => r.method === 'POST').map((r) => r.at);
+    expect(posts.filter((at) => at < posts[0]! + 4_000)).toHaveLength(PAGES_IN_FLIGHT['reach-api']);
+    await api.settled();
+    expect(api.resources('deep', 'contacts').size).toBe(12);
   });
 });

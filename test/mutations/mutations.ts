@@ -720,4 +720,13 @@ export const MUTATIONS: Mutation[] = [
     tests: ['test/server/console/console-security.test.ts'],
     only: 'escape',
   },
+  {
+    name: 'reach-pages-in-flight',
+    breaks: 'a request runs alone at the end of each page to Reach (figure 5), or more pages than allowed are held in memory',
+    file: 'src/engine/page-delivery.ts',
+    find: 'this.#depth = PAGES_IN_FLIGHT[ctx.sink.kind];',
+    replace: 'this.#depth = 2;',
+    tests: ['test/engine/delivery-pipeline.test.ts'],
+    only: 'pages posted to Reach',
+  },
 ];

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll } from 'vitest';
 import { BackgroundBackfills } from '../../src/backfill/background-backfills.ts';
+import { backfillHoldKey } from '../../src/backfill/backfill-store.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 import { buildOpsApi } from '../../src/server/ops-api.ts';
 import { PullerMetrics } from '../../src/server/puller-metrics.ts';
@@ -189,6 +190,24 @@ describe('ops API', () => {
     expect((await call('POST', `/backfills/${slow.id}/cancel`)).status).toBe(200);
     await waitFor('the cancel', async () => (await call('GET', `/backfills/${slow.id}`)).json().state === 'cancelled');
     expect((await call('GET', '/status?connector=api')).json()[0].backfill).toBeNull();
+  });
+
+  test('status says backfilling while a backfill is live, also between the runs of its chunks', async ({ lab }) => {
+    const o = await withApi(lab);
+    // A connector of its own: no other test's backfill runs on its stream.
+    await customersView(o.partner, 'bf', 3);
+    expect((await call('PUT', '/connectors/bf', { body: customersConnector(o.partner, 'bf', { settle: 0 }), type: 'application/yaml' })).status).toBe(200);
+    // A backfill its process holds, none of whose chunks runs at this moment (planning, a throttle's pause, between chunks).
+    const { id } = await o.store.db.insertInto('backfills').values({ connector_id: 'bf', stream: 'customers', status: 'running', checkpoint_rows: 5000 } as never)
+      .returning('id').executeTakeFirstOrThrow();
+    const hold = (await o.store.holds.tryTake(backfillHoldKey(id)))!;
+    try {
+      const [status] = (await call('GET', '/status?connector=bf')).json();
+      expect(status).toMatchObject({ state: 'backfilling', backfill: { id } });
+    } finally {
+      await hold.release();
+      await o.store.db.updateTable('backfills').set({ status: 'cancelled' }).where('id', '=', id).execute();
+    }
   });
 
   test('never answers with a secret', async ({ lab }) => {
