@@ -121,7 +121,7 @@ export class ClaimedPage {
   async #postAndSettle(sendId: string, candidates: Candidate[]): Promise<void> {
     const { store, run } = this.#ctx;
     const page = {
-      tenant: this.#ctx.plan.connector.tenant, schema: this.#ctx.plan.definition.name, writer: streamWriter(this.#ctx.plan),
+      tenant: this.#ctx.plan.connector.tenant, schema: this.#ctx.plan.definition.name, writer: streamWriter(streamRef(this.#ctx)),
       upserts: candidates.flatMap((c) => (c.upsert ? [c.upsert] : [])),
       deletes: candidates.flatMap((c) => (c.delete ? [c.delete] : [])),
     };

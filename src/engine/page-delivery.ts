@@ -83,7 +83,7 @@ async function sendToStore(ctx: PageContext, sink: TransactionalSink, judged: Ju
     if (c.upsert) upserts.push(c.upsert);
     else deletes.push(c.delete!);
   }
-  const page = { tenant: ctx.plan.connector.tenant, schema: ctx.plan.definition.name, writer: streamWriter(ctx.plan), upserts, deletes };
+  const page = { tenant: ctx.plan.connector.tenant, schema: ctx.plan.definition.name, writer: streamWriter(streamRef(ctx)), upserts, deletes };
   return {
     outcome: { ...outcome },
     commit: async () => {

@@ -67,7 +67,7 @@ export async function adoptStreamIdentity(store: StateStore, ref: StreamRef, pla
           `new target, \`reset ... --forget-delivered\``);
       }
       const changed = row.cursor_signature !== null && row.cursor_signature !== cursor;
-      if (changed) await forgetVersions(trx, ref, plan);
+      if (changed) await forgetVersions(trx, ref);
       if (changed || row.delivers_to === null || row.cursor_signature === null) {
         await trx.updateTable('streams').set({ delivers_to: sink.target, cursor_signature: cursor })
           .where('connector_id', '=', ref.connectorId).where('name', '=', ref.stream).execute();
@@ -104,6 +104,8 @@ export async function forgetDelivered(store: StateStore, ref: StreamRef): Promis
   await refuseBesideBackfill(store, ref, undefined, 'is to forget what it delivered');
   await store.transaction().execute(async (trx) => {
     await saveWatermark(trx, ref, undefined);
+    // The next cursor may be another one: the built-in store's guard must not keep this one's versions.
+    await lowerStoreGuard(trx, ref);
     await trx.deleteFrom('delivered').where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).execute();
     // Claims go with their sends: an unsettled send to the old target says nothing about the new one.
     await trx.deleteFrom('delivery_sends').where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).execute();
@@ -124,12 +126,23 @@ export async function forgetTarget(store: StateStore, ref: StreamRef): Promise<v
  * Drops the watermark and sets every version the stream remembered (delivered, claimed, and
  * the built-in store's guard for its records) below any version of the new cursor.
  */
-async function forgetVersions(trx: Transaction<StoreSchema>, ref: StreamRef, plan: StreamPlan): Promise<void> {
+async function forgetVersions(trx: Transaction<StoreSchema>, ref: StreamRef): Promise<void> {
   await saveWatermark(trx, ref, undefined);
-  await sql`
-    update resources set version = '', stream_versions = stream_versions || jsonb_build_object(${streamWriter(plan)}::text, '')
-    where tenant_id = ${plan.connector.tenant} and schema_name = ${plan.definition.name}
-      and external_id in (select external_id from delivered where connector_id = ${ref.connectorId} and stream = ${ref.stream})`.execute(trx);
+  await lowerStoreGuard(trx, ref);
   await trx.updateTable('delivered').set({ version: '' }).where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).execute();
   await trx.updateTable('delivery_claims').set({ version: '' }).where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).execute();
+}
+
+/**
+ * Sets the built-in store's guard of every record the stream wrote (its entry in the
+ * record's `stream_versions`) below any version, so the stream's next versions, of whatever
+ * cursor, are taken. Other streams' entries are left as they are.
+ */
+async function lowerStoreGuard(trx: Transaction<StoreSchema>, ref: StreamRef): Promise<void> {
+  const writer = streamWriter(ref);
+  await sql`
+    update resources set stream_versions = stream_versions || jsonb_build_object(${writer}::text, '')
+    where tenant_id = (select tenant_id from connectors where id = ${ref.connectorId})
+      and external_id in (select external_id from delivered where connector_id = ${ref.connectorId} and stream = ${ref.stream})
+      and stream_versions ? ${writer}::text`.execute(trx);
 }

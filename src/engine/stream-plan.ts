@@ -12,6 +12,7 @@ import { compileRecordMapper, type RecordMapper } from '../mapping/record-mapper
 import type { SchemaCatalog, SchemaDefinition } from '../mapping/schema-definitions.ts';
 import type { ColumnInfo, ReadSession, ReadSpec, Source } from '../sources/source.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
+import type { StreamRef } from '../store/delivery-state.ts';
 
 /** A stream ready to read. */
 export interface StreamPlan {
@@ -103,8 +104,8 @@ export async function planStream(
 }
 
 /** Who writes a stream's records, as the built-in store keeps it per record: `connector/stream`. */
-export function streamWriter(plan: StreamPlan): string {
-  return `${plan.connector.id}/${plan.stream.name}`;
+export function streamWriter(ref: StreamRef): string {
+  return `${ref.connectorId}/${ref.stream}`;
 }
 
 /** The coarsest grain of the cursor columns (a cursor with a fallback compares values of both). */

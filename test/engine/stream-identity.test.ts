@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cancelBackfill, resumeBackfill, startBackfill } from '../../src/backfill/run-backfill.ts';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
+import { resetStream } from '../../src/engine/reset-stream.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { readResources } from '../helpers/resources.ts';
@@ -88,6 +89,24 @@ describe('a stream whose cursor changes', () => {
     const [run] = await lab.pull(store, connector);
     expect(run).toMatchObject({ status: 'succeeded', rowsRead: 3, rowsSent: 1, rowsUnchanged: 2 });
     expect(run!.watermarkAfter).toEqual({ cursor: '100', key: ['2'] });
+    expect((await readResources(store.db, connector.tenant, 'contacts')).find((r) => r.id === '2')).toEqual({ id: '2', email: 'new@x.io' });
+  });
+
+  test('after `reset --forget-delivered`, timestamptz -> bigint: the built-in store takes the new cursor\'s versions', async ({ lab }) => {
+    const partner = await lab.partner('postgres');
+    const store = await lab.store();
+    const name = lab.unique('fk');
+    await lab.view(partner, name, 'id bigint primary key, email text, row_version bigint not null, updated_at timestamptz not null',
+      `select g, 'u' || g || '@x.io', g, clock_timestamp() - interval '1 hour' from generate_series(1, 3) g`);
+    await lab.pull(store, await lab.connector(store, partner, { id: name, source: 'settle_seconds: 0', body: people(name) }));
+    // Ops forget what was delivered (the record of the old cursor goes with it), then switch the cursor.
+    await resetStream(store.db, { connectorId: name, stream: 'people' }, { mode: 'forget-delivered' }, testLog);
+    const connector = await lab.connector(store, partner, { id: name, source: 'settle_seconds: 0', body: people(name, 'row_version') });
+    await partner.exec(`update t_${name} set email = 'new@x.io', row_version = 100 where id = 2`);
+    const [run] = await lab.pull(store, connector);
+    expect(run).toMatchObject({ status: 'succeeded', rowsRead: 3 });
+    const view = await partner.query<{ id: string; email: string }>(`select id::text, email from v_${name}`);
+    expect(await readResources(store.db, connector.tenant, 'contacts')).toEqual(expect.arrayContaining(view));
     expect((await readResources(store.db, connector.tenant, 'contacts')).find((r) => r.id === '2')).toEqual({ id: '2', email: 'new@x.io' });
   });
 

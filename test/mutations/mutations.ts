@@ -729,4 +729,23 @@ export const MUTATIONS: Mutation[] = [
     tests: ['test/engine/delivery-pipeline.test.ts'],
     only: 'pages posted to Reach',
   },
+  {
+    name: 'forget-delivered-store-guard',
+    breaks: 'after `reset --forget-delivered` and a new cursor, the built-in store refuses the stream\'s changes for good',
+    file: 'src/engine/stream-identity.ts',
+    find: `    // The next cursor may be another one: the built-in store's guard must not keep this one's versions.
+    await lowerStoreGuard(trx, ref);
+`,
+    replace: '',
+    tests: ['test/engine/stream-identity.test.ts'],
+    only: 'forget-delivered',
+  },
+  {
+    name: 'stream-versions-from-delivered',
+    breaks: 'records stored before 0014 keep comparing every stream\'s versions with the last write\'s',
+    file: 'migrations/0015_stream_versions_from_delivered.sql',
+    find: 'where r.stream_versions = ',
+    replace: 'where false and r.stream_versions = ',
+    tests: ['test/sinks/store/store-sink-streams.test.ts'],
+  },
 ];
