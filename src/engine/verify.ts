@@ -36,7 +36,7 @@ import type { Source } from '../sources/source.ts';
 import { parseBound, predecessor } from '../backfill/chunk-plan.ts';
 import { RateLimiter } from '../backfill/rate-limiter.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
-import { countOpenRejections, listRejectionPage, loadDelivered, loadWatermark, type StreamRef } from '../store/delivery-state.ts';
+import { countOpenRejections, forgetDeliveredContent, listRejectionPage, loadDelivered, loadWatermark, type StreamRef } from '../store/delivery-state.ts';
 import { holdsOf } from '../store/holds.ts';
 import { abandoned, addPage, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
 import { waitForSourceSlot } from '../store/source-slots.ts';
@@ -498,10 +498,7 @@ async function repairStream(options: VerifyOptions, ref: StreamRef, found: RowDi
           // What verify found stale at the same version was taken for delivered: forget its content so the one
           // delivery order sends it (same version, other content), and the store's guard lets it through.
           // Only those it will send: a record delivered at a newer version keeps what it has.
-          const repairable = [...judged.candidates.keys()];
-          await store.updateTable('delivered').set({ content_hash: 'verify: stale' })
-            .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).where('external_id', 'in', repairable.length > 0 ? repairable : [''])
-            .execute();
+          await forgetDeliveredContent(store, ref, [...judged.candidates.keys()], 'verify: stale');
           const result = await deliverJudged(ctx, judged, { beforeCommit: (trx, o) => recordProgress(trx, run.id, addPage(counts, o), watermark) });
           counts = addPage(counts, result);
         });

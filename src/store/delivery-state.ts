@@ -90,6 +90,22 @@ export async function recordDelivered(trx: Db, ref: StreamRef, unordered: Delive
     where delivered.version <= excluded.version collate "C"`.execute(trx);
 }
 
+/**
+ * Forgets what was delivered of these records' content, not their versions: a read of the
+ * same version is then sent (verify's repair of records it found stale). Rows are locked
+ * in lock order (a backfill chunk may be writing the same records beside it).
+ */
+export async function forgetDeliveredContent(db: Db, ref: StreamRef, externalIds: string[], marker: string): Promise<void> {
+  if (externalIds.length === 0) return;
+  await sql`
+    with locked as materialized (
+      select d.external_id from unnest(${inLockOrder(externalIds, (id) => id)}::text[]) with ordinality as x(id, n)
+      join delivered d on d.connector_id = ${ref.connectorId} and d.stream = ${ref.stream} and d.external_id = x.id
+      order by x.n for update of d)
+    update delivered set content_hash = ${marker} from locked
+    where delivered.connector_id = ${ref.connectorId} and delivered.stream = ${ref.stream} and delivered.external_id = locked.external_id`.execute(db);
+}
+
 /** A record that failed mapping or validation. */
 export interface Rejection {
   runId: string;

@@ -748,4 +748,13 @@ export const MUTATIONS: Mutation[] = [
     replace: 'where false and r.stream_versions = ',
     tests: ['test/sinks/store/store-sink-streams.test.ts'],
   },
+  {
+    name: 'verify-forget-lock-order',
+    breaks: 'verify --repair deadlocks with a backfill chunk recording the same records',
+    file: 'src/store/delivery-state.ts',
+    find: 'select d.external_id from unnest(${inLockOrder(externalIds, (id) => id)}::text[]) with ordinality as x(id, n)',
+    replace: 'select d.external_id from unnest(${externalIds}::text[]) with ordinality as x(id, n)',
+    tests: ['test/store/quarantine-text-and-order.test.ts'],
+    only: 'verify forgetting',
+  },
 ];
