@@ -4,7 +4,7 @@
 // leaves a digest that no longer matches and bin/reach-puller.js runs the sources instead.
 // No digest is written when tsc fails (it emits anyway): such a build never replaces dist/.
 import { execFileSync } from 'node:child_process';
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DIGEST_FILE, sourceDigest } from './source-digest.js';
@@ -18,11 +18,11 @@ if (!existsSync(tsc)) {
 }
 const digest = sourceDigest(root);
 const dist = path.join(root, 'dist');
-// Built beside dist/ and swapped in at the end: a CLI starting from dist/ meanwhile (a test, a
-// second terminal) keeps finding every module it loads lazily. Fresh, so a source removed
-// since the last build leaves no module behind.
+const digestFile = path.join(root, DIGEST_FILE);
+// Built beside dist/, then moved in file by file, each by rename (atomic): a CLI running from
+// dist/ meanwhile (a test, a second terminal) finds every module it loads lazily at every
+// moment, old or new. Fresh, so a source removed since the last build leaves no module behind.
 const staging = path.join(root, `dist.building-${process.pid}`);
-const previous = path.join(root, `dist.previous-${process.pid}`);
 rmSync(staging, { recursive: true, force: true });
 let failed;
 try {
@@ -34,7 +34,22 @@ if (failed !== undefined) {
   rmSync(staging, { recursive: true, force: true });
   process.exit(failed);
 }
-writeFileSync(path.join(staging, path.relative('dist', DIGEST_FILE)), `${digest}\n`);
-if (existsSync(dist)) renameSync(dist, previous);
-renameSync(staging, dist);
-rmSync(previous, { recursive: true, force: true });
+// Until the new digest is written, dist/ matches no sources: a CLI starting meanwhile runs them through tsx.
+rmSync(digestFile, { force: true });
+const built = filesUnder(staging);
+for (const file of built) {
+  mkdirSync(path.dirname(path.join(dist, file)), { recursive: true });
+  renameSync(path.join(staging, file), path.join(dist, file));
+}
+const keep = new Set(built);
+for (const file of filesUnder(dist)) if (!keep.has(file)) rmSync(path.join(dist, file), { force: true });
+rmSync(staging, { recursive: true, force: true });
+writeFileSync(digestFile, `${digest}\n`);
+
+/** Files under `dir`, as paths relative to it. */
+function filesUnder(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => !entry.isDirectory())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath ?? entry.path, entry.name)));
+}

@@ -53,9 +53,10 @@ describe('stale dist/', () => {
     mkdirSync(path.join(tree, 'src/cli/commands'), { recursive: true });
     // The real CLI's shape: main loads a command module lazily, the command its code lazily.
     writeFileSync(path.join(tree, 'src/cli/main.ts'),
-      // It waits for the test's go-ahead (a file) between starting and loading its command,
-      // so the rebuild's removal of dist/ lands inside that window every time.
-      "import { existsSync } from 'node:fs';\nwhile (process.env.GO_FILE && !existsSync(process.env.GO_FILE)) await new Promise((r) => setTimeout(r, 10));\n" +
+      // It says it runs (a file), then waits for the test's go-ahead (a file) before loading its
+      // command, so the test can start the rebuild in between and let it load at the worst moment.
+      "import { existsSync, writeFileSync } from 'node:fs';\nif (process.env.READY_FILE) writeFileSync(process.env.READY_FILE, '');\n" +
+      "while (process.env.GO_FILE && !existsSync(process.env.GO_FILE)) await new Promise((r) => setTimeout(r, 10));\n" +
       "const { run } = await import('./commands/status.ts');\nprocess.stdout.write(run());\n");
     writeFileSync(path.join(tree, 'src/cli/commands/status.ts'), "export const run = (): string => 'status ok';\n");
     expect(build().status).toBe(0);
@@ -64,18 +65,21 @@ describe('stale dist/', () => {
     // The CLI starts from the matching dist/ (a test spawning it, `npx reach-puller status`)
     // while `npm run build` / `npm ci` / `npm run bench` rebuilds the same sources.
     const go = path.join(tree, 'go');
+    const ready = path.join(tree, 'ready');
     rmSync(go, { force: true });
-    const cli = spawn(process.execPath, [path.join(tree, 'bin/reach-puller.js')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GO_FILE: go } });
+    rmSync(ready, { force: true });
+    const cli = spawn(process.execPath, [path.join(tree, 'bin/reach-puller.js')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GO_FILE: go, READY_FILE: ready } });
     let out = '';
     let err = '';
     cli.stdout.on('data', (d) => { out += d; });
     cli.stderr.on('data', (d) => { err += d; });
     // The CLI has chosen dist/ (its main.js is running) before the rebuild starts.
-    await new Promise((r) => setTimeout(r, 1000));
+    while (!existsSync(ready)) await new Promise((r) => setTimeout(r, 5));
     const rebuild = spawn(process.execPath, [path.join(tree, 'bin/build.js')], { stdio: 'ignore' });
     let rebuilt = false;
     const rebuilding = new Promise((r) => rebuild.on('exit', r)).then(() => { rebuilt = true; });
-    // The CLI goes on the moment its command module is gone, or once the rebuild is over.
+    // The CLI goes on the moment its command module is gone (the old build's swap moved dist/
+    // aside, then the new one in), or once the rebuild is over (each file is replaced in place).
     while (!rebuilt && existsSync(path.join(tree, 'dist/cli/commands/status.js'))) await new Promise((r) => setTimeout(r, 5));
     writeFileSync(go, '');
     const [code] = await Promise.all([new Promise<number | null>((r) => cli.on('exit', r)), rebuilding]);
