@@ -125,11 +125,12 @@ export class Lab {
     const name = `rp-${this.run}-${this.unique(what)}`;
     const other = await openStore({ databaseUrl: `${store.url}?application_name=${name}`, migrate: false });
     this.#processStores.push(other);
-    const end = async (sessions: string) => {
+    // Exact names: `…-proc1%` would also match `…-proc10` (and `_` is a LIKE wildcard).
+    const end = async (sessions: string[]) => {
       await sql`select pg_terminate_backend(pid) from pg_stat_activity
-        where application_name like ${sessions} and datname = current_database() and pid <> pg_backend_pid()`.execute(store.db);
+        where application_name = any(${sessions}::text[]) and datname = current_database() and pid <> pg_backend_pid()`.execute(store.db);
     };
-    return { store: Object.assign(other, { url: store.url }), endHoldsSession: () => end(`${name} holds`), endSessions: () => end(`${name}%`) };
+    return { store: Object.assign(other, { url: store.url }), endHoldsSession: () => end([`${name} holds`]), endSessions: () => end([name, `${name} holds`]) };
   }
 
   /** A fresh, migrated embedded (PGlite) store in a temporary directory: the store a new user gets. */

@@ -145,4 +145,12 @@ async function lowerStoreGuard(trx: Transaction<StoreSchema>, ref: StreamRef): P
     where tenant_id = (select tenant_id from connectors where id = ${ref.connectorId})
       and external_id in (select external_id from delivered where connector_id = ${ref.connectorId} and stream = ${ref.stream})
       and stream_versions ? ${writer}::text`.execute(trx);
+  // A record stored before 0014 that 0015 could not fill (no map: its guard is the last
+  // write's `version`) is lowered as before 0014, in the stream's own schema only.
+  await sql`
+    update resources set version = ''
+    where tenant_id = (select tenant_id from connectors where id = ${ref.connectorId})
+      and lower(schema_name) = (select lower(schema_name) from streams where connector_id = ${ref.connectorId} and name = ${ref.stream})
+      and external_id in (select external_id from delivered where connector_id = ${ref.connectorId} and stream = ${ref.stream})
+      and stream_versions = '{}'::jsonb`.execute(trx);
 }
