@@ -132,6 +132,9 @@ export class ClaimedPage {
     } catch (error) {
       // What Reach accepted before the failure stays claimed until it is processed.
       await recordBatches(store, sendId, postedBefore(error), false).catch(() => undefined);
+      // The run fails. Records of its other pages may wait for this send, which only a later
+      // run settles (after the send deadline): they stop waiting now.
+      run.stop(error);
       throw error;
     }
     await recordBatches(store, sendId, posted, true);

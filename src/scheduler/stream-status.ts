@@ -153,9 +153,10 @@ function toStatus(r: Row, now: Date, backfill: BackfillProgress | undefined, nex
   const state: StreamState = !r.enabled ? 'disabled'
     : r.parked_reason ? 'parked'
       : r.run_status === 'running' ? 'running'
-        // A live backfill is shown between its chunks' runs too (planning, a throttle's pause).
-        : r.backfilling || backfill ? 'backfilling'
-          : r.run_status === 'failed' ? 'failing' : 'ok';
+        // A failing stream says so while a backfill runs beside it (its progress is in `backfill`).
+        : r.run_status === 'failed' ? 'failing'
+          // A live backfill is shown between its chunks' runs too (planning, a throttle's pause).
+          : r.backfilling || backfill ? 'backfilling' : 'ok';
   return {
     tenant: r.tenant, connector: r.connector, stream: r.stream, state,
     lastRun: r.run_id === null ? null : {

@@ -93,6 +93,8 @@ export interface LiveRun {
   fence(trx: Db): Promise<void>;
   /** Throws RP_RUN_FENCED when the run has not reached the store within its send deadline: it must not send. */
   assertMaySend(): void;
+  /** Aborts `signal` with `reason`: a part of the run failed, so whatever waits in its other parts ends too. */
+  stop(reason: unknown): void;
   /** Records the outcome (unless the run was fenced) and gives the stream back. */
   finish(status: Exclude<RunStatus, 'running'>, counts: RunCounts, error?: unknown): Promise<void>;
 }
@@ -230,6 +232,10 @@ class StoreRun implements LiveRun {
       this.#stop(error);
       throw error;
     }
+  }
+
+  stop(reason: unknown): void {
+    if (!this.signal.aborted) this.controller.abort(reason);
   }
 
   assertMaySend(): void {

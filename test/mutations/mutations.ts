@@ -757,4 +757,12 @@ export const MUTATIONS: Mutation[] = [
     tests: ['test/store/quarantine-text-and-order.test.ts'],
     only: 'verify forgetting',
   },
+  {
+    name: 'failed-post-stops-run',
+    breaks: 'a page waiting for a later page\'s failed send of its own run waits for ever: the run never ends and keeps its stream',
+    file: 'src/engine/claimed-delivery.ts',
+    find: '      run.stop(error);\n',
+    replace: '',
+    tests: ['test/engine/failed-post-ends-run.test.ts'],
+  },
 ];

@@ -4,7 +4,6 @@
  * stream waiting (issue 15, item 3).
  */
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
-import { openStore } from '../../src/store/open-store.ts';
 import { takeSourceSlot } from '../../src/store/source-slots.ts';
 import type { Hold } from '../../src/store/holds.ts';
 import { describe, expect, test } from '../fixture.ts';
@@ -27,7 +26,7 @@ describe('the scheduler and a source at its cap', () => {
     const free = await lab.connector(store, freePartner, { id: lab.unique('free'), source: 'settle_seconds: 0', body: people(freeView.view) });
 
     // Another replica (its own store session) runs on the busy source's only slot.
-    const replica = await openStore({ databaseUrl: store.url, migrate: false });
+    const replica = (await lab.storeProcess(store, 'replica')).store;
     let held: Hold | undefined;
     const { log } = capturedLog();
     const scheduler = new Scheduler({ db: store.db, log, concurrency: 1, refreshSeconds: 60 });
@@ -45,6 +44,8 @@ describe('the scheduler and a source at its cap', () => {
       await waitFor('the free source\'s run to succeed', async () => (await runs(free.id)).some((r) => r.status === 'succeeded'), 10_000);
       expect(performance.now() - t0).toBeLessThan(10_000);
       expect(await runs(busy.id)).toEqual([]);
+      // The run's row says succeeded a moment before the scheduler lets go of it.
+      await waitFor('the free run to leave the scheduler', async () => scheduler.running().length === 1, 10_000);
       expect(scheduler.running()).toEqual([`pull ${busy.id}/people`]);
 
       // The other replica's run ends: the waiting stream takes the slot and runs.
@@ -54,7 +55,6 @@ describe('the scheduler and a source at its cap', () => {
     } finally {
       await scheduler.stop();
       await held?.release();
-      await replica.close();
     }
   });
 });

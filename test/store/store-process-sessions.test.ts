@@ -1,12 +1,12 @@
 /**
- * Review s6: `lab.storeProcess` ends "its" sessions by `application_name like '<name>%'`,
+ * Found in review: `lab.storeProcess` ended "its" sessions by `application_name like '<name>%'`,
  * where `<name>` ends in the file's counter. The process named `…-proc1` is a prefix of
  * `…-proc10`..`…-proc19` (and `_` in `what` is a LIKE wildcard): ending one process's
  * sessions ends another's too, the very thing the change meant to rule out.
  */
 import { describe, expect, test } from '../fixture.ts';
 
-describe('review s6: lab.storeProcess ends only its own sessions', () => {
+describe('lab.storeProcess ends only its own sessions', () => {
   test('ending one process\'s sessions leaves the holds of another process of the same run', async ({ lab }) => {
     const store = await lab.store();
     const dying = await lab.storeProcess(store, 'p');

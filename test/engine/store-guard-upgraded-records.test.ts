@@ -1,10 +1,10 @@
 /**
- * Review s6: the built-in store's guard after a cursor change, for records stored before
+ * Found in review: the built-in store's guard after a cursor change, for records stored before
  * 0014 that migration 0015 could not fill (their stream had no recorded target when the
  * store was migrated: `reset --target-moved`, or a store from before 0007). Before this
  * change a cursor change set such a record's `version` below any new one; `lowerStoreGuard`
- * now only lowers a map entry the record already has, so the record keeps the old cursor's
- * version as its guard and refuses every version of the new cursor.
+ * had come to lower only a map entry the record already has, so the record kept the old
+ * cursor's version as its guard and refused every version of the new cursor. It lowers both.
  */
 import { readFile } from 'node:fs/promises';
 import { sql } from 'kysely';
@@ -19,7 +19,7 @@ const people = (name: string, cursor = 'updated_at') => `streams:
 
 const migration0015 = () => readFile(new URL('../../migrations/0015_stream_versions_from_delivered.sql', import.meta.url), 'utf8');
 
-describe('review s6: cursor change on records stored before per-stream versions', () => {
+describe('cursor change on records stored before per-stream versions', () => {
   test('timestamptz -> bigint after `reset --target-moved` and the upgrade: the changed row reaches the store', async ({ lab }) => {
     const partner = await lab.partner('postgres');
     const store = await lab.store();

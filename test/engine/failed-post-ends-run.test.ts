@@ -1,11 +1,12 @@
 /**
- * Review s6: a page whose record waits for an earlier send can lose the claim race to a
+ * Found in review: a page whose record waits for an earlier send can lose the claim race to a
  * LATER page of its own run (page k+1 waits for page k's send of record R, page k+2 claims R
  * the moment page k's send settles). If page k+2's post then fails, page k+1 waits for a send
  * of its own run that never settles (#mayBeSettledHere never settles the run's own sends, and
  * a failed post does not stop the run's signal): page k+1 never commits, drain never returns,
  * the run never ends and keeps its stream (heartbeats go on, so nothing takes it over).
- * Not new with four pages in flight: with two (the page before this change) it hangs the same.
+ * Not new with four pages in flight: with two it hung the same. A failed post now stops the
+ * run's signal (LiveRun.stop), and every waiter ends with it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSink, reachTarget, storeRuntime } from '../../src/engine/connector-runtime.ts';
@@ -18,7 +19,7 @@ import type { BatchSink, SinkPage } from '../../src/sinks/sink.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { describe, expect, test } from '../fixture.ts';
 
-describe('review s6: delivery pipeline, a later page\'s failed post', () => {
+describe('delivery pipeline: a later page\'s failed post', () => {
   test('a run whose later page fails to post ends (fails) instead of hanging', async ({ lab }) => {
     const partner = await lab.partner('postgres');
     const store = await lab.store();
