@@ -427,11 +427,10 @@ async function figureReachApi(): Promise<void> {
   let sinkSeconds: number;
   try {
     const sink = createSink({ apiUrl: api.url, token }, log) as BatchSink;
-    const depth = PAGES_IN_FLIGHT['reach-api'];
     const started = performance.now();
     const pages: Promise<unknown>[] = [];
     for (let from = 0; from < records.length; from += 5000) {
-      if (pages.length >= depth) await pages[pages.length - depth];
+      if (pages.length >= PAGES_IN_FLIGHT) await pages[pages.length - PAGES_IN_FLIGHT];
       const page = { tenant: 'bench-sink', schema: 'transactions', writer: 'bench/transactions', upserts: records.slice(from, from + 5000), deletes: [] };
       pages.push(sink.post(page, () => {}).then((posted) => sink.processed(posted)));
     }

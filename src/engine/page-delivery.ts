@@ -123,13 +123,11 @@ async function commitCheckpoint(
 }
 
 /**
- * Pages that may be sent while earlier ones are not committed yet, per sink. The built-in
- * store writes a page in its commit: the next page is read and judged meanwhile. Reach
- * takes far longer to process a page than to accept it: several pages in flight keep every
- * request place busy, so no request runs alone at the end of a page. Memory grows with it
- * (a page's records are held until its commit), and so do the pages a crash re-sends.
+ * Pages sent and not yet committed, at most: the next page is read, judged and (to Reach)
+ * posted while the one before commits. A page's records are held until its commit. Four to
+ * Reach were measured (bench figure 5, 2026-11-30) and gained nothing over two.
  */
-export const PAGES_IN_FLIGHT = { store: 2, 'reach-api': 4 } as const;
+export const PAGES_IN_FLIGHT = 2;
 
 /**
  * A stream's pages delivered in order, later pages sent while earlier ones commit (for
@@ -138,15 +136,13 @@ export const PAGES_IN_FLIGHT = { store: 2, 'reach-api': 4 } as const;
  */
 export class DeliveryPipeline {
   readonly #ctx: PageContext;
-  readonly #depth: number;
   /** Rows of the pages sent so far, for the reject-rate guard. */
   readonly #sent = { read: 0, rejected: 0 };
-  /** The commits of the last pages sent, oldest first (at most `#depth`). */
+  /** The commits of the last pages sent, oldest first (at most `PAGES_IN_FLIGHT`). */
   readonly #commits: Promise<void>[] = [];
 
   constructor(ctx: PageContext) {
     this.#ctx = ctx;
-    this.#depth = PAGES_IN_FLIGHT[ctx.sink.kind];
   }
 
   /**
@@ -158,8 +154,8 @@ export class DeliveryPipeline {
    * threshold that commit stands (they are quarantined) and every later page is refused.
    */
   async push(judged: JudgedPage, beforeCommit: DeliveryHooks['beforeCommit'], onCommitted: (outcome: PageOutcome) => void): Promise<void> {
-    // The page `#depth` back must have committed before this one goes.
-    if (this.#commits.length === this.#depth) await this.#commits[0];
+    // The page `PAGES_IN_FLIGHT` back must have committed before this one goes.
+    if (this.#commits.length === PAGES_IN_FLIGHT) await this.#commits[0];
     const guard = rejectRateGuard(this.#ctx.plan, this.#sent);
     const sent = await sendJudged(this.#ctx, judged, { assertRejectRate: guard, beforeCommit });
     this.#sent.read += sent.outcome.read;
@@ -177,7 +173,7 @@ export class DeliveryPipeline {
     // Awaited by a later push or by drain; until then a failure must not count as unhandled.
     commit.catch(() => undefined);
     this.#commits.push(commit);
-    if (this.#commits.length > this.#depth) this.#commits.shift();
+    if (this.#commits.length > PAGES_IN_FLIGHT) this.#commits.shift();
   }
 
   /** Waits until every page sent has committed; throws the first failure. */

@@ -3,10 +3,9 @@
  * LATER page of its own run (page k+1 waits for page k's send of record R, page k+2 claims R
  * the moment page k's send settles). If page k+2's post then fails, page k+1 waits for a send
  * of its own run that never settles (#mayBeSettledHere never settles the run's own sends, and
- * a failed post does not stop the run's signal): page k+1 never commits, drain never returns,
- * the run never ends and keeps its stream (heartbeats go on, so nothing takes it over).
- * Not new with four pages in flight: with two it hung the same. A failed post now stops the
- * run's signal (LiveRun.stop), and every waiter ends with it.
+ * a failed post did not stop the run's signal): page k+1 never committed, drain never returned,
+ * the run never ended and kept its stream (heartbeats go on, so nothing took it over). A failed
+ * post now stops the run's signal (LiveRun.stop), and every waiter ends with it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSink, reachTarget, storeRuntime } from '../../src/engine/connector-runtime.ts';
