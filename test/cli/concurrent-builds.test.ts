@@ -23,6 +23,10 @@ const runsFrom = () => execFileSync(process.execPath, [path.join(tree, 'bin/reac
 /** Every module of the CLI says which sources it was built from. */
 function writeSources(version: string): void {
   for (let i = 0; i < MODULES; i++) writeFileSync(path.join(tree, `src/cli/m/m${i}.ts`), `export const v: string = '${version}';\n`);
+  const names = Array.from({ length: MODULES }, (_, i) => `m${i}`);
+  writeFileSync(path.join(tree, 'src/cli/main.ts'),
+    names.map((n) => `import { v as ${n} } from './m/${n}.ts';`).join('\n') +
+    `\nprocess.stdout.write([...new Set(['${version}', ${names.join(', ')}])].sort().join(','));\n`);
 }
 
 /** Starts a build and pauses it (SIGSTOP) once tsc has emitted everything: it is about to replace dist/. */
@@ -44,10 +48,6 @@ beforeAll(() => {
   for (const entry of ['bin', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) cpSync(path.join(ROOT, entry), path.join(tree, entry), { recursive: true });
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'));
   mkdirSync(path.join(tree, 'src/cli/m'), { recursive: true });
-  const names = Array.from({ length: MODULES }, (_, i) => `m${i}`);
-  writeFileSync(path.join(tree, 'src/cli/main.ts'),
-    names.map((n) => `import { v as ${n} } from './m/${n}.ts';`).join('\n') +
-    `\nprocess.stdout.write([...new Set([${names.join(', ')}])].sort().join(','));\n`);
 });
 
 afterAll(() => rmSync(tree, { recursive: true, force: true }));
@@ -64,17 +64,19 @@ describe('two builds at once', () => {
     const b = await stagedBuild();
     const digest = path.join(tree, 'dist/.source-digest');
     // A starts replacing dist/ (it has removed the digest), then is slow (paused) among its renames.
-    spawnSync('bash', ['-c', `kill -CONT ${a.pid}; while [ -e "${digest}" ]; do :; done; kill -STOP ${a.pid}`]);
-    // B replaces dist/ and writes its digest.
+    const slice = () => spawnSync('bash', ['-c', `kill -CONT ${a.pid}; kill -STOP ${a.pid}`]);
+    while (existsSync(digest)) slice();
+    // B replaces dist/ and writes its digest (or waits for A to be done).
     const bDone = new Promise((r) => b.on('exit', r));
     b.kill('SIGCONT');
-    expect(await bDone).toBe(0);
-    expect(runsFrom()).toBe('v2');
+    await Promise.race([bDone, sleep(15_000)]);
     // A goes on moving its files in (a slice at a time, until some are in), and is killed (Ctrl-C) before it is done.
     const staged = () => readdirSync(path.join(tree, `dist.building-${a.pid}`), { recursive: true }).filter((f) => String(f).endsWith('.js')).length;
-    while (staged() === MODULES + 1) spawnSync('bash', ['-c', `kill -CONT ${a.pid}; sleep 0.002; kill -STOP ${a.pid}`]);
+    const before = staged();
+    while (staged() === before) slice();
     a.kill('SIGKILL');
     await new Promise((r) => (a.exitCode !== null || a.signalCode !== null ? r(undefined) : a.on('exit', r)));
+    expect(await bDone).toBe(0);
     // The sources are v2: the CLI must run v2, from dist/ or through tsx.
     expect(runsFrom()).toBe('v2');
   }, 180_000);
