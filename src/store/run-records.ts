@@ -245,6 +245,9 @@ class StoreRun implements LiveRun {
   }
 
   async finish(status: Exclude<RunStatus, 'running'>, counts: RunCounts, error?: unknown): Promise<void> {
+    // Nothing of the run starts a request once it is recorded as ended: the next run settles a
+    // send of an ended run after the request grace only (a page still posting, past a failed one).
+    this.#maySendUntil = 0;
     clearInterval(this.#timer);
     this.#stopWatching();
     try {
