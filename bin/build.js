@@ -4,7 +4,7 @@
 // leaves a digest that no longer matches and bin/reach-puller.js runs the sources instead.
 // No digest is written when tsc fails (it emits anyway): such a build never replaces dist/.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DIGEST_FILE, sourceDigest } from './source-digest.js';
@@ -34,17 +34,60 @@ if (failed !== undefined) {
   rmSync(staging, { recursive: true, force: true });
   process.exit(failed);
 }
-// Until the new digest is written, dist/ matches no sources: a CLI starting meanwhile runs them through tsx.
-rmSync(digestFile, { force: true });
-const built = filesUnder(staging);
-for (const file of built) {
-  mkdirSync(path.dirname(path.join(dist, file)), { recursive: true });
-  renameSync(path.join(staging, file), path.join(dist, file));
+// One build replaces dist/ at a time: the digest a build writes vouches for every file in dist/,
+// so no other build may move its files in between (two builds at once, of sources before and
+// after an edit, left old modules under the new digest). A lock whose build died is taken over.
+const lock = path.join(root, 'dist.lock');
+takeLock();
+try {
+  // Until the new digest is written, dist/ matches no sources: a CLI starting meanwhile runs them through tsx.
+  rmSync(digestFile, { force: true });
+  const built = filesUnder(staging);
+  for (const file of built) {
+    mkdirSync(path.dirname(path.join(dist, file)), { recursive: true });
+    renameSync(path.join(staging, file), path.join(dist, file));
+  }
+  const keep = new Set(built);
+  for (const file of filesUnder(dist)) if (!keep.has(file)) rmSync(path.join(dist, file), { force: true });
+  rmSync(staging, { recursive: true, force: true });
+  writeFileSync(digestFile, `${digest}\n`);
+} finally {
+  rmSync(lock, { force: true });
 }
-const keep = new Set(built);
-for (const file of filesUnder(dist)) if (!keep.has(file)) rmSync(path.join(dist, file), { force: true });
-rmSync(staging, { recursive: true, force: true });
-writeFileSync(digestFile, `${digest}\n`);
+
+/** Waits for the lock on dist/ (a file holding the pid of the build that has it). */
+function takeLock() {
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return;
+    } catch (error) {
+      if (error.code !== 'EEXIST') throw error;
+    }
+    let holder = 0;
+    try {
+      holder = Number(readFileSync(lock, 'utf8'));
+    } catch {
+      continue; // released meanwhile
+    }
+    // Empty: its build is writing its pid right now.
+    if (holder > 0 && !alive(holder)) {
+      // Killed while replacing dist/ (it left no digest): the lock is stale.
+      if (Number(readFileSync(lock, { encoding: 'utf8', flag: 'r' })) === holder) rmSync(lock, { force: true });
+      continue;
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
+}
 
 /** Files under `dir`, as paths relative to it. */
 function filesUnder(dir) {
