@@ -765,4 +765,23 @@ export const MUTATIONS: Mutation[] = [
     replace: '',
     tests: ['test/engine/failed-post-ends-run.test.ts'],
   },
+  {
+    name: 'finish-ends-send-window',
+    breaks: 'a later page of a failed run posts after the run ended, and its older value lands in Reach over the next run\'s newer one',
+    file: 'src/store/run-records.ts',
+    find: `    // send of an ended run after the request grace only (a page still posting, past a failed one).
+    this.#maySendUntil = 0;
+`,
+    replace: `    // send of an ended run after the request grace only (a page still posting, past a failed one).
+`,
+    tests: ['test/engine/failed-run-late-post.test.ts'],
+  },
+  {
+    name: 'one-build-swaps-dist',
+    breaks: 'two builds at once leave old modules in dist/ under the digest of the edited sources: the CLI runs old code',
+    file: 'bin/build.js',
+    find: '\ntakeLock();\n',
+    replace: '\n',
+    tests: ['test/cli/concurrent-builds.test.ts'],
+  },
 ];
