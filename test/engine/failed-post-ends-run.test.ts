@@ -14,8 +14,9 @@ import { judgePage } from '../../src/engine/page-judgement.ts';
 import { startRun, ZERO_COUNTS } from '../../src/store/run-records.ts';
 import { withPlannedStream } from '../../src/engine/planned-stream.ts';
 import type { Position, SourceRow } from '../../src/interfaces.ts';
-import type { BatchSink, SinkPage } from '../../src/sinks/sink.ts';
+import type { BatchSink } from '../../src/sinks/sink.ts';
 import { testLog } from '../helpers/quiet-log.ts';
+import { withPost } from '../helpers/wrapped-sink.ts';
 import { describe, expect, test } from '../fixture.ts';
 
 describe('delivery pipeline: a later page\'s failed post', () => {
@@ -31,18 +32,12 @@ describe('delivery pipeline: a later page\'s failed post', () => {
     const real = createSink(target, testLog) as BatchSink;
     const order: string[] = [];
     // Reach refuses the post that carries record 1 as 'C' (say a 5xx storm past the retries).
-    const sink: BatchSink = {
-      kind: real.kind, target: real.target,
-      processed: (posted, signal) => real.processed(posted, signal),
-      drainUnfinished: (tenant, schema, window, signal) => real.drainUnfinished(tenant, schema, window, signal),
-      close: () => real.close(),
-      post: async (page: SinkPage, beforeAttempt: () => void) => {
-        const r = page.upserts.find((u) => u.externalId.startsWith('10'));
-        if (r) order.push(JSON.parse(r.json).first_name);
-        if (r && JSON.parse(r.json).first_name === 'C') throw new Error('Reach: 503 past every retry');
-        return real.post(page, beforeAttempt);
-      },
-    };
+    const sink = withPost(real, async (page, send) => {
+      const r = page.upserts.find((u) => u.externalId.startsWith('10'));
+      if (r) order.push(JSON.parse(r.json).first_name);
+      if (r && JSON.parse(r.json).first_name === 'C') throw new Error('Reach: 503 past every retry');
+      return send();
+    });
     const page = (names: Record<string, string>, second: number) => {
       const rows: SourceRow[] = Object.entries(names).map(([id, name]) => ({ id, name }));
       const positions: Position[] = rows.map((r) => ({ cursor: `2024-05-01T00:00:${String(second).padStart(2, '0')}.000000Z`, key: [String(r.id)] }));

@@ -15,8 +15,9 @@ import { judgePage } from '../../src/engine/page-judgement.ts';
 import { RUN_TIMING, startRun, ZERO_COUNTS } from '../../src/store/run-records.ts';
 import { withPlannedStream } from '../../src/engine/planned-stream.ts';
 import type { Position, SourceRow } from '../../src/interfaces.ts';
-import type { BatchSink, SinkPage } from '../../src/sinks/sink.ts';
+import type { BatchSink } from '../../src/sinks/sink.ts';
 import { testLog } from '../helpers/quiet-log.ts';
+import { withPost } from '../helpers/wrapped-sink.ts';
 import { describe, expect, test } from '../fixture.ts';
 
 // Short timings, as the concurrency property test uses: a send deadline well past the grace.
@@ -35,20 +36,14 @@ describe('delivery pipeline: a failed run\'s later page still posting', () => {
     const real = createSink(target, testLog) as BatchSink;
     let releaseSlowPost!: () => void;
     const slowPostReleased = new Promise<void>((r) => { releaseSlowPost = r; });
-    const sink: BatchSink = {
-      kind: real.kind, target: real.target,
-      processed: (posted, signal) => real.processed(posted, signal),
-      drainUnfinished: (tenant, schema, window, signal) => real.drainUnfinished(tenant, schema, window, signal),
-      close: () => real.close(),
-      post: async (page: SinkPage, beforeAttempt: () => void) => {
-        const names = page.upserts.map((u) => JSON.parse(u.json).first_name as string);
-        // Run 1's first page: Reach refuses it (a 413, a 5xx storm past the retries).
-        if (names.includes('refused')) { await sleep(300); throw new Error('Reach: 503 past every retry'); }
-        // Run 1's second page: its post is slow (Reach answering 503, the client retrying).
-        if (names.includes('A')) await slowPostReleased;
-        return real.post(page, beforeAttempt);
-      },
-    };
+    const sink = withPost(real, async (page, send) => {
+      const names = page.upserts.map((u) => JSON.parse(u.json).first_name as string);
+      // Run 1's first page: Reach refuses it (a 413, a 5xx storm past the retries).
+      if (names.includes('refused')) { await sleep(300); throw new Error('Reach: 503 past every retry'); }
+      // Run 1's second page: its post is slow (Reach answering 503, the client retrying).
+      if (names.includes('A')) await slowPostReleased;
+      return send();
+    });
     const page = (names: Record<string, string>, second: number) => {
       const rows: SourceRow[] = Object.entries(names).map(([id, name]) => ({ id, name }));
       const positions: Position[] = rows.map((r) => ({ cursor: `2024-05-01T00:00:${String(second).padStart(2, '0')}.000000Z`, key: [String(r.id)] }));
