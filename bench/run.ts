@@ -43,6 +43,8 @@ const { values: flags } = parseArgs({
     rows: { type: 'string', default: '1000000' },
     'big-rows': { type: 'string', default: '5000000' },
     'api-rows': { type: 'string', default: '100000' },
+    // Figure 5's sink and fetch loop, each run this many times in turn (medians).
+    'api-rounds': { type: 'string', default: '5' },
     connectors: { type: 'string', default: '2000' },
     // Triggered at once on one source capped at 2: the rest of the connectors only load and schedule.
     triggered: { type: 'string', default: '100' },
@@ -54,6 +56,7 @@ const { values: flags } = parseArgs({
 const ROWS = Number(flags.rows);
 const BIG = Number(flags['big-rows']);
 const API_ROWS = Number(flags['api-rows']);
+const API_ROUNDS = Number(flags['api-rounds']);
 const CONNECTORS = Number(flags.connectors);
 const TRIGGERED = Math.min(CONNECTORS, Number(flags.triggered));
 const HEAP_MB = Number(flags['heap-mb']);
@@ -259,7 +262,7 @@ async function incremental(partnerUrl: string, rows: number, id: string): Promis
       times.push((performance.now() - started) / 1000);
       if (run?.rowsRead !== 1000) throw new Error(`incremental pull read ${run?.rowsRead} rows, expected 1000 (${run?.error?.message ?? ''})`);
     }
-    return { seconds: times.sort((a, b) => a - b)[1]!, examinedPerRow };
+    return { seconds: medianOf(times), examinedPerRow };
   } finally {
     await store.close();
   }
@@ -423,26 +426,62 @@ async function figureReachApi(): Promise<void> {
 
   // Measured: the sink alone, driven as the engine drives it (page-delivery.ts): a page is
   // posted without waiting for the posts before it, once the page PAGES_IN_FLIGHT back is processed.
-  let api = await startApiProcess(token);
-  let sinkSeconds: number;
-  try {
-    const sink = createSink({ apiUrl: api.url, token }, log) as BatchSink;
-    const started = performance.now();
-    const pages: Promise<unknown>[] = [];
-    for (let from = 0; from < records.length; from += 5000) {
-      if (pages.length >= PAGES_IN_FLIGHT) await pages[pages.length - PAGES_IN_FLIGHT];
-      const page = { tenant: 'bench-sink', schema: 'transactions', writer: 'bench/transactions', upserts: records.slice(from, from + 5000), deletes: [] };
-      pages.push(sink.post(page, () => {}).then((posted) => sink.processed(posted)));
+  const sinkRound = async (round: number): Promise<number> => {
+    const tenant = `bench-sink-${round}`;
+    const api = await startApiProcess(token);
+    try {
+      const sink = createSink({ apiUrl: api.url, token }, log) as BatchSink;
+      const started = performance.now();
+      const pages: Promise<unknown>[] = [];
+      for (let from = 0; from < records.length; from += 5000) {
+        if (pages.length >= PAGES_IN_FLIGHT) await pages[pages.length - PAGES_IN_FLIGHT];
+        const page = { tenant, schema: 'transactions', writer: 'bench/transactions', upserts: records.slice(from, from + 5000), deletes: [] };
+        pages.push(sink.post(page, () => {}).then((posted) => sink.processed(posted)));
+      }
+      await Promise.all(pages);
+      if (await api.settled(tenant, 'transactions') !== API_ROWS) throw new Error('the sink did not deliver every record');
+      return (performance.now() - started) / 1000;
+    } finally {
+      await api.close();
     }
-    await Promise.all(pages);
-    if (await api.settled('bench-sink', 'transactions') !== API_ROWS) throw new Error('the sink did not deliver every record');
-    sinkSeconds = (performance.now() - started) / 1000;
-  } finally {
-    await api.close();
+  };
+  // The reference: the same server's intake, fed the same records as pre-built 1000-record
+  // batches at the client's per-tenant concurrency (4).
+  const batches = Array.from({ length: Math.ceil(API_ROWS / 1000) }, (_, b) => `{"resources":[${records.slice(b * 1000, b * 1000 + 1000).map((u) => u.json).join(',')}]}`);
+  const loopRound = async (round: number): Promise<number> => {
+    const tenant = `bench-loop-${round}`;
+    const api = await startApiProcess(token);
+    try {
+      const started = performance.now();
+      let next = 0;
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        while (next < batches.length) {
+          const body = batches[next++]!;
+          const r = await fetch(`${api.url}/api/resources/transactions/batch`, {
+            method: 'POST', body, headers: { authorization: `Bearer ${token}`, 'x-tenant-id': tenant, 'content-type': 'application/json' },
+          });
+          if (r.status !== 202) throw new Error(`intake answered ${r.status}`);
+          await r.arrayBuffer();
+        }
+      }));
+      if (await api.settled(tenant, 'transactions') !== API_ROWS) throw new Error('the loop did not deliver every record');
+      return (performance.now() - started) / 1000;
+    } finally {
+      await api.close();
+    }
+  };
+  // Rounds of the two in turn, medians: one round takes a second or two, where a moment's load moves it.
+  const sinkRuns: number[] = [];
+  const loopRuns: number[] = [];
+  for (let round = 0; round < API_ROUNDS; round++) {
+    sinkRuns.push(await sinkRound(round));
+    loopRuns.push(await loopRound(round));
   }
-  // Detail: the engine's whole delivery of the same pages: change detection, the sink, and
-  // each page's checkpoint with the delivered hashes, through DeliveryPipeline.
-  api = await startApiProcess(token);
+  const sinkSeconds = medianOf(sinkRuns);
+  const loopSeconds = medianOf(loopRuns);
+  // Detail: the engine's whole delivery of the same pages: claims, the sink, and each page's
+  // checkpoint with the delivered hashes, through DeliveryPipeline.
+  const api = await startApiProcess(token);
   let deliverySeconds: number;
   try {
     await registerBench(store, 'bench-delivery', { dialect: 'postgres', url: partnerUrl }, reach(api.url));
@@ -461,28 +500,6 @@ async function figureReachApi(): Promise<void> {
   } finally {
     await api.close();
   }
-  // The same server's intake, fed the same records as pre-built 1000-record batches at the client's per-tenant concurrency (4).
-  api = await startApiProcess(token);
-  let loopSeconds: number;
-  try {
-    const batches = Array.from({ length: Math.ceil(API_ROWS / 1000) }, (_, b) => `{"resources":[${records.slice(b * 1000, b * 1000 + 1000).map((u) => u.json).join(',')}]}`);
-    const started = performance.now();
-    let next = 0;
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      while (next < batches.length) {
-        const body = batches[next++]!;
-        const r = await fetch(`${api.url}/api/resources/transactions/batch`, {
-          method: 'POST', body, headers: { authorization: `Bearer ${token}`, 'x-tenant-id': 'bench-loop', 'content-type': 'application/json' },
-        });
-        if (r.status !== 202) throw new Error(`intake answered ${r.status}`);
-        await r.arrayBuffer();
-      }
-    }));
-    if (await api.settled('bench-loop', 'transactions') !== API_ROWS) throw new Error('the loop did not deliver every record');
-    loopSeconds = (performance.now() - started) / 1000;
-  } finally {
-    await api.close();
-  }
   // For context: a whole pull (read, map, change detection, sink) of the same view.
   const pullSeconds = await pullIntoApi(store, partnerUrl, token);
   await store.close();
@@ -490,9 +507,10 @@ async function figureReachApi(): Promise<void> {
   record({
     figure: '5. Reach API sink', measured: `${rate(API_ROWS, sinkSeconds)} records/s`,
     reference: `${rate(API_ROWS, loopSeconds)} records/s (fetch loop, 1000-record batches, 4 in flight)`,
-    ratio: round(ratio), target: '>= 0.8', met: ratio >= 0.8,
+    ratio: round(ratio), target: '>= 0.9', met: ratio >= 0.9,
     detail: {
-      records: API_ROWS, sinkSeconds: round(sinkSeconds), loopSeconds: round(loopSeconds),
+      records: API_ROWS, rounds: API_ROUNDS, sinkSeconds: round(sinkSeconds), loopSeconds: round(loopSeconds),
+      sinkRuns: sinkRuns.map(round), loopRuns: loopRuns.map(round),
       withChangeDetectionRecordsPerSecond: rate(API_ROWS, deliverySeconds),
       wholePullRecordsPerSecond: rate(API_ROWS, pullSeconds),
     },
@@ -679,7 +697,7 @@ async function figureCliStart(): Promise<void> {
   const median = async (args: string[]) => {
     const runs: { seconds: number; peakMb: number }[] = [];
     for (let i = 0; i < 5; i++) runs.push(await timed(args));
-    const at = (key: 'seconds' | 'peakMb') => runs.map((r) => r[key]).sort((a, b) => a - b)[2]!;
+    const at = (key: 'seconds' | 'peakMb') => medianOf(runs.map((r) => r[key]));
     return { seconds: round(at('seconds')), peakMb: at('peakMb'), runs: runs.map((r) => round(r.seconds)) };
   };
   try {
@@ -762,8 +780,7 @@ async function figureOverview(): Promise<void> {
         bytes = (await res.arrayBuffer()).byteLength;
         if (i > 0) samples.push(ms);
       }
-      samples.sort((a, b) => a - b);
-      return { ms: round(samples[Math.floor(samples.length / 2)]!), bytes };
+      return { ms: round(medianOf(samples)), bytes };
     };
     const first = await firstByte('/console');
     const byLag = await firstByte('/console?sort=lag&dir=desc');
@@ -788,6 +805,11 @@ async function figureOverview(): Promise<void> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The middle value (of an even count, the upper of the two middle ones). */
+function medianOf(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 }
 
 function round(n: number): number {

@@ -90,7 +90,7 @@ export class ClaimedPage {
     const waiting: Candidate[] = [];
     const toPost: Candidate[] = [];
     const sendId = await store.transaction().execute(async (trx) => {
-      await run.fence(trx);
+      await run.fence(trx, 'share');
       const id = await openSend(trx, ref, run.id, this.#ctx.plan.connector.tenant, this.#ctx.plan.definition.name);
       const { claimed, inFlight } = await claimRecords(trx, ref, id, candidates.map((c) => c.entry));
       const remember: DeliveredEntry[] = [];
@@ -143,7 +143,7 @@ export class ClaimedPage {
     if (posted.ambiguous) await this.#sink.drainUnfinished(page.tenant, page.schema, reachWindow(openedAt, Date.now()), run.signal);
     const refused = this.#refused(failed, candidates);
     await store.transaction().execute(async (trx) => {
-      await run.fence(trx);
+      await run.fence(trx, 'share');
       await settleSend(trx, sendId, new Set(refused.map((r) => r.externalId!)));
       if (refused.length > 0) {
         await quarantine(trx, streamRef(this.#ctx), refused);
@@ -216,7 +216,7 @@ export class ClaimedPage {
     // Reach created while one could have arrived (see #mayBeSettledHere for the last moment).
     if (!known) await this.#sink.drainUnfinished(send.tenant, send.schema, requestWindow(send), run.signal);
     await store.transaction().execute(async (trx) => {
-      await run.fence(trx);
+      await run.fence(trx, 'share');
       // Failures Reach did not name leave what it stored of the send unknown, as an unanswered request does.
       if (known && failed.every((f) => f.externalId !== undefined)) await settleSend(trx, send.id, new Set(failed.map((f) => f.externalId!)));
       else await forgetSend(trx, send.id);

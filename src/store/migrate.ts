@@ -40,6 +40,9 @@ export interface MigrateResult {
 export async function migrateStore<DB>(db: Kysely<DB>): Promise<MigrateResult> {
   const migrations = await knownMigrations();
   const latest = migrations.at(-1)?.version ?? 0;
+  // Every command opens the store: one that is at exactly these migrations takes no lock and
+  // runs no DDL (a migration's row commits with it, so a store seen complete is complete).
+  if (await appliedExactly(db, migrations)) return { applied: [], version: latest };
   return db.connection().execute(async (conn) => {
     await sql`select pg_advisory_lock(${MIGRATION_LOCK_ID})`.execute(conn);
     try {
@@ -67,4 +70,12 @@ export async function migrateStore<DB>(db: Kysely<DB>): Promise<MigrateResult> {
       await sql`select pg_advisory_unlock(${MIGRATION_LOCK_ID})`.execute(conn);
     }
   });
+}
+
+/** Whether the store has applied these migrations and no other, read without the lock. */
+async function appliedExactly<DB>(db: Kysely<DB>, migrations: Migration[]): Promise<boolean> {
+  const table = await sql<{ found: boolean }>`select to_regclass('reach_puller_migrations') is not null as found`.execute(db);
+  if (!table.rows[0]?.found) return false;
+  const { rows } = await sql<{ version: number }>`select version from reach_puller_migrations order by version`.execute(db);
+  return rows.length === migrations.length && migrations.every((m, i) => rows[i]!.version === m.version);
 }

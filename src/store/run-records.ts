@@ -89,8 +89,14 @@ export interface LiveRun {
   readonly kind: RunKind;
   /** Aborts when the run must stop: its hold ended, or another run took its stream. */
   readonly signal: AbortSignal;
-  /** Throws RP_RUN_FENCED unless this run's row is still `running`; call inside every transaction that commits its work. */
-  fence(trx: Db): Promise<void>;
+  /**
+   * Throws RP_RUN_FENCED unless this run's row is still `running`; call first inside every
+   * transaction that commits its work. `share` for a transaction that never writes the run's
+   * row (claims, settles): those pass the fence beside each other. The default, the row's lock
+   * for update, for one that may (a checkpoint writes the run's progress): taken before any
+   * lock of its own, it never waits for the run's other transactions while they wait for it.
+   */
+  fence(trx: Db, lock?: 'share'): Promise<void>;
   /** Throws RP_RUN_FENCED when the run has not reached the store within its send deadline: it must not send. */
   assertMaySend(): void;
   /** Aborts `signal` with `reason`: a part of the run failed, so whatever waits in its other parts ends too. */
@@ -223,10 +229,13 @@ class StoreRun implements LiveRun {
     if (!this.signal.aborted) this.controller.abort(reason);
   }
 
-  async fence(trx: Db): Promise<void> {
-    // The row lock taken here also orders this commit against a takeover's `abandoned()` update.
-    const row = await trx.updateTable('runs').set({ heartbeat_at: sql<Date>`now()` })
-      .where('id', '=', this.id).where('status', '=', 'running').returning('id').executeTakeFirst();
+  async fence(trx: Db, lock?: 'share'): Promise<void> {
+    // The row's lock orders this commit against a takeover's `abandoned()` update (it waits for
+    // this commit; a fence after it finds the row no longer running). A share lock lets the
+    // run's claims and settles pass beside each other: a lock for update on each queued every
+    // transaction of the run behind the one before (docs/benchmarks.md, figure 5).
+    const query = trx.selectFrom('runs').select('id').where('id', '=', this.id).where('status', '=', 'running');
+    const row = await (lock === 'share' ? query.forShare() : query.forUpdate()).executeTakeFirst();
     if (!row) {
       const error = this.#fencedError();
       this.#stop(error);

@@ -47,6 +47,32 @@ describe('state store migrations', () => {
     await dropDatabase('postgres', name);
   }, 120_000);
 
+  test('a store at exactly these migrations opens without the migration lock; one behind still waits for it', async ({ lab }) => {
+    const { name, url } = await emptyDatabase(lab, 'current');
+    await (await openStore({ databaseUrl: url })).close();
+    // Another process holds the lock (it is migrating): a current store need not wait for it.
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      await holder.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+      const opened = await Promise.race([openStore({ databaseUrl: url }), new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 10_000))]);
+      expect(opened, 'a current store waited for the migration lock').not.toBe('waited');
+      if (opened !== 'waited') await opened.close();
+      // A store one migration behind goes through the lock, as before.
+      await holder.query('delete from reach_puller_migrations where version = (select max(version) from reach_puller_migrations)');
+      const behind = openStore({ databaseUrl: url });
+      const early = await Promise.race([behind.then(() => 'opened'), new Promise<'waiting'>((resolve) => setTimeout(() => resolve('waiting'), 1_000))]);
+      expect(early).toBe('waiting');
+      await holder.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
+      await (await behind).close();
+      const { rows } = await holder.query<{ n: number }>('select count(*)::int as n from reach_puller_migrations');
+      expect(rows[0]!.n).toBe((await knownMigrations()).length);
+    } finally {
+      await holder.end();
+    }
+    await dropDatabase('postgres', name);
+  });
+
   test('refuses a store migrated by a newer version, saying what to do', async ({ lab }) => {
     const { name, url } = await emptyDatabase(lab, 'newer');
     const store = await openStore({ databaseUrl: url });
