@@ -93,7 +93,7 @@ export interface LiveRun {
    * Throws RP_RUN_FENCED unless this run's row is still `running`; call first inside every
    * transaction that commits its work. `share` for a transaction that never writes the run's
    * row (claims, settles): those pass the fence beside each other. The default, the row's lock
-   * for update, for one that may (a checkpoint writes the run's progress): taken before any
+   * for no key update, for one that may (a checkpoint writes the run's progress): taken before any
    * lock of its own, it never waits for the run's other transactions while they wait for it.
    */
   fence(trx: Db, lock?: 'share'): Promise<void>;
@@ -235,7 +235,9 @@ class StoreRun implements LiveRun {
     // run's claims and settles pass beside each other: a lock for update on each queued every
     // transaction of the run behind the one before (docs/benchmarks.md, figure 5).
     const query = trx.selectFrom('runs').select('id').where('id', '=', this.id).where('status', '=', 'running');
-    const row = await (lock === 'share' ? query.forShare() : query.forUpdate()).executeTakeFirst();
+    // No key update, not update: the latter also blocks the foreign key checks of rows that
+    // reference the run (rejected_records.run_id), which the old fence (an UPDATE) let pass.
+    const row = await (lock === 'share' ? query.forShare() : query.forNoKeyUpdate()).executeTakeFirst();
     if (!row) {
       const error = this.#fencedError();
       this.#stop(error);
