@@ -40,10 +40,11 @@ export interface MigrateResult {
 export async function migrateStore<DB>(db: Kysely<DB>): Promise<MigrateResult> {
   const migrations = await knownMigrations();
   const latest = migrations.at(-1)?.version ?? 0;
-  // Every command opens the store: one that is at exactly these migrations takes no lock and
-  // runs no DDL (a migration's row commits with it, so a store seen complete is complete).
-  if (await appliedExactly(db, migrations)) return { applied: [], version: latest };
   return db.connection().execute(async (conn) => {
+    // Every command opens the store: one at exactly these migrations runs no DDL, and commands
+    // pass beside each other (the lock shared). Not while a process migrates (the lock held):
+    // its migration, not yet committed, may be of a newer version, which this one must refuse.
+    if (await appliedExactlyUnlessMigrating(conn, migrations)) return { applied: [], version: latest };
     await sql`select pg_advisory_lock(${MIGRATION_LOCK_ID})`.execute(conn);
     try {
       await sql`create table if not exists reach_puller_migrations (
@@ -72,7 +73,18 @@ export async function migrateStore<DB>(db: Kysely<DB>): Promise<MigrateResult> {
   });
 }
 
-/** Whether the store has applied these migrations and no other, read without the lock. */
+/** Whether no process migrates the store and it has applied these migrations and no other. */
+async function appliedExactlyUnlessMigrating<DB>(conn: Kysely<DB>, migrations: Migration[]): Promise<boolean> {
+  const { rows } = await sql<{ free: boolean }>`select pg_try_advisory_lock_shared(${MIGRATION_LOCK_ID}) as free`.execute(conn);
+  if (!rows[0]?.free) return false;
+  try {
+    return await appliedExactly(conn, migrations);
+  } finally {
+    await sql`select pg_advisory_unlock_shared(${MIGRATION_LOCK_ID})`.execute(conn);
+  }
+}
+
+/** Whether the store has applied these migrations and no other. */
 async function appliedExactly<DB>(db: Kysely<DB>, migrations: Migration[]): Promise<boolean> {
   const table = await sql<{ found: boolean }>`select to_regclass('reach_puller_migrations') is not null as found`.execute(db);
   if (!table.rows[0]?.found) return false;

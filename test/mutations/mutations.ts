@@ -818,10 +818,18 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     name: 'current-store-skips-migration-lock',
-    breaks: 'every command on a current store takes the migration lock and waits behind a migrating process',
+    breaks: 'every command on a current store takes the migration lock and waits behind another command opening it',
     file: 'src/store/migrate.ts',
-    find: '  if (await appliedExactly(db, migrations)) return { applied: [], version: latest };\n',
+    find: '    if (await appliedExactlyUnlessMigrating(conn, migrations)) return { applied: [], version: latest };\n',
     replace: '',
     tests: ['test/store/migrate.test.ts'],
+  },
+  {
+    name: 'current-store-waits-for-migrating-process',
+    breaks: 'an older process opening the store while a newer one migrates it is let in, not refused',
+    file: 'src/store/migrate.ts',
+    find: '  if (!rows[0]?.free) return false;\n',
+    replace: '',
+    tests: ['test/store/migrate-beside-newer.test.ts'],
   },
 ];
