@@ -801,7 +801,7 @@ export const MUTATIONS: Mutation[] = [
     tests: ['test/store/run-fence.test.ts'],
   },
   {
-    name: 'fence-for-update-by-default',
+    name: 'checkpoint-fence-excludes-shares',
     breaks: 'a checkpoint and a settle of one run deadlock (the run fails)',
     file: 'src/store/run-records.ts',
     find: "(lock === 'share' ? query.forShare() : query.forNoKeyUpdate())",
