@@ -34,6 +34,11 @@ export interface StoreOptions {
   command?: string;
 }
 
+// PostgreSQL's default 128 MB of shared buffers are touched at every PGlite boot, in this
+// process's memory beside the puller's: 16 MB start faster and keep every command about 120 MB
+// smaller, and a backfill into the embedded store went no slower (docs/benchmarks.md, figures 9, 11).
+const EMBEDDED_SHARED_BUFFERS = '16MB';
+
 // node-pg's defaults, made explicit for both drivers: int8 and numeric stay exact strings.
 const INT8 = 20;
 const NUMERIC = 1700;
@@ -106,6 +111,7 @@ async function openEmbedded(home = './.reach-puller', command = process.argv[2] 
   let pglite;
   try {
     pglite = await PGlite.create(dataDir, {
+      startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`],
       parsers: { [INT8]: (v: string) => v, [NUMERIC]: (v: string) => v },
     });
   } catch (error) {
