@@ -44,7 +44,7 @@ export async function claimRecords(trx: Db, ref: StreamRef, sendId: string, entr
   const inserted = await sql<{ external_id: string }>`
     insert into delivery_claims (connector_id, stream, external_id, send_id, version, content_hash, deleted)
     select ${ref.connectorId}, ${ref.stream}, x.id, ${sendId}, x.version, x.hash, x.deleted
-    from unnest(${ordered.map((e) => e.externalId)}::text[], ${textColumn(ordered.map((e) => e.version))},
+    from unnest(${textColumn(ordered.map((e) => e.externalId))}, ${textColumn(ordered.map((e) => e.version))},
       ${textColumn(ordered.map((e) => e.contentHash))}, ${ordered.map((e) => e.deleted)}::boolean[]) as x(id, version, hash, deleted)
     on conflict do nothing
     returning external_id`.execute(trx);
@@ -52,7 +52,7 @@ export async function claimRecords(trx: Db, ref: StreamRef, sendId: string, entr
   if (claimed.size > 0) {
     const { rows } = await sql<{ external_id: string; content_hash: string; version: string; deleted: boolean }>`
       select x.id as external_id, d.content_hash, d.version, d.deleted
-      from unnest(${[...claimed.keys()]}::text[]) as x(id)
+      from unnest(${textColumn([...claimed.keys()])}) as x(id)
       cross join lateral (
         select content_hash, version, deleted from delivered
         where connector_id = ${ref.connectorId} and stream = ${ref.stream} and external_id = x.id limit 1) as d`.execute(trx);

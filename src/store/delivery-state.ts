@@ -65,7 +65,7 @@ export async function loadDelivered(db: Db, ref: StreamRef, externalIds: string[
   // `= any(...)`, a table not yet analyzed (a first backfill) was scanned whole for every page.
   const { rows } = await sql<{ external_id: string; content_hash: string; version: string; deleted: boolean }>`
     select x.id as external_id, d.content_hash, d.version, d.deleted
-    from unnest(${externalIds}::text[]) as x(id)
+    from unnest(${textColumn(externalIds)}) as x(id)
     cross join lateral (
       select content_hash, version, deleted from delivered
       where connector_id = ${ref.connectorId} and stream = ${ref.stream} and external_id = x.id limit 1) as d`.execute(db);
@@ -84,7 +84,7 @@ export async function recordDelivered(trx: Db, ref: StreamRef, unordered: Delive
   await sql`
     insert into delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
     select ${ref.connectorId}, ${ref.stream}, x.id, x.hash, x.version, x.deleted, now()
-    from unnest(${ids}::text[], ${hashes}, ${versions}, ${deleted}::boolean[]) as x(id, hash, version, deleted)
+    from unnest(${textColumn(ids)}, ${hashes}, ${versions}, ${deleted}::boolean[]) as x(id, hash, version, deleted)
     on conflict (connector_id, stream, external_id) do update set
       content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
     where delivered.version <= excluded.version collate "C"`.execute(trx);

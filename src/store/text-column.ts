@@ -1,7 +1,7 @@
 /**
  * A column of text values for `unnest(...)` in a bulk statement. The pg driver sends a JS
  * array as an array literal, escaping every element; for values without newlines (JSON
- * text, hashes, cursor versions) one text joined at newlines, split by the server, costs
+ * text, hashes, cursor versions, external ids) one text joined at newlines, split by the server, costs
  * the puller nothing per element.
  */
 import { sql, type RawBuilder } from 'kysely';

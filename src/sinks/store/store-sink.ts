@@ -39,7 +39,7 @@ export class StoreSink implements TransactionalSink {
     const r = await sql`
       insert into resources (tenant_id, schema_name, external_id, body, version, stream_versions, deleted, updated_at)
       select ${page.tenant}, ${page.schema}, x.id, x.body::jsonb, x.version, jsonb_build_object(${page.writer}::text, x.version), x.deleted, now()
-      from unnest(${rows.map((row) => row.id)}::text[], ${textColumn(rows.map((row) => row.body))},
+      from unnest(${textColumn(rows.map((row) => row.id))}, ${textColumn(rows.map((row) => row.body))},
         ${textColumn(rows.map((row) => row.version))}, ${rows.map((row) => row.deleted)}::boolean[]) as x(id, body, version, deleted)
       on conflict (tenant_id, schema_name, external_id) do update set
         body = case when excluded.deleted then '{}'::jsonb else resources.body || excluded.body end,

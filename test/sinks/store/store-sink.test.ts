@@ -3,6 +3,7 @@
  * their transaction, on both stores (server PostgreSQL and the embedded PGlite a new user
  * gets), through the one merge per page that every page takes.
  */
+import { sql } from 'kysely';
 import { StoreSink } from '../../../src/sinks/store/store-sink.ts';
 import type { SinkPage } from '../../../src/sinks/sink.ts';
 import { loadDelivered, recordDelivered, type DeliveredEntry } from '../../../src/store/delivery-state.ts';
@@ -146,6 +147,22 @@ for (const [kind, openStore] of STORES) {
       const known = await loadDelivered(store.db, ref, ids);
       expect(known.size).toBe(ids.length);
       ids.forEach((id, i) => expect(known.get(id)).toEqual(i % 2 === 0 ? entry(id, 'v3', 'new', i % 4 === 0) : entry(id, 'v2')));
+    });
+
+    test('external ids holding a newline are keys as sent, in the store and its delivery records', async ({ lab }) => {
+      const store = await storeOf(lab);
+      // Ids travel to the server joined at newlines (store/text-column.ts): a page holding one takes the array path.
+      for (const ids of [['plain-1', 'line\nbreak', 'tab\there'], ['plain-2', 'plain-3']]) {
+        const tenant = lab.unique('ids');
+        await writer(store)(page(tenant, ids.map((id) => [id, { id }, 'v1'])));
+        const { rows } = await sql<{ external_id: string }>`select external_id from resources where tenant_id = ${tenant}`.execute(store.db);
+        expect(rows.map((r) => r.external_id).sort()).toEqual([...ids].sort());
+        const ref = { connectorId: 'c', stream: tenant };
+        const entries = ids.map((externalId): DeliveredEntry => ({ externalId, contentHash: `h-${externalId}`, version: 'v1', deleted: false }));
+        await store.db.transaction().execute((trx) => recordDelivered(trx, ref, entries));
+        expect([...(await loadDelivered(store.db, ref, ids)).values()].sort((a, b) => (a.externalId < b.externalId ? -1 : 1)))
+          .toEqual([...entries].sort((a, b) => (a.externalId < b.externalId ? -1 : 1)));
+      }
     });
   });
 }
