@@ -16,17 +16,13 @@
 import { sql } from 'kysely';
 import { quarantine, resolveQuarantined, type Rejection } from '../../src/store/delivery-state.ts';
 import { recordProgress, startRun, ZERO_COUNTS } from '../../src/store/run-records.ts';
+import { heldTransaction } from '../helpers/held-transaction.ts';
+import { oneStreamConnector } from '../helpers/one-stream-connector.ts';
 import { describe, expect, test } from '../fixture.ts';
 
 describe('the checkpoint fence beside a quarantine of the same run', () => {
   test('a quarantine of the next page while a checkpoint resolves the same row: both commit, no deadlock', async ({ lab }) => {
-    const partner = await lab.partner('postgres');
-    const store = await lab.store();
-    const { view } = await lab.view(partner, lab.unique('fq'), 'id bigint primary key, updated_at timestamptz not null');
-    const connector = await lab.connector(store, partner, { id: 'fence-quarantine', body: `streams:
-  - { name: rows, view: ${view}, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id } }
-` });
-    const ref = { connectorId: connector.id, stream: 'rows' };
+    const { store, connector, ref } = await oneStreamConnector(lab, 'fence-quarantine');
     const rejection = (runId: string, cursor: string): Rejection => ({
       runId, tenant: connector.id, externalId: '7', sourceKey: ['7'], sourceCursor: cursor, fields: ['id'], reason: 'bad',
     });
@@ -37,24 +33,17 @@ describe('the checkpoint fence beside a quarantine of the same run', () => {
 
     const run = await startRun(store.db, ref, 'pull', undefined);
     try {
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => { release = resolve; });
-      let fenced!: () => void;
-      const checkpointFenced = new Promise<void>((resolve) => { fenced = resolve; });
       // Page N's checkpoint (commitCheckpoint): fence, resolve the entries of the rows it delivered, progress.
-      const checkpoint = store.db.transaction().execute(async (trx) => {
-        await run.fence(trx);
-        fenced();
-        await released;
+      const checkpoint = heldTransaction(store.db, (trx) => run.fence(trx), async (trx) => {
         await resolveQuarantined(trx, ref, 'instant', [{ key: ['7'], cursor: '2024-01-02T00:00:00.000000Z' }]);
         await recordProgress(trx, run.id, ZERO_COUNTS, undefined);
       });
-      await checkpointFenced;
+      await checkpoint.ready;
       // Page N+1 trips the reject-rate guard: its rejections go to quarantine at once (row 7, newer and bad again).
       const next = quarantine(store.db, ref, [rejection(run.id, '2024-01-03T00:00:00.000000Z')]);
       await new Promise((resolve) => setTimeout(resolve, 300));
-      release();
-      const results = await Promise.allSettled([checkpoint, next]);
+      checkpoint.release();
+      const results = await Promise.allSettled([checkpoint.done, next]);
       const failures = results.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message)] : []));
       expect(failures, 'the checkpoint and the quarantine beside it').toEqual([]);
       const { rows } = await sql<{ n: number }>`select count(*)::int as n from rejected_records

@@ -10,10 +10,12 @@
  * - a checkpoint (which writes the run's row) beside the run's other transactions never
  *   deadlocks with them: it takes the row's lock for update at its fence, before any other.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { StoreSchema } from '../../src/store/schema.ts';
 import { abandoned, recordProgress, startRun, ZERO_COUNTS } from '../../src/store/run-records.ts';
 import { saveWatermark } from '../../src/store/delivery-state.ts';
+import { heldTransaction } from '../helpers/held-transaction.ts';
+import { oneStreamConnector } from '../helpers/one-stream-connector.ts';
 import { describe, expect, test } from '../fixture.ts';
 
 /** Resolves with what `work` gave, or with 'waited' after `ms`. */
@@ -21,29 +23,10 @@ function within<T>(work: Promise<T>, ms: number): Promise<T | 'waited'> {
   return Promise.race([work, new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), ms))]);
 }
 
-/** A transaction held open after `inside` ran, until `release` is called. */
-function heldTransaction(db: Kysely<StoreSchema>, inside: (trx: Transaction<StoreSchema>) => Promise<void>) {
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => { release = resolve; });
-  let entered!: () => void;
-  const ready = new Promise<void>((resolve) => { entered = resolve; });
-  const done = db.transaction().execute(async (trx) => {
-    await inside(trx);
-    entered();
-    await released;
-  });
-  return { ready, done, release };
-}
-
 describe('the run fence', () => {
   test('two transactions of one run pass the fence together', async ({ lab }) => {
-    const partner = await lab.partner('postgres');
-    const store = await lab.store();
-    const { view } = await lab.view(partner, lab.unique('fence'), 'id bigint primary key, updated_at timestamptz not null');
-    const connector = await lab.connector(store, partner, { id: 'fence-both', body: `streams:
-  - { name: rows, view: ${view}, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id } }
-` });
-    const run = await startRun(store.db, { connectorId: connector.id, stream: 'rows' }, 'pull', undefined);
+    const { store, ref } = await oneStreamConnector(lab, 'fence-both');
+    const run = await startRun(store.db, ref, 'pull', undefined);
     try {
       const first = heldTransaction(store.db, (trx) => run.fence(trx, 'share'));
       await first.ready;
@@ -58,13 +41,8 @@ describe('the run fence', () => {
   });
 
   test('a takeover waits for a fenced transaction in flight; after it the run is refused', async ({ lab }) => {
-    const partner = await lab.partner('postgres');
-    const store = await lab.store();
-    const { view } = await lab.view(partner, lab.unique('fence'), 'id bigint primary key, updated_at timestamptz not null');
-    const connector = await lab.connector(store, partner, { id: 'fence-takeover', body: `streams:
-  - { name: rows, view: ${view}, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id } }
-` });
-    const run = await startRun(store.db, { connectorId: connector.id, stream: 'rows' }, 'pull', undefined);
+    const { store, connector, ref } = await oneStreamConnector(lab, 'fence-takeover');
+    const run = await startRun(store.db, ref, 'pull', undefined);
     try {
       const inFlight = heldTransaction(store.db, async (trx) => {
         await run.fence(trx, 'share');
@@ -86,29 +64,14 @@ describe('the run fence', () => {
   });
 
   test('a checkpoint beside another transaction of its run: both commit, no deadlock', async ({ lab }) => {
-    const partner = await lab.partner('postgres');
-    const store = await lab.store();
-    const { view } = await lab.view(partner, lab.unique('fence'), 'id bigint primary key, updated_at timestamptz not null');
-    const connector = await lab.connector(store, partner, { id: 'fence-checkpoint', body: `streams:
-  - { name: rows, view: ${view}, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id } }
-` });
-    const ref = { connectorId: connector.id, stream: 'rows' };
+    const { store, connector, ref } = await oneStreamConnector(lab, 'fence-checkpoint');
     await saveWatermark(store.db, ref, { cursor: '2024-01-01T00:00:00.000000Z', key: [] });
     const run = await startRun(store.db, ref, 'pull', undefined);
     const touchSharedRow = (trx: Transaction<StoreSchema>) => sql`update stream_state set updated_at = now() where connector_id = ${connector.id}`.execute(trx);
     try {
       // A settle of the run: fenced, the row it writes still to come.
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => { release = resolve; });
-      let fenced!: () => void;
-      const settleFenced = new Promise<void>((resolve) => { fenced = resolve; });
-      const settle = store.db.transaction().execute(async (trx) => {
-        await run.fence(trx, 'share');
-        fenced();
-        await released;
-        await touchSharedRow(trx);
-      });
-      await settleFenced;
+      const settle = heldTransaction(store.db, (trx) => run.fence(trx, 'share'), touchSharedRow);
+      await settle.ready;
       // The checkpoint: fenced, then that row, then the run's own row (its progress).
       const checkpoint = store.db.transaction().execute(async (trx) => {
         await run.fence(trx);
@@ -117,8 +80,8 @@ describe('the run fence', () => {
       });
       await new Promise((resolve) => setTimeout(resolve, 300));
       // The settle writes the row and commits; PostgreSQL would report a deadlock within deadlock_timeout (1 s).
-      release();
-      await Promise.all([settle, checkpoint]);
+      settle.release();
+      await Promise.all([settle.done, checkpoint]);
     } finally {
       await run.finish('succeeded', ZERO_COUNTS);
     }
