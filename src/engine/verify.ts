@@ -51,6 +51,7 @@ import { reconcileStream, type ReconcileSummary } from './reconcile.ts';
 import { adoptStreamIdentity, cursorSignature } from './stream-identity.ts';
 import type { StreamPlan } from './stream-plan.ts';
 import { compareCursor, futureBound, versionKey } from './watermark.ts';
+import { GUARDED_ID, unguardId } from '../store/external-id-text.ts';
 
 /** What verify counts as a difference; each fails the verify. */
 export const DIFFERENCE_KINDS = ['missing', 'stale', 'extra'] as const;
@@ -367,11 +368,11 @@ class StreamScan {
 
   /** Delivered, not deleted, with a version in the range. */
   async #deliveredIds(lo: CursorValue | undefined, hi: CursorValue | undefined): Promise<string[]> {
-    const { rows } = await sql<{ external_id: string }>`
-      select external_id from delivered
+    const { rows } = await sql<{ guarded_id: string }>`
+      select ${GUARDED_ID} as guarded_id from delivered
       where ${this.#versionRange(lo, hi)} and not deleted`
       .execute(this.options.store);
-    return rows.map((r) => r.external_id);
+    return rows.map((r) => unguardId(r.guarded_id));
   }
 
   async #deliveredCount(lo: CursorValue | undefined, hi: CursorValue | undefined): Promise<number> {

@@ -9,7 +9,8 @@
  * that meets one of its claims (engine/claimed-delivery.ts).
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DeliveredEntry, StreamRef } from './delivery-state.ts';
+import { loadDelivered, type DeliveredEntry, type StreamRef } from './delivery-state.ts';
+import { byPosition } from './external-id-text.ts';
 import type { Posted } from '../sinks/sink.ts';
 import type { SendState, StoreSchema } from './schema.ts';
 import { inLockOrder } from './lock-order.ts';
@@ -41,28 +42,34 @@ export async function claimRecords(trx: Db, ref: StreamRef, sendId: string, entr
   const inFlight = new Map<string, DeliveredEntry>();
   if (entries.length === 0) return { claimed, inFlight };
   const ordered = inLockOrder(entries, (e) => e.externalId);
-  const inserted = await sql<{ external_id: string }>`
-    insert into delivery_claims (connector_id, stream, external_id, send_id, version, content_hash, deleted)
-    select ${ref.connectorId}, ${ref.stream}, x.id, ${sendId}, x.version, x.hash, x.deleted
-    from unnest(${textColumn(ordered.map((e) => e.externalId))}, ${textColumn(ordered.map((e) => e.version))},
-      ${textColumn(ordered.map((e) => e.contentHash))}, ${ordered.map((e) => e.deleted)}::boolean[]) as x(id, version, hash, deleted)
-    on conflict do nothing
-    returning external_id`.execute(trx);
-  for (const r of inserted.rows) claimed.set(r.external_id, undefined);
+  const ids = ordered.map((e) => e.externalId);
+  // Inserted in lock order; what was claimed is told by position (store/external-id-text.ts).
+  const inserted = await sql<{ n: string }>`
+    with input as materialized (
+      select * from unnest(${textColumn(ids)}, ${textColumn(ordered.map((e) => e.version))},
+        ${textColumn(ordered.map((e) => e.contentHash))}, ${ordered.map((e) => e.deleted)}::boolean[])
+        with ordinality as x(id, version, hash, deleted, n)),
+    claimed as (
+      insert into delivery_claims (connector_id, stream, external_id, send_id, version, content_hash, deleted)
+      select ${ref.connectorId}, ${ref.stream}, id, ${sendId}, version, hash, deleted from input order by n
+      on conflict do nothing
+      returning external_id)
+    select input.n from input join claimed on claimed.external_id = input.id`.execute(trx);
+  for (const r of inserted.rows) claimed.set(byPosition(ids, r.n), undefined);
   if (claimed.size > 0) {
-    const { rows } = await sql<{ external_id: string; content_hash: string; version: string; deleted: boolean }>`
-      select x.id as external_id, d.content_hash, d.version, d.deleted
-      from unnest(${textColumn([...claimed.keys()])}) as x(id)
-      cross join lateral (
-        select content_hash, version, deleted from delivered
-        where connector_id = ${ref.connectorId} and stream = ${ref.stream} and external_id = x.id limit 1) as d`.execute(trx);
-    for (const r of rows) claimed.set(r.external_id, { externalId: r.external_id, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
+    const known = await loadDelivered(trx, ref, [...claimed.keys()]);
+    for (const [id, entry] of known) claimed.set(id, entry);
   }
-  const others = entries.map((e) => e.externalId).filter((id) => !claimed.has(id));
+  const others = ids.filter((id) => !claimed.has(id));
   if (others.length > 0) {
-    const rows = await trx.selectFrom('delivery_claims').select(['external_id', 'version', 'content_hash', 'deleted'])
-      .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).where('external_id', 'in', others).execute();
-    for (const r of rows) inFlight.set(r.external_id, { externalId: r.external_id, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
+    const { rows } = await sql<{ n: string; version: string; content_hash: string; deleted: boolean }>`
+      select x.n, c.version, c.content_hash, c.deleted
+      from unnest(${textColumn(others)}) with ordinality as x(id, n)
+      join delivery_claims c on c.connector_id = ${ref.connectorId} and c.stream = ${ref.stream} and c.external_id = x.id`.execute(trx);
+    for (const r of rows) {
+      const externalId = byPosition(others, r.n);
+      inFlight.set(externalId, { externalId, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
+    }
   }
   return { claimed, inFlight };
 }

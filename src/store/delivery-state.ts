@@ -10,6 +10,7 @@ import { pageOf, REJECTS_LIST, type Page, type PageRequest } from './keyset-page
 import type { RejectedRecordsTable, StoreSchema } from './schema.ts';
 import { inLockOrder } from './lock-order.ts';
 import { textColumn } from './text-column.ts';
+import { byPosition } from './external-id-text.ts';
 
 type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
 
@@ -63,13 +64,16 @@ export async function loadDelivered(db: Db, ref: StreamRef, externalIds: string[
   // One array parameter, not one per id: a page's lookup is one short statement to parse and plan.
   // The lateral LIMIT makes it one primary-key probe per id whatever the statistics say: with
   // `= any(...)`, a table not yet analyzed (a first backfill) was scanned whole for every page.
-  const { rows } = await sql<{ external_id: string; content_hash: string; version: string; deleted: boolean }>`
-    select x.id as external_id, d.content_hash, d.version, d.deleted
-    from unnest(${textColumn(externalIds)}) as x(id)
+  const { rows } = await sql<{ n: string; content_hash: string; version: string; deleted: boolean }>`
+    select x.n, d.content_hash, d.version, d.deleted
+    from unnest(${textColumn(externalIds)}) with ordinality as x(id, n)
     cross join lateral (
       select content_hash, version, deleted from delivered
       where connector_id = ${ref.connectorId} and stream = ${ref.stream} and external_id = x.id limit 1) as d`.execute(db);
-  for (const r of rows) out.set(r.external_id, { externalId: r.external_id, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
+  for (const r of rows) {
+    const externalId = byPosition(externalIds, r.n);
+    out.set(externalId, { externalId, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
+  }
   return out;
 }
 

@@ -1,0 +1,22 @@
+/**
+ * External ids read back from the state store exactly as they were sent. The embedded store
+ * (PGlite) decodes every text it returns with a TextDecoder that drops a leading U+FEFF (a
+ * byte-order mark), which a partner's id may begin with: read back bare, such an id names
+ * another record. Results matched to ids sent name them by position; ids read in bulk come
+ * back behind one character that carries any BOM through.
+ */
+import { sql, type RawBuilder } from 'kysely';
+
+/** The id a result row stands for, by its position among the ids sent (`with ordinality`, from 1). */
+export function byPosition(externalIds: readonly string[], n: string | number): string {
+  const id = externalIds[Number(n) - 1];
+  if (id === undefined) throw new Error(`the store answered for position ${n} of ${externalIds.length} ids`);
+  return id;
+}
+
+/** A select list item reading the `external_id` column as `guarded_id`; `unguardId` gives the id back. */
+export const GUARDED_ID: RawBuilder<string> = sql<string>`'.' || external_id`;
+
+export function unguardId(guarded: string): string {
+  return guarded.slice(1);
+}
