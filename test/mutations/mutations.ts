@@ -838,6 +838,6 @@ export const MUTATIONS: Mutation[] = [
     file: 'src/store/external-id-text.ts',
     find: "export const GUARDED_ID: RawBuilder<string> = sql<string>`'.' || external_id`;\n\nexport function unguardId(guarded: string): string {\n  return guarded.slice(1);",
     replace: "export const GUARDED_ID: RawBuilder<string> = sql<string>`external_id`;\n\nexport function unguardId(guarded: string): string {\n  return guarded;",
-    tests: ['test/engine/bom-leading-ids.test.ts'],
+    tests: ['test/engine/hostile-external-ids.test.ts'],
   },
 ];
