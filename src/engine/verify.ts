@@ -403,14 +403,14 @@ class StreamScan {
     const records = verdicts.flatMap(({ verdict }) => ('candidate' in verdict && verdict.candidate.upsert
       ? [`{"id":${JSON.stringify(verdict.candidate.externalId)},"body":${verdict.candidate.upsert.json}}`] : []));
     if (records.length === 0) return new Set();
-    const { rows } = await sql<{ id: string }>`
-      select x.id from jsonb_to_recordset(${`[${records.join(',')}]`}::jsonb) as x(id text, body jsonb)
+    const { rows } = await sql<{ guarded_id: string }>`
+      select '.' || x.id as guarded_id from jsonb_to_recordset(${`[${records.join(',')}]`}::jsonb) as x(id text, body jsonb)
       left join resources r on r.tenant_id = ${this.plan.connector.tenant} and r.schema_name = ${this.plan.definition.name} and r.external_id = x.id
       where r.external_id is null or r.deleted or exists (
         select 1 from jsonb_each(x.body) f
         where case when f.value = 'null'::jsonb then r.body ? f.key else (r.body -> f.key) is distinct from f.value end)`
       .execute(this.options.store);
-    return new Set(rows.map((r) => r.id));
+    return new Set(rows.map((r) => unguardId(r.guarded_id)));
   }
 
   /** Source keys (as JSON) of these rows with an open quarantine entry. */
