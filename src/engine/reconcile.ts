@@ -24,7 +24,7 @@ import { withPlannedStream } from './planned-stream.ts';
 import { adoptStreamIdentity } from './stream-identity.ts';
 import { versionJustAfter } from './watermark.ts';
 import { DEFAULT_MAX_DELETE_RATIO } from './mass-delete-guard.ts';
-import { GUARDED_ID, unguardId } from '../store/external-id-text.ts';
+import { guardedId, unguardId } from '../store/external-id-text.ts';
 // Reach takes at most 1000 resources per batch request.
 const DELETE_PAGE = 1000;
 const SCAN_CHUNK = 5000;
@@ -79,7 +79,7 @@ export async function reconcileStream(options: ReconcileOptions): Promise<Reconc
   try {
     const summary = await withPlannedStream(store, connector, options.stream, options.runtime, async (plan, source) => {
       // Read before the scan: every id delivered by then must show up in the scan if its row exists.
-      const rows = await store.selectFrom('delivered').select([GUARDED_ID.as('guarded_id'), 'version'])
+      const rows = await store.selectFrom('delivered').select([guardedId().as('guarded_id'), 'version'])
         .where('connector_id', '=', ref.connectorId).where('stream', '=', ref.stream).where('deleted', '=', false).execute();
       const delivered = new Map(rows.map((r) => [unguardId(r.guarded_id), r.version]));
       const present = new Set<string>();

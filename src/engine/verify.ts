@@ -51,7 +51,7 @@ import { reconcileStream, type ReconcileSummary } from './reconcile.ts';
 import { adoptStreamIdentity, cursorSignature } from './stream-identity.ts';
 import type { StreamPlan } from './stream-plan.ts';
 import { compareCursor, futureBound, versionKey } from './watermark.ts';
-import { GUARDED_ID, unguardId } from '../store/external-id-text.ts';
+import { guardedId, unguardId } from '../store/external-id-text.ts';
 
 /** What verify counts as a difference; each fails the verify. */
 export const DIFFERENCE_KINDS = ['missing', 'stale', 'extra'] as const;
@@ -369,7 +369,7 @@ class StreamScan {
   /** Delivered, not deleted, with a version in the range. */
   async #deliveredIds(lo: CursorValue | undefined, hi: CursorValue | undefined): Promise<string[]> {
     const { rows } = await sql<{ guarded_id: string }>`
-      select ${GUARDED_ID} as guarded_id from delivered
+      select ${guardedId()} as guarded_id from delivered
       where ${this.#versionRange(lo, hi)} and not deleted`
       .execute(this.options.store);
     return rows.map((r) => unguardId(r.guarded_id));
@@ -404,7 +404,7 @@ class StreamScan {
       ? [`{"id":${JSON.stringify(verdict.candidate.externalId)},"body":${verdict.candidate.upsert.json}}`] : []));
     if (records.length === 0) return new Set();
     const { rows } = await sql<{ guarded_id: string }>`
-      select '.' || x.id as guarded_id from jsonb_to_recordset(${`[${records.join(',')}]`}::jsonb) as x(id text, body jsonb)
+      select ${guardedId('x.id')} as guarded_id from jsonb_to_recordset(${`[${records.join(',')}]`}::jsonb) as x(id text, body jsonb)
       left join resources r on r.tenant_id = ${this.plan.connector.tenant} and r.schema_name = ${this.plan.definition.name} and r.external_id = x.id
       where r.external_id is null or r.deleted or exists (
         select 1 from jsonb_each(x.body) f

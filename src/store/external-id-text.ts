@@ -14,8 +14,10 @@ export function byPosition(externalIds: readonly string[], n: string | number): 
   return id;
 }
 
-/** A select list item reading the `external_id` column as `guarded_id`; `unguardId` gives the id back. */
-export const GUARDED_ID: RawBuilder<string> = sql<string>`'.' || external_id`;
+/** A select list item reading an id column behind one character; `unguardId` gives the id back. */
+export function guardedId(column = 'external_id'): RawBuilder<string> {
+  return sql<string>`'.' || ${sql.ref(column)}`;
+}
 
 export function unguardId(guarded: string): string {
   return guarded.slice(1);

@@ -7,7 +7,7 @@
  */
 import { reconcileStream } from '../../src/engine/reconcile.ts';
 import type { Store } from '../../src/store/open-store.ts';
-import { GUARDED_ID, unguardId } from '../../src/store/external-id-text.ts';
+import { guardedId, unguardId } from '../../src/store/external-id-text.ts';
 import { readResources } from '../helpers/resources.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { describe, expect, test, type Lab } from '../fixture.ts';
@@ -50,7 +50,7 @@ for (const [kind, open] of STORES) {
           const want = ids.map((id, i) => ({ id, first_name: (i + 1) % 2 === 0 ? 'v2' : 'v1' }));
           const by = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
           expect(held.map((r) => ({ id: r.id, first_name: r.first_name })).sort(by)).toEqual(want.sort(by));
-          const delivered = await store.db.selectFrom('delivered').select(GUARDED_ID.as('id')).where('connector_id', '=', name).execute();
+          const delivered = await store.db.selectFrom('delivered').select(guardedId().as('id')).where('connector_id', '=', name).execute();
           expect(delivered.map((d) => unguardId(d.id)).sort()).toEqual([...ids].sort());
           // Nothing changed: read again from the start (as a backfill would), nothing is sent; reconcile finds nothing missing.
           await store.db.deleteFrom('stream_state').where('connector_id', '=', name).execute();

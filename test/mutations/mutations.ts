@@ -836,8 +836,8 @@ export const MUTATIONS: Mutation[] = [
     name: 'bulk-ids-read-guarded',
     breaks: 'on the embedded store, reconcile reads an id beginning with U+FEFF as another id and takes the delivered record for missing',
     file: 'src/store/external-id-text.ts',
-    find: "export const GUARDED_ID: RawBuilder<string> = sql<string>`'.' || external_id`;\n\nexport function unguardId(guarded: string): string {\n  return guarded.slice(1);",
-    replace: "export const GUARDED_ID: RawBuilder<string> = sql<string>`external_id`;\n\nexport function unguardId(guarded: string): string {\n  return guarded;",
-    tests: ['test/engine/hostile-external-ids.test.ts'],
+    find: "  return sql<string>`'.' || ${sql.ref(column)}`;\n}\n\nexport function unguardId(guarded: string): string {\n  return guarded.slice(1);",
+    replace: "  return sql<string>`${sql.ref(column)}`;\n}\n\nexport function unguardId(guarded: string): string {\n  return guarded;",
+    tests: ['test/engine/hostile-external-ids.test.ts', 'test/engine/verify-bom-leading-id.test.ts'],
   },
 ];

@@ -1,5 +1,5 @@
 /**
- * Review 7c: verify's check of the built-in store's records (`#resourcesDiffering`,
+ * Found in review (7c): verify's check of the built-in store's records (`#resourcesDiffering`,
  * src/engine/verify.ts) still matches ids on their text read back from the state store.
  * On the embedded store (PGlite) a leading U+FEFF is dropped from returned text, so a
  * record '\ufeffbom' whose stored body was altered is not found stale, and a record 'bom'
