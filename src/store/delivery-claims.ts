@@ -10,7 +10,7 @@
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { loadDelivered, type DeliveredEntry, type StreamRef } from './delivery-state.ts';
-import { byPosition } from './external-id-text.ts';
+import { byPosition, guardedId, unguardId } from './external-id-text.ts';
 import type { Posted } from '../sinks/sink.ts';
 import type { SendState, StoreSchema } from './schema.ts';
 import { inLockOrder } from './lock-order.ts';
@@ -43,19 +43,15 @@ export async function claimRecords(trx: Db, ref: StreamRef, sendId: string, entr
   if (entries.length === 0) return { claimed, inFlight };
   const ordered = inLockOrder(entries, (e) => e.externalId);
   const ids = ordered.map((e) => e.externalId);
-  // Inserted in lock order; what was claimed is told by position (store/external-id-text.ts).
-  const inserted = await sql<{ n: string }>`
-    with input as materialized (
-      select * from unnest(${textColumn(ids)}, ${textColumn(ordered.map((e) => e.version))},
-        ${textColumn(ordered.map((e) => e.contentHash))}, ${ordered.map((e) => e.deleted)}::boolean[])
-        with ordinality as x(id, version, hash, deleted, n)),
-    claimed as (
-      insert into delivery_claims (connector_id, stream, external_id, send_id, version, content_hash, deleted)
-      select ${ref.connectorId}, ${ref.stream}, id, ${sendId}, version, hash, deleted from input order by n
-      on conflict do nothing
-      returning external_id)
-    select input.n from input join claimed on claimed.external_id = input.id`.execute(trx);
-  for (const r of inserted.rows) claimed.set(byPosition(ids, r.n), undefined);
+  // What was claimed comes back behind one character (store/external-id-text.ts says why).
+  const inserted = await sql<{ guarded_id: string }>`
+    insert into delivery_claims (connector_id, stream, external_id, send_id, version, content_hash, deleted)
+    select ${ref.connectorId}, ${ref.stream}, x.id, ${sendId}, x.version, x.hash, x.deleted
+    from unnest(${textColumn(ids)}, ${textColumn(ordered.map((e) => e.version))},
+      ${textColumn(ordered.map((e) => e.contentHash))}, ${ordered.map((e) => e.deleted)}::boolean[]) as x(id, version, hash, deleted)
+    on conflict do nothing
+    returning ${guardedId()} as guarded_id`.execute(trx);
+  for (const r of inserted.rows) claimed.set(unguardId(r.guarded_id), undefined);
   if (claimed.size > 0) {
     const known = await loadDelivered(trx, ref, [...claimed.keys()]);
     for (const [id, entry] of known) claimed.set(id, entry);

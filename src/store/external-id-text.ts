@@ -2,8 +2,8 @@
  * External ids read back from the state store exactly as they were sent. The embedded store
  * (PGlite) decodes every text it returns with a TextDecoder that drops a leading U+FEFF (a
  * byte-order mark), which a partner's id may begin with: read back bare, such an id names
- * another record. Results matched to ids sent name them by position; ids read in bulk come
- * back behind one character that carries any BOM through.
+ * another record. Lookups name the ids sent by their position; ids read in bulk or returned
+ * by a write come back behind one character that carries any BOM through.
  */
 import { sql, type RawBuilder } from 'kysely';
 
