@@ -10,7 +10,7 @@
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { loadDelivered, type DeliveredEntry, type StreamRef } from './delivery-state.ts';
-import { byPosition, guardedId, unguardId } from './external-id-text.ts';
+import { guardedId, unguardId } from './external-id-text.ts';
 import type { Posted } from '../sinks/sink.ts';
 import type { SendState, StoreSchema } from './schema.ts';
 import { inLockOrder } from './lock-order.ts';
@@ -58,12 +58,11 @@ export async function claimRecords(trx: Db, ref: StreamRef, sendId: string, entr
   }
   const others = ids.filter((id) => !claimed.has(id));
   if (others.length > 0) {
-    const { rows } = await sql<{ n: string; version: string; content_hash: string; deleted: boolean }>`
-      select x.n, c.version, c.content_hash, c.deleted
-      from unnest(${textColumn(others)}) with ordinality as x(id, n)
-      join delivery_claims c on c.connector_id = ${ref.connectorId} and c.stream = ${ref.stream} and c.external_id = x.id`.execute(trx);
+    const { rows } = await sql<{ guarded_id: string; version: string; content_hash: string; deleted: boolean }>`
+      select ${guardedId()} as guarded_id, version, content_hash, deleted from delivery_claims
+      where connector_id = ${ref.connectorId} and stream = ${ref.stream} and external_id = any(${textColumn(others)})`.execute(trx);
     for (const r of rows) {
-      const externalId = byPosition(others, r.n);
+      const externalId = unguardId(r.guarded_id);
       inFlight.set(externalId, { externalId, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
     }
   }

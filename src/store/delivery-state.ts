@@ -10,7 +10,7 @@ import { pageOf, REJECTS_LIST, type Page, type PageRequest } from './keyset-page
 import type { RejectedRecordsTable, StoreSchema } from './schema.ts';
 import { inLockOrder } from './lock-order.ts';
 import { textColumn } from './text-column.ts';
-import { byPosition } from './external-id-text.ts';
+import { guardedId, unguardId } from './external-id-text.ts';
 
 type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
 
@@ -64,14 +64,14 @@ export async function loadDelivered(db: Db, ref: StreamRef, externalIds: string[
   // One array parameter, not one per id: a page's lookup is one short statement to parse and plan.
   // The lateral LIMIT makes it one primary-key probe per id whatever the statistics say: with
   // `= any(...)`, a table not yet analyzed (a first backfill) was scanned whole for every page.
-  const { rows } = await sql<{ n: string; content_hash: string; version: string; deleted: boolean }>`
-    select x.n, d.content_hash, d.version, d.deleted
-    from unnest(${textColumn(externalIds)}) with ordinality as x(id, n)
+  const { rows } = await sql<{ guarded_id: string; content_hash: string; version: string; deleted: boolean }>`
+    select ${guardedId('x.id')} as guarded_id, d.content_hash, d.version, d.deleted
+    from unnest(${textColumn(externalIds)}) as x(id)
     cross join lateral (
       select content_hash, version, deleted from delivered
       where connector_id = ${ref.connectorId} and stream = ${ref.stream} and external_id = x.id limit 1) as d`.execute(db);
   for (const r of rows) {
-    const externalId = byPosition(externalIds, r.n);
+    const externalId = unguardId(r.guarded_id);
     out.set(externalId, { externalId, contentHash: r.content_hash, version: r.version, deleted: r.deleted });
   }
   return out;
