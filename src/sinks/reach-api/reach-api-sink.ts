@@ -25,8 +25,12 @@ export interface ReachApiSinkOptions {
 }
 
 const DEFAULT_BATCH_WAIT_MS = 600_000;
-const FIRST_POLL_MS = 20;
+// A batch is looked at again after a quarter of the time it has been waited for, 10 ms to 2 s:
+// at most a quarter late, where doubling waits was up to twice late (a page confirmed 20-80 ms
+// after Reach processed it held the next page back: figure 5 in docs/benchmarks.md).
+const MIN_POLL_MS = 10;
 const MAX_POLL_MS = 2_000;
+const POLL_SHARE_OF_WAIT = 0.25;
 const KNOWN_STATUSES = new Set(['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED']);
 // Status names already warned about, once per process.
 const warnedStatuses = new Set<string>();
@@ -81,9 +85,11 @@ export class ReachApiSink implements BatchSink {
   }
 
   async processed(posted: Posted, signal?: AbortSignal): Promise<FailedRecord[]> {
-    const deadline = Date.now() + this.#batchWaitMs;
+    const started = Date.now();
+    const deadline = started + this.#batchWaitMs;
     const follow = async (id: string, upsert: boolean): Promise<FailedRecord[]> => {
-      for (let wait = FIRST_POLL_MS; ; wait = Math.min(wait * 2, MAX_POLL_MS)) {
+      for (;;) {
+        const wait = Math.min(Math.max(MIN_POLL_MS, (Date.now() - started) * POLL_SHARE_OF_WAIT), MAX_POLL_MS);
         const batch = await this.#client.batchStatus(id, signal).catch((error: unknown) => {
           if (error instanceof ReachRejectedError && error.status === 404) return undefined;
           throw signal?.aborted ? stopError(signal.reason, `waiting for batch ${id}`) : error;
@@ -115,11 +121,13 @@ export class ReachApiSink implements BatchSink {
         });
       }
     };
-    const perBatch = await Promise.all([
-      ...posted.upsertBatchIds.map((id) => follow(id, true)),
-      ...posted.deleteBatchIds.map((id) => follow(id, false)),
-    ]);
-    return perBatch.flat();
+    // One batch at a time, in the order they were accepted: Reach mostly processes them in that
+    // order, so the later ones are usually done when looked at, and a page costs about the
+    // polls of one batch however many it holds.
+    const failed: FailedRecord[] = [];
+    for (const id of posted.upsertBatchIds) failed.push(...(await follow(id, true)));
+    for (const id of posted.deleteBatchIds) failed.push(...(await follow(id, false)));
+    return failed;
   }
 
   get target(): string {

@@ -167,6 +167,31 @@ describe('ReachApiSink', () => {
     }
   });
 
+  it('follows a page of five batches Reach takes a second over with about the status requests of one, and reports the failures of each', async () => {
+    const slow = await startReachApiServer({ token: TOKEN, processingDelayMs: 1_000 });
+    try {
+      const p = page('tenant-follow', 'customers', 5000);
+      // Reach fails one record of the first batch and one of the last (no external id field).
+      for (const i of [7, 4321]) p.upserts[i] = upsert(`c${i}`, { email: `c${i}@example.com` }, p.upserts[i]!.version);
+      const s = sink({}, 30_000, slow.url);
+      const posted = await s.post(p, mayPost);
+      expect(posted.upsertBatchIds).toHaveLength(5);
+      const failed = await s.processed(posted);
+      expect(failed).toEqual([
+        { message: expect.stringContaining(`1 record(s) of batch ${posted.upsertBatchIds[0]}`) },
+        { message: expect.stringContaining(`1 record(s) of batch ${posted.upsertBatchIds[4]}`) },
+      ]);
+      const stored = slow.resources('tenant-follow', 'customers');
+      expect(stored.size).toBe(4998);
+      // Each batch followed on its own, doubling from 20 ms, asked 7 times each (35); a fixed 10 ms cadence, 100 times.
+      const looks = slow.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/api/batches/'));
+      expect(looks.length).toBeGreaterThanOrEqual(5);
+      expect(looks.length).toBeLessThanOrEqual(26);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('fails with RP_SINK_UNCONFIRMED when Reach has not processed a batch by the wait deadline', async () => {
     const slowReach = await startReachApiServer({ token: TOKEN, processingDelayMs: 5_000 });
     try {
