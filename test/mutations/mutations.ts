@@ -238,6 +238,16 @@ export const MUTATIONS: Mutation[] = [
     only: 'five batches',
   },
   {
+    name: 'verify-probes-resources',
+    breaks: "verify reads every record of the tenant's schema once per range: its time grows with the square of the store",
+    file: 'src/engine/verify.ts',
+    find: `      left join lateral (
+        select r.external_id, r.body, r.deleted from resources r
+        where r.tenant_id = \${this.plan.connector.tenant} and r.schema_name = \${this.plan.definition.name} and r.external_id = x.id limit 1) r on true`,
+    replace: '      left join resources r on r.tenant_id = \${this.plan.connector.tenant} and r.schema_name = \${this.plan.definition.name} and r.external_id = x.id',
+    tests: ['test/engine/verify-reads-own-records.test.ts'],
+  },
+  {
     name: 'refused-stay-quarantined',
     breaks: "a record Reach failed has its quarantine entry resolved by its own page's commit",
     file: 'src/engine/page-delivery.ts',
