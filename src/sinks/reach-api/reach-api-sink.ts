@@ -121,13 +121,15 @@ export class ReachApiSink implements BatchSink {
         });
       }
     };
-    // One batch at a time, in the order they were accepted: Reach mostly processes them in that
-    // order, so the later ones are usually done when looked at, and a page costs about the
-    // polls of one batch however many it holds.
-    const failed: FailedRecord[] = [];
-    for (const id of posted.upsertBatchIds) failed.push(...(await follow(id, true)));
-    for (const id of posted.deleteBatchIds) failed.push(...(await follow(id, false)));
-    return failed;
+    // The first batch Reach accepted alone, then the others together: Reach mostly processes
+    // batches in the order it accepted them, so the others are usually done at their first
+    // look, and a page costs about the polls of one batch however many it holds, and one
+    // answer's time for the rest (looked at one after another, a slow answer counted per batch).
+    const [first, ...others] = [...posted.upsertBatchIds.map((id) => ({ id, upsert: true })), ...posted.deleteBatchIds.map((id) => ({ id, upsert: false }))];
+    if (!first) return [];
+    const failedFirst = await follow(first.id, first.upsert);
+    const failedOthers = await Promise.all(others.map((b) => follow(b.id, b.upsert)));
+    return [...failedFirst, ...failedOthers.flat()];
   }
 
   get target(): string {
