@@ -1,0 +1,71 @@
+/**
+ * Review 8b: the lateral probe of `resources` stays one index probe per view row whatever
+ * statistics the table has: never analyzed, analyzed while small (before other streams filled
+ * the schema), analyzed after, and vacuumed (all visible). Counted as in
+ * verify-reads-own-records: rows of `resources` read, from the statistics.
+ */
+import { sql } from 'kysely';
+import pg from 'pg';
+import { verifyConnector } from '../../src/engine/verify.ts';
+import { testLog } from '../helpers/quiet-log.ts';
+import { describe, expect, test } from '../fixture.ts';
+
+const VIEW_ROWS = 600;
+const PAGE = 100;
+const OTHER_RECORDS = 30_000;
+type StatsState = 'never analyzed' | 'analyzed while small' | 'analyzed when full' | 'vacuum analyzed when full';
+const STATES: StatsState[] = ['never analyzed', 'analyzed while small', 'analyzed when full', 'vacuum analyzed when full'];
+
+describe('review 8b: verify probes the built-in store by key under every statistics state', () => {
+  for (const state of STATES) {
+    test(state, { timeout: 120_000 }, async ({ lab }) => {
+      const partner = await lab.partner('postgres');
+      const store = await lab.store();
+      await sql`alter table resources set (autovacuum_enabled = false)`.execute(store.db);
+      const name = lab.unique('vst');
+      await lab.view(partner, name, 'id bigint primary key, first_name text, updated_at timestamp(6) not null',
+        `select g, 'p' || g, now() - interval '1 hour' + g * interval '1 millisecond' from generate_series(1, ${VIEW_ROWS}) g`);
+      const connector = await lab.connector(store, partner, {
+        id: name, source: 'settle_seconds: 0',
+        body: `streams:
+  - { name: people, view: v_${name}, schema: contacts, primary_key: [id], cursor: updated_at, page_size: ${PAGE}, fields: { id: id, first_name: first_name } }
+`,
+      });
+      expect(await lab.pull(store, connector)).toMatchObject([{ status: 'succeeded', rowsSent: VIEW_ROWS }]);
+      if (state === 'analyzed while small') await sql`analyze resources`.execute(store.db);
+      // Other streams' records of the same tenant and schema, and another tenant's of another schema.
+      await sql`insert into resources (tenant_id, schema_name, external_id, body, version, stream_versions, deleted, updated_at)
+        select tenant_id, schema_name, 'other-' || g, body, version, '{"other/stream": "0"}'::jsonb, false, now()
+        from resources, generate_series(1, ${OTHER_RECORDS}) g where tenant_id = ${connector.tenant} and external_id = '1'`.execute(store.db);
+      await sql`insert into resources (tenant_id, schema_name, external_id, body, version, stream_versions, deleted, updated_at)
+        select 'other-tenant', 'transactions', g::text, body, version, '{}'::jsonb, false, now()
+        from resources, generate_series(1, ${OTHER_RECORDS}) g where tenant_id = ${connector.tenant} and external_id = '1'`.execute(store.db);
+      if (state === 'analyzed when full') await sql`analyze resources`.execute(store.db);
+      if (state === 'vacuum analyzed when full') await sql`vacuum analyze resources`.execute(store.db);
+
+      const before = await recordsRead(store.url);
+      const verifier = await lab.storeProcess(store, 'verify');
+      const [report] = await verifyConnector({ store: verifier.store.db, connector, log: testLog });
+      expect(report).toMatchObject({ viewRows: VIEW_ROWS, differences: 0 });
+      await verifier.endSessions();
+      const read = (await recordsRead(store.url)) - before;
+      expect(read).toBeLessThan(3 * VIEW_ROWS);
+    });
+  }
+});
+
+async function recordsRead(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const { rows } = await client.query<{ n: string; sessions: string }>(`
+        select (select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) from pg_stat_user_tables where relname = 'resources')::text as n,
+          (select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and application_name like 'rp-%verify%')::text as sessions`);
+      if (rows[0]!.sessions === '0' || attempt === 50) return Number(rows[0]!.n);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await client.end();
+  }
+}
