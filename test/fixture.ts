@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { sql } from 'kysely';
 import { afterEach, test as base } from 'vitest';
 import { startReachApiServer, type ReachApiServer, type ReachApiServerOptions } from '../src/dev/reach-api-server.ts';
@@ -198,8 +199,11 @@ export class Lab {
     this.#children.add(child);
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Decoded across chunks: a character whose bytes straddle two chunks stays whole.
+    const outText = new StringDecoder('utf8');
+    const errText = new StringDecoder('utf8');
+    child.stdout!.on('data', (d: Buffer) => (stdout += outText.write(d)));
+    child.stderr!.on('data', (d: Buffer) => (stderr += errText.write(d)));
     child.stdin!.end(options.input ?? '');
     const timeoutMs = options.timeoutMs ?? 60_000;
     const result = new Promise<CliResult>((resolve, reject) => {
