@@ -400,8 +400,15 @@ class StreamScan {
    */
   async #resourcesDiffering(verdicts: { verdict: ReturnType<typeof judgeRow> }[]): Promise<Set<string>> {
     if (this.sink.kind !== 'store') return new Set();
-    const records = verdicts.flatMap(({ verdict }) => ('candidate' in verdict && verdict.candidate.upsert
-      ? [`{"id":${JSON.stringify(verdict.candidate.externalId)},"body":${verdict.candidate.upsert.json}}`] : []));
+    // Later rows win, as in a delivered page: an id's earlier row in the range is not its record.
+    const last = new Map<string, string | undefined>();
+    for (const { verdict } of verdicts) {
+      if ('candidate' in verdict) {
+        last.set(verdict.candidate.externalId, verdict.candidate.upsert
+          ? `{"id":${JSON.stringify(verdict.candidate.externalId)},"body":${verdict.candidate.upsert.json}}` : undefined);
+      } else if (verdict.externalId !== null && verdict.externalId !== undefined) last.set(verdict.externalId, undefined);
+    }
+    const records = [...last.values()].filter((r): r is string => r !== undefined);
     if (records.length === 0) return new Set();
     // The lateral LIMIT makes it one primary-key probe per record whatever the statistics say:
     // as a join, a table not analyzed since it filled was read whole for every range.
