@@ -234,7 +234,7 @@ export const MUTATIONS: Mutation[] = [
     file: 'src/sinks/reach-api/reach-api-sink.ts',
     find: '    const failedOthers = await Promise.all(others.map((b) => follow(b.id, b.upsert)));',
     replace: '    const failedOthers: FailedRecord[][] = []; for (const b of others) failedOthers.push(await follow(b.id, b.upsert));',
-    tests: ['test/sinks/reach-api/review-8a-sequential-follow.test.ts'],
+    tests: ['test/sinks/reach-api/page-batches-follow.test.ts'],
     only: 'slow status answers',
   },
   {
@@ -255,6 +255,15 @@ export const MUTATIONS: Mutation[] = [
         where r.tenant_id = \${this.plan.connector.tenant} and r.schema_name = \${this.plan.definition.name} and r.external_id = x.id limit 1) r on true`,
     replace: '      left join resources r on r.tenant_id = \${this.plan.connector.tenant} and r.schema_name = \${this.plan.definition.name} and r.external_id = x.id',
     tests: ['test/engine/verify-reads-own-records.test.ts'],
+  },
+  {
+    name: 'verify-store-check-last-row',
+    breaks: "an id's earlier row in a verify range is compared with the built-in store's record: the record is reported stale for ever",
+    file: 'src/engine/verify.ts',
+    find: '    const records = [...last.values()].filter((r): r is string => r !== undefined);',
+    replace: `    const records = verdicts.flatMap(({ verdict }) => ('candidate' in verdict && verdict.candidate.upsert
+      ? [\`{"id":\${JSON.stringify(verdict.candidate.externalId)},"body":\${verdict.candidate.upsert.json}}\`] : []));`,
+    tests: ['test/engine/verify-duplicate-id-in-range.test.ts'],
   },
   {
     name: 'refused-stay-quarantined',
