@@ -1,6 +1,6 @@
 /**
- * Review 8a: an error while following the first batch of a page (its batches now followed one
- * after the other) leaves the later batches unfollowed. The engine must settle nothing of the
+ * Review 8a: an error while following the first batch of a page (followed alone, before the
+ * others) leaves the later batches unfollowed. The engine must settle nothing of the
  * send then: the next pull settles it from Reach's counters, quarantines what Reach failed in
  * a later batch, and delivers the row's newest value.
  */

@@ -1,7 +1,7 @@
 /**
- * Review 8a: attacks on `processed` following a page's batches one after the other (commit
- * 356b088), against the real local Reach API (and, where a fault must hit one batch only, a
- * real HTTP gateway in front of it).
+ * Review 8a: attacks on `processed` following a page's batches in turn (356b088; since its
+ * finding here, the first batch alone, then the others together), against the real local
+ * Reach API (and, where a fault must hit one batch only, a real HTTP gateway in front of it).
  */
 import http from 'node:http';
 import type net from 'node:net';
