@@ -2,6 +2,7 @@
  * `preview`: what a pull would make of a stream's rows, without sending anything, moving a
  * watermark or touching the quarantine. Ops run it with the partner before enabling a connector.
  */
+import type { Logger } from '../log.ts';
 import type { Position, ResourceRecord } from '../interfaces.ts';
 import type { StateStore } from '../sinks/sink.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
@@ -32,6 +33,8 @@ export interface PreviewOptions {
   /** Read what the next pull would: after the watermark, up to the settle ceiling. Default: the first rows. */
   next?: boolean;
   runtime?: RuntimeEnv;
+  /** Told when the preview waits for a free slot of the source. */
+  log?: Logger;
 }
 
 /** Reads up to `limit` rows and maps, validates and compares each one. */
@@ -57,5 +60,5 @@ export async function previewStream(options: PreviewOptions): Promise<{ watermar
       return { position, externalId, action: upsert ? 'upsert' : 'delete', change, record: upsert && (JSON.parse(upsert.json) as ResourceRecord) };
     });
     return { watermark, rows };
-  });
+  }, { log: options.log });
 }

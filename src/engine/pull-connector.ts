@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts';
 import type { StateStore } from '../sinks/sink.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
 import { loadSchemaCatalog } from '../store/schema-registry.ts';
+import { inSourceSlot } from '../store/source-slots.ts';
 import { createSink, openConnectorSource, reachTarget, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
 import { runStream, type RunSummary } from './run-stream.ts';
 import { findStream } from './stream-plan.ts';
@@ -15,6 +16,8 @@ export interface PullOptions {
   log: Logger;
   signal?: AbortSignal;
   runtime?: RuntimeEnv;
+  /** The caller holds a slot of the source for this pull (the scheduler takes one per job); else the pull waits for one. */
+  slotHeld?: boolean;
 }
 
 /** Pulls the connector's streams one after another; a failed stream does not stop the others. */
@@ -24,17 +27,20 @@ export async function pullConnector(options: PullOptions): Promise<RunSummary[]>
   const runtime = storeRuntime(store, options.runtime);
   // The target first: if it cannot be resolved, no source pool is left open.
   const target = await reachTarget(connector.config, runtime);
-  const source = await openConnectorSource(connector.config, runtime);
-  const sink = createSink(target, log);
-  try {
-    const schemas = await loadSchemaCatalog(store);
-    const results: RunSummary[] = [];
-    for (const stream of streams) {
-      results.push(await runStream({ connector, stream, schemas, source, sink, store, log, signal: options.signal }));
+  const slot = { held: options.slotHeld, signal: options.signal, log };
+  return inSourceSlot(store, { id: connector.sourceId, cap: connector.config.source.max_connections }, slot, async () => {
+    const source = await openConnectorSource(connector.config, runtime);
+    const sink = createSink(target, log);
+    try {
+      const schemas = await loadSchemaCatalog(store);
+      const results: RunSummary[] = [];
+      for (const stream of streams) {
+        results.push(await runStream({ connector, stream, schemas, source, sink, store, log, signal: options.signal }));
+      }
+      return results;
+    } finally {
+      await sink.close();
+      await source.close();
     }
-    return results;
-  } finally {
-    await sink.close();
-    await source.close();
-  }
+  });
 }

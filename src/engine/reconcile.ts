@@ -131,7 +131,7 @@ export async function reconcileStream(options: ReconcileOptions): Promise<Reconc
         await sink.close();
       }
       return { ...result, deleted: counts.rowsDeleted };
-    });
+    }, { signal: run?.signal, log: options.log });
     await run?.finish('succeeded', { ...counts, rowsRead: summary.viewRows });
     options.log.info({ connector: connector.id, ...summary, missing: summary.missing.length }, 'reconciled');
     return summary;

@@ -86,7 +86,7 @@ async function retryStream(options: RetryOptions, stream: string, keys: string[]
         await resolveQuarantined(store, ref, plan.cursorKind, missing.map((key) => ({ key })), GONE_NOTE);
         gone += missing.length;
       });
-    });
+    }, { signal: run.signal, log });
     await run.finish('succeeded', counts);
   } catch (error) {
     await run.finish('failed', counts, error);

@@ -39,7 +39,6 @@ import type { RegisteredConnector } from '../store/connector-registry.ts';
 import { countOpenRejections, forgetDeliveredContent, listRejectionPage, loadDelivered, loadWatermark, type StreamRef } from '../store/delivery-state.ts';
 import { holdsOf } from '../store/holds.ts';
 import { abandoned, addPage, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
-import { waitForSourceSlot } from '../store/source-slots.ts';
 import { createSink, reachTarget, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
 import { deliverJudged } from './page-delivery.ts';
 import { judgeRow } from './page-judgement.ts';
@@ -163,15 +162,8 @@ async function verifyStream(options: VerifyOptions, stream: string): Promise<Str
       try {
         const found = await withPlannedStream(store, connector, stream, options.runtime, async (plan, source) => {
           await checkIdentity(store, ref, plan, sink);
-          const slot = options.slotHeld ? { release: async () => undefined }
-            : await waitForSourceSlot(store, connector.sourceId, connector.config.source.max_connections, run.signal);
-          if (!slot) throw new PullerError('RP_RUN_CANCELLED', `verify of ${connector.id}/${stream} stopped while waiting for a source slot`);
-          try {
-            return await new StreamScan(options, plan, source, sink, run.id, run.signal).run();
-          } finally {
-            await slot.release();
-          }
-        });
+          return new StreamScan(options, plan, source, sink, run.id, run.signal).run();
+        }, { held: options.slotHeld, signal: run.signal, log });
         counts.rowsRead = found.report.viewRows;
         counts.pages = found.report.ranges;
         await run.finish('succeeded', counts);
@@ -514,7 +506,7 @@ async function repairStream(options: VerifyOptions, ref: StreamRef, found: RowDi
           const result = await deliverJudged(ctx, judged, { beforeCommit: (trx, o) => recordProgress(trx, run.id, addPage(counts, o), watermark) });
           counts = addPage(counts, result);
         });
-      });
+      }, { signal: run.signal, log });
       await run.finish('succeeded', counts);
     } catch (error) {
       await run.finish('failed', counts, error);

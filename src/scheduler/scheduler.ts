@@ -279,7 +279,7 @@ export class Scheduler {
     }
     const started = performance.now();
     try {
-      const [summary] = await pullConnector({ store: this.db, connector, stream: ref.stream, log: this.options.log, signal });
+      const [summary] = await pullConnector({ store: this.db, connector, stream: ref.stream, log: this.options.log, signal, slotHeld: true });
       this.options.metrics?.recordRun(connector.tenant, summary!, (performance.now() - started) / 1000);
       return summary;
     } catch (err) {

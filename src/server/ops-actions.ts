@@ -147,7 +147,7 @@ export class OpsActions {
 
   /** What a pull would make of a stream's first rows; nothing is sent or stored. */
   preview(connector: RegisteredConnector, stream: string, limit = 5): Promise<{ watermark?: Position; rows: PreviewRow[] }> {
-    return previewStream({ store: this.deps.db, connector, stream, limit });
+    return previewStream({ store: this.deps.db, connector, stream, limit, log: this.deps.log });
   }
 }
 

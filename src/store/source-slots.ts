@@ -1,9 +1,11 @@
 /**
- * A partner's `max_connections` across every replica: a scheduled run or a backfill chunk
- * takes one of its source's numbered slots, a hold (store/holds.ts) that a dead replica
+ * A partner's `max_connections` across every replica: a scheduled run, a backfill chunk or a
+ * command run by hand takes one of its source's numbered slots, a hold (store/holds.ts) that a dead replica
  * gives back with its connection. A source whose slots are all held is at its cap.
  */
 import type { Kysely } from 'kysely';
+import { PullerError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import { holdsOf, type Hold } from './holds.ts';
 import type { StoreSchema } from './schema.ts';
 
@@ -31,4 +33,36 @@ export async function waitForSourceSlot(db: Kysely<StoreSchema>, sourceId: strin
     });
   }
   return undefined;
+}
+
+/** Where a one-off read of a source stands: in a slot its caller holds, or one to wait for. */
+export interface SlotOptions {
+  /** The caller holds a slot of the source for this work (the scheduler takes one per job). */
+  held?: boolean;
+  /** Stops the wait for a slot. */
+  signal?: AbortSignal;
+  /** Told once when every slot is held, so a command run by hand does not wait in silence. */
+  log?: Logger;
+}
+
+const NEVER = new AbortController().signal;
+
+/**
+ * Runs `fn` in a slot of the source: the caller's (`held`), or one waited for here and given
+ * back after it, so work started by hand (a CLI pull, preview, reconcile, retry, verify)
+ * keeps a partner's `max_connections` beside the replicas' scheduled runs.
+ */
+export async function inSourceSlot<T>(db: Kysely<StoreSchema>, source: { id: string; cap: number }, options: SlotOptions, fn: () => Promise<T>): Promise<T> {
+  if (options.held) return fn();
+  let slot = await takeSourceSlot(db, source.id, source.cap);
+  if (!slot) {
+    options.log?.info({ source: source.id, maxConnections: source.cap }, 'waiting for a free slot of the source: other runs hold all of them');
+    slot = await waitForSourceSlot(db, source.id, source.cap, options.signal ?? NEVER);
+  }
+  if (!slot) throw new PullerError('RP_RUN_CANCELLED', `stopped while waiting for a free slot of source ${source.id}`);
+  try {
+    return await fn();
+  } finally {
+    await slot.release();
+  }
 }

@@ -19,8 +19,9 @@ export function registerPreview(program: Command): void {
       }
       const { previewStream } = await import('../../engine/preview.ts');
       const { getConnector } = await import('../../store/connector-registry.ts');
+      const { logger } = await import('../../log.ts');
       const result = await withStore(async (store) => previewStream({
-        store: store.db, connector: await getConnector(store.db, id), stream: opts.stream, limit, next: opts.next,
+        store: store.db, connector: await getConnector(store.db, id), stream: opts.stream, limit, next: opts.next, log: logger(),
       }));
       if (opts.json) {
         printJson(result);
