@@ -266,6 +266,14 @@ export const MUTATIONS: Mutation[] = [
     tests: ['test/engine/verify-duplicate-id-in-range.test.ts'],
   },
   {
+    name: 'one-off-commands-take-a-slot',
+    breaks: "a pull, preview, reconcile or retry run by hand opens a connection beyond the partner's max_connections beside a busy serve",
+    file: 'src/store/source-slots.ts',
+    find: '  if (options.held) return fn();',
+    replace: '  return fn();',
+    tests: ['test/engine/one-off-commands-source-slot.test.ts'],
+  },
+  {
     name: 'refused-stay-quarantined',
     breaks: "a record Reach failed has its quarantine entry resolved by its own page's commit",
     file: 'src/engine/page-delivery.ts',
