@@ -24,12 +24,15 @@ export async function waitForSourceSlot(db: Kysely<StoreSchema>, sourceId: strin
   while (!signal.aborted) {
     const slot = await takeSourceSlot(db, sourceId, cap);
     if (slot) return slot;
-    await new Promise((resolve) => {
-      const timer = setTimeout(resolve, pollMs);
-      signal.addEventListener('abort', () => {
+    await new Promise<void>((resolve) => {
+      // One listener per poll, removed with it: a wait of hours leaves nothing on the signal.
+      const done = () => {
         clearTimeout(timer);
-        resolve(undefined);
-      }, { once: true });
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, pollMs);
+      signal.addEventListener('abort', done, { once: true });
     });
   }
   return undefined;
