@@ -46,6 +46,8 @@ export interface ReconcileOptions {
    */
   among?: readonly string[];
   runtime?: RuntimeEnv;
+  /** Stops the reconcile (and its wait for a slot of the source): verify --repair's own signal. */
+  signal?: AbortSignal;
 }
 
 export interface ReconcileSummary {
@@ -74,7 +76,7 @@ export async function reconcileStream(options: ReconcileOptions): Promise<Reconc
   const dryRun = options.dryRun ?? false;
   const watermark = await loadWatermark(store, ref);
   // Holding the stream like a pull: no pull can deliver a row between the scan and the deletes.
-  const run: LiveRun | undefined = dryRun ? undefined : await startRun(store, ref, 'reconcile', watermark);
+  const run: LiveRun | undefined = dryRun ? undefined : await startRun(store, ref, 'reconcile', watermark, { signal: options.signal });
   let counts: RunCounts = { ...ZERO_COUNTS };
   try {
     const summary = await withPlannedStream(store, connector, options.stream, options.runtime, async (plan, source) => {
@@ -131,7 +133,7 @@ export async function reconcileStream(options: ReconcileOptions): Promise<Reconc
         await sink.close();
       }
       return { ...result, deleted: counts.rowsDeleted };
-    }, { signal: run?.signal, log: options.log });
+    }, { signal: run?.signal ?? options.signal, log: options.log });
     await run?.finish('succeeded', { ...counts, rowsRead: summary.viewRows });
     options.log.info({ connector: connector.id, ...summary, missing: summary.missing.length }, 'reconciled');
     return summary;

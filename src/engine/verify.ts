@@ -520,7 +520,7 @@ async function repairStream(options: VerifyOptions, ref: StreamRef, found: RowDi
     try {
       // Only the extras this verify found: a repair within --from/--to deletes nothing outside them.
       const r = await reconcileStream({
-        store, connector, stream: ref.stream, log, runtime: options.runtime, among: extras,
+        store, connector, stream: ref.stream, log, runtime: options.runtime, among: extras, signal: options.signal,
         maxDeleteRatio: options.maxDeleteRatio ?? DEFAULT_MAX_DELETE_RATIO, allowMassDelete: options.allowMassDelete,
       });
       outcome.reconcile = { runId: r.runId, deleted: r.deleted, guardTripped: r.guardTripped };
