@@ -1,0 +1,55 @@
+/**
+ * Review 8c: `connection count <= max_connections` on the partner, counted in pg_stat_activity,
+ * when a command run by hand (another process) takes the slot a finished run of a busy
+ * process gave back. A process's runs of one source share one pool (source-pools.ts): a run
+ * that ends gives back its slot, but its connection may stay open in that pool while another
+ * run of the process still reads.
+ */
+import { pullConnector } from '../../src/engine/pull-connector.ts';
+import { testLog } from '../helpers/quiet-log.ts';
+import { customersView, sleep } from '../scheduler/ops-fixtures.ts';
+import { describe, expect, test } from '../fixture.ts';
+
+describe('review 8c: partner sessions beside a busy process', () => {
+  test('a pull by hand in a slot another process gave back never makes the partner sessions exceed max_connections', { timeout: 90_000 }, async ({ lab }) => {
+    const partner = await lab.partner('postgres');
+    const store = await lab.store();
+    const slow = lab.unique('slow');
+    const fast = lab.unique('fast');
+    // Every query of the slow view sleeps 6 s: its pull reads on while the rest happens. The other
+    // sleeps 1 s a query, so the pull by hand keeps its session long enough to be counted.
+    await customersView(partner, slow, 5, 6);
+    await customersView(partner, fast, 5, 1);
+    const connector = await lab.connector(store, partner, {
+      id: lab.unique('pool'), source: 'max_connections: 2\nsettle_seconds: 0',
+      body: `streams:
+  - { name: slow, view: v_${slow}, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id, email: email } }
+  - { name: fast, view: v_${fast}, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id, email: email } }
+`,
+    });
+    const sessions = async () => Number((await partner.query<{ n: string }>(
+      `select count(*)::text as n from pg_stat_activity where datname = '${partner.database}' and application_name = 'reach-puller'`))[0]!.n);
+    let most = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        most = Math.max(most, await sessions());
+        await sleep(25);
+      }
+    })();
+    try {
+      // A serve replica: one run per stream, each in its own slot, on the process's one pool.
+      const slowPull = pullConnector({ store: store.db, connector, stream: 'slow', log: testLog });
+      const [fastRun] = await pullConnector({ store: store.db, connector, stream: 'fast', log: testLog });
+      expect(fastRun).toMatchObject({ status: 'succeeded' });
+      // The fast run gave its slot back; the slow one reads on. A pull by hand (its own process, its own pool) takes the free slot.
+      const byHand = await lab.cli(['pull', connector.id, '--stream', 'fast', '--json'], { env: { DATABASE_URL: store.url } });
+      expect(byHand.code, byHand.stderr).toBe(0);
+      expect(await slowPull).toMatchObject([{ status: 'succeeded' }]);
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    expect(most).toBeLessThanOrEqual(2);
+  });
+});
