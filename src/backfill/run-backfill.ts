@@ -271,6 +271,8 @@ async function execute(deps: BackfillDeps, b: BackfillRecord, runtime: Runtime, 
           const chunk = pending[next++]!;
           outcomes.push(await runChunk({ deps, b, runtime, chunk, hold, signal: controller.signal, limiter, live, log }));
         } finally {
+          // The chunk's connection does not idle on in the pool once its slot is another process's.
+          await runtime.source.closeIdle().catch(() => undefined);
           await slot.release();
         }
       }

@@ -15,7 +15,7 @@ import type { ConnectionSettings } from './connection-settings.ts';
 import { sourceIdentity } from '../config/source-identity.ts';
 import type { Source } from './source.ts';
 import type { SourceDialect } from './source-dialect.ts';
-import { SqlSource } from './sql-source.ts';
+import { closeIdle, SqlSource } from './sql-source.ts';
 import { logger } from '../log.ts';
 import { scrubSecrets } from '../secrets/secret-registry.ts';
 import { mssqlSource } from './mssql/mssql-source.ts';
@@ -51,7 +51,13 @@ export function openSource(settings: ConnectionSettings): Source {
   const pool = shared;
   return new SqlSource(pool.knex, impl, settings, async () => {
     pool.users--;
-    if (pool.users > 0) return;
+    if (pool.users > 0) {
+      // The run that closes gives its source slot back next (store/source-slots.ts): the
+      // connection it read on must not idle on here for the others, or a run of another process
+      // in that slot would make one connection more than max_connections.
+      await closeIdle(pool.knex);
+      return;
+    }
     pools.delete(key);
     await pool.knex.destroy();
   });

@@ -112,6 +112,11 @@ export interface Source {
   inspectPrivileges(): Promise<PrivilegeReport>;
   /** The SQL text and bindings of a page read, for tests and `--explain`. */
   compilePage(spec: ReadSpec, request: PageRequest): { sql: string; bindings: unknown[] };
+  /**
+   * Ends the idle connections of the shared pool, before a slot of the source is given back
+   * (store/source-slots.ts) by work that goes on reading (a backfill's chunk ends).
+   */
+  closeIdle(): Promise<void>;
   /** Releases this connector's hold on the shared pool. */
   close(): Promise<void>;
 }

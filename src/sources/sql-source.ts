@@ -137,6 +137,10 @@ export class SqlSource implements Source {
     return { sql: native.sql, bindings: [...native.bindings] };
   }
 
+  async closeIdle(): Promise<void> {
+    await closeIdle(this.knex);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -280,4 +284,21 @@ class SqlReadSession implements ReadSession {
     }
     return { rows: raw, positions };
   }
+}
+
+/** The part of knex's pool (tarn) that ends idle connections now rather than after idleTimeoutMillis. */
+interface IdlePool {
+  free: { resource: unknown; settle(): void }[];
+  _destroy(resource: unknown): Promise<unknown>;
+}
+
+/** Ends the pool's idle connections; those in use stay. */
+export async function closeIdle(knex: Knex): Promise<void> {
+  const pool = (knex.client as { pool?: IdlePool }).pool;
+  if (!pool?.free) return;
+  const idle = pool.free.splice(0);
+  await Promise.all(idle.map((free) => {
+    free.settle();
+    return pool._destroy(free.resource);
+  }));
 }
