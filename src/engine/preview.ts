@@ -35,6 +35,8 @@ export interface PreviewOptions {
   runtime?: RuntimeEnv;
   /** Told when the preview waits for a free slot of the source. */
   log?: Logger;
+  /** Stops the wait for a slot of the source. */
+  signal?: AbortSignal;
 }
 
 /** Reads up to `limit` rows and maps, validates and compares each one. */
@@ -60,5 +62,5 @@ export async function previewStream(options: PreviewOptions): Promise<{ watermar
       return { position, externalId, action: upsert ? 'upsert' : 'delete', change, record: upsert && (JSON.parse(upsert.json) as ResourceRecord) };
     });
     return { watermark, rows };
-  }, { log: options.log });
+  }, { log: options.log, signal: options.signal });
 }

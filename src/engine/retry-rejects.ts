@@ -24,6 +24,8 @@ export interface RetryOptions {
   stream?: string;
   log: Logger;
   runtime?: RuntimeEnv;
+  /** Stops the retry, and its wait for a slot of the source. */
+  signal?: AbortSignal;
 }
 
 export interface RetrySummary {
@@ -67,7 +69,7 @@ async function retryStream(options: RetryOptions, stream: string, keys: string[]
   const ref: StreamRef = { connectorId: connector.id, stream };
   const watermark = await loadWatermark(store, ref);
   // A retry holds the stream like a pull, so the two never deliver the same rows at once.
-  const run = await startRun(store, ref, 'retry', watermark);
+  const run = await startRun(store, ref, 'retry', watermark, { signal: options.signal });
   const log = options.log.child({ tenant: connector.tenant, connector: connector.id, stream, run: run.id });
   let counts: RunCounts = { ...ZERO_COUNTS };
   let gone = 0;

@@ -33,6 +33,8 @@ export interface OpsActionsDeps {
   scheduler: Scheduler;
   backfills: BackgroundBackfills;
   log: Logger;
+  /** Aborted when the API closes: an action waiting for a slot of its source stops (serve's shutdown). */
+  signal?: AbortSignal;
 }
 
 export class OpsActions {
@@ -117,7 +119,7 @@ export class OpsActions {
   async retryRejects(id: string, stream: string): Promise<RetrySummary[]> {
     const connector = await getConnector(this.deps.db, id);
     findStream(connector, stream);
-    return retryRejects({ store: this.deps.db, connector, stream, log: this.deps.log });
+    return retryRejects({ store: this.deps.db, connector, stream, log: this.deps.log, signal: this.deps.signal });
   }
 
   /** Resets a stream (engine/reset-stream.ts); refused while it runs. */
@@ -137,7 +139,7 @@ export class OpsActions {
     return withPlannedStream(this.deps.db, connector, ref.stream, undefined, async (plan, source) => ({
       cursor: parseBound(plan.cursorKind, 'cursor', cursor, clockDigits(await source.withReadSession((s) => s.clockUtc()))),
       key,
-    }));
+    }), { signal: this.deps.signal, log: this.deps.log });
   }
 
   /** The connection test of a connector, registered or only validated. */
@@ -147,7 +149,7 @@ export class OpsActions {
 
   /** What a pull would make of a stream's first rows; nothing is sent or stored. */
   preview(connector: RegisteredConnector, stream: string, limit = 5): Promise<{ watermark?: Position; rows: PreviewRow[] }> {
-    return previewStream({ store: this.deps.db, connector, stream, limit, log: this.deps.log });
+    return previewStream({ store: this.deps.db, connector, stream, limit, log: this.deps.log, signal: this.deps.signal });
   }
 }
 

@@ -54,8 +54,11 @@ type PageQuery = { limit?: string; cursor?: string };
 /** Builds the API (not listening yet). */
 export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
   const { db, scheduler, metrics, log } = options;
-  const actions = new OpsActions(options);
+  // Closing the API (serve's shutdown waits for requests in flight) stops actions waiting for a slot of their source.
+  const closing = new AbortController();
+  const actions = new OpsActions({ ...options, signal: closing.signal });
   const app = Fastify({ bodyLimit: BODY_LIMIT, logger: false });
+  app.addHook('preClose', async () => closing.abort(new PullerError('RP_RUN_CANCELLED', 'the ops API is closing')));
   const expected = digest(`Bearer ${options.token}`);
 
   app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' },
