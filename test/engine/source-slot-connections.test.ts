@@ -9,7 +9,29 @@ import { startBackfill } from '../../src/backfill/run-backfill.ts';
 import { pullConnector } from '../../src/engine/pull-connector.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { customersView, sleep, waitFor } from '../scheduler/ops-fixtures.ts';
+import type { Partner } from '../helpers/partner.ts';
 import { describe, expect, test } from '../fixture.ts';
+
+/** Samples the puller's sessions on the partner (pg_stat_activity) every 25 ms; `stop` gives the most seen. */
+function sampleSessions(partner: Partner): { stop(): Promise<number> } {
+  let most = 0;
+  let sampling = true;
+  const sessions = async () => Number((await partner.query<{ n: string }>(
+    `select count(*)::text as n from pg_stat_activity where datname = '${partner.database}' and application_name = 'reach-puller'`))[0]!.n);
+  const loop = (async () => {
+    while (sampling) {
+      most = Math.max(most, await sessions());
+      await sleep(25);
+    }
+  })();
+  return {
+    async stop() {
+      sampling = false;
+      await loop;
+      return most;
+    },
+  };
+}
 
 describe('review 8c: partner sessions beside a busy process', () => {
   test('a pull by hand in a slot another process gave back never makes the partner sessions exceed max_connections', { timeout: 90_000 }, async ({ lab }) => {
@@ -28,16 +50,8 @@ describe('review 8c: partner sessions beside a busy process', () => {
   - { name: fast, view: v_${fast}, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id, email: email } }
 `,
     });
-    const sessions = async () => Number((await partner.query<{ n: string }>(
-      `select count(*)::text as n from pg_stat_activity where datname = '${partner.database}' and application_name = 'reach-puller'`))[0]!.n);
-    let most = 0;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        most = Math.max(most, await sessions());
-        await sleep(25);
-      }
-    })();
+    const sampler = sampleSessions(partner);
+    let most: number;
     try {
       // A serve replica: one run per stream, each in its own slot, on the process's one pool.
       const slowPull = pullConnector({ store: store.db, connector, stream: 'slow', log: testLog });
@@ -48,8 +62,7 @@ describe('review 8c: partner sessions beside a busy process', () => {
       expect(byHand.code, byHand.stderr).toBe(0);
       expect(await slowPull).toMatchObject([{ status: 'succeeded' }]);
     } finally {
-      sampling = false;
-      await sampler;
+      most = await sampler.stop();
     }
     expect(most).toBeLessThanOrEqual(2);
   });
@@ -72,17 +85,9 @@ describe('review 8c: partner sessions beside a busy process', () => {
   - { name: people, view: v_${name}, schema: contacts, primary_key: [id], cursor: updated_at, page_size: 5, fields: { id: id, email: email } }
 `,
     });
-    const sessions = async () => Number((await partner.query<{ n: string }>(
-      `select count(*)::text as n from pg_stat_activity where datname = '${partner.database}' and application_name = 'reach-puller'`))[0]!.n);
     const backfill = await startBackfill({ store: store.db, log: testLog }, { connector: connector.id, chunks: 2, checkpointRows: 5 });
-    let most = 0;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        most = Math.max(most, await sessions());
-        await sleep(25);
-      }
-    })();
+    const sampler = sampleSessions(partner);
+    let most: number;
     try {
       const chunks = () => store.db.selectFrom('runs').select(['status']).where('connector_id', '=', connector.id).where('kind', '=', 'backfill').execute();
       await waitFor('the lower chunk to end', async () => (await chunks()).some((r) => r.status === 'succeeded'), 60_000);
@@ -92,8 +97,7 @@ describe('review 8c: partner sessions beside a busy process', () => {
       expect(byHand.code, byHand.stderr).toBe(0);
       expect(await backfill.done).toMatchObject({ state: 'succeeded' });
     } finally {
-      sampling = false;
-      await sampler;
+      most = await sampler.stop();
     }
     expect(most).toBeLessThanOrEqual(2);
   });
