@@ -309,6 +309,15 @@ export const MUTATIONS: Mutation[] = [
     tests: ['test/server/ops-api-close-beside-slot-wait.test.ts'],
   },
   {
+    name: 'console-cookie-secure-behind-proxy',
+    breaks: 'behind a TLS-terminating proxy the console session cookie is also sent over plain http',
+    file: 'src/server/console/pages/login.ts',
+    find: "    const https = req.protocol === 'https' || req.headers['x-forwarded-proto'] === 'https';",
+    replace: "    const https = req.protocol === 'https';",
+    tests: ['test/server/console/console-security.test.ts'],
+    only: 'TLS-terminating',
+  },
+  {
     name: 'refused-stay-quarantined',
     breaks: "a record Reach failed has its quarantine entry resolved by its own page's commit",
     file: 'src/engine/page-delivery.ts',

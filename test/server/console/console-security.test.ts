@@ -122,6 +122,16 @@ describe('ops console security', () => {
     expect(page.headers.get('cache-control')).toBe('no-store');
   });
 
+  test('behind a TLS-terminating proxy (X-Forwarded-Proto: https) the session cookie is Secure: a later plain-http request never carries it', async ({ lab }) => {
+    const s = await serverOf(lab);
+    const ok = keep(await send(s.base, 'POST', '/console/login', { form: { operator: 'Ann', token: CONSOLE_TOKEN }, headers: { 'x-forwarded-proto': 'https' } }));
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('set-cookie')).toMatch(/; Secure/);
+    // The header can only make the cookie stricter: without it, on plain http, none is claimed.
+    const plain = keep(await send(s.base, 'POST', '/console/login', { form: { operator: 'Ann', token: CONSOLE_TOKEN }, headers: { 'x-forwarded-proto': 'http' } }));
+    expect(plain.headers.get('set-cookie')).not.toMatch(/Secure/);
+  });
+
   test('pages escape what partners and operators wrote, mask quarantined values, and show no secret', async ({ lab }) => {
     const s = await serverOf(lab);
     const { cookie, csrf } = await login(s.base, "O'Brien");

@@ -31,8 +31,11 @@ export function registerLogin(app: FastifyInstance, ctx: ConsoleContext): void {
     }
     const { cookie } = ctx.keys.open(operator);
     ctx.log.info({ operator }, 'console login');
+    // Secure over https, also where a proxy ended the TLS and says so: the header is not trusted
+    // for anything else, and can only keep the cookie off plain http, never send it there.
+    const https = req.protocol === 'https' || req.headers['x-forwarded-proto'] === 'https';
     return reply.setCookie(SESSION_COOKIE, cookie, {
-      path: '/console', httpOnly: true, sameSite: 'strict', secure: req.protocol === 'https', maxAge: SESSION_SECONDS,
+      path: '/console', httpOnly: true, sameSite: 'strict', secure: https, maxAge: SESSION_SECONDS,
     }).redirect('/console', 303);
   });
 
