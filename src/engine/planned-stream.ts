@@ -20,7 +20,7 @@ export async function withPlannedStream<T>(
   slot: SlotOptions = {},
 ): Promise<T> {
   const stream = findStream(connector, streamName);
-  return inSourceSlot(store, { id: connector.sourceId, cap: connector.config.source.max_connections }, slot, async () => {
+  return inSourceSlot(store, connector, slot, async () => {
     const source = await openConnectorSource(connector.config, storeRuntime(store, runtime));
     try {
       return await fn(await planStream(source, connector, stream, await loadSchemaCatalog(store)), source);

@@ -28,7 +28,7 @@ export async function pullConnector(options: PullOptions): Promise<RunSummary[]>
   // The target first: if it cannot be resolved, no source pool is left open.
   const target = await reachTarget(connector.config, runtime);
   const slot = { held: options.slotHeld, signal: options.signal, log };
-  return inSourceSlot(store, { id: connector.sourceId, cap: connector.config.source.max_connections }, slot, async () => {
+  return inSourceSlot(store, connector, slot, async () => {
     const source = await openConnectorSource(connector.config, runtime);
     const sink = createSink(target, log);
     try {

@@ -41,7 +41,7 @@ import { holdsOf } from '../store/holds.ts';
 import { abandoned, addPage, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
 import { createSink, reachTarget, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
 import { deliverJudged } from './page-delivery.ts';
-import { judgeRow } from './page-judgement.ts';
+import { judgeRow, type RowVerdict } from './page-judgement.ts';
 import { readByKeys } from './keyed-reads.ts';
 import { withPlannedStream } from './planned-stream.ts';
 import { readRange, rowsAbove } from './range-delivery.ts';
@@ -310,13 +310,13 @@ class StreamScan {
     this.#ranges++;
     const { plan } = this;
     const verdicts = rows.map((r) => ({ ...r, verdict: judgeRow(plan, r.row, r.position) }));
-    // Later rows win, as in a delivered page.
-    const view = new Map<string, string>();
+    // Later rows win, as in a delivered page: each id's last verdict of the range.
+    const latest = new Map<string, RowVerdict>();
     for (const { verdict, position } of verdicts) {
-      if ('candidate' in verdict) view.set(verdict.candidate.externalId, verdict.candidate.entry.contentHash);
-      else view.set(verdict.externalId ?? `key:${JSON.stringify(position.key)}`, 'rejected');
+      latest.set('candidate' in verdict ? verdict.candidate.externalId : verdict.externalId ?? `key:${JSON.stringify(position.key)}`, verdict);
     }
-    const [stored, resourceDiffers] = await Promise.all([this.#storedDigest(lo, hi), this.#resourcesDiffering(verdicts)]);
+    const view = new Map([...latest].map(([id, verdict]) => [id, 'candidate' in verdict ? verdict.candidate.entry.contentHash : 'rejected']));
+    const [stored, resourceDiffers] = await Promise.all([this.#storedDigest(lo, hi), this.#resourcesDiffering(latest.values())]);
     if (stored === digest(view) && resourceDiffers.size === 0) return;
     this.#differing++;
     const ids = [...view.keys()];
@@ -390,17 +390,11 @@ class StreamScan {
    * row's mapping today in a mapped field (a field mapped to null must be absent, as Reach's
    * merge deletes it), or is absent or deleted. Compared by the store (jsonb equality).
    */
-  async #resourcesDiffering(verdicts: { verdict: ReturnType<typeof judgeRow> }[]): Promise<Set<string>> {
+  async #resourcesDiffering(latest: Iterable<RowVerdict>): Promise<Set<string>> {
     if (this.sink.kind !== 'store') return new Set();
-    // Later rows win, as in a delivered page: an id's earlier row in the range is not its record.
-    const last = new Map<string, string | undefined>();
-    for (const { verdict } of verdicts) {
-      if ('candidate' in verdict) {
-        last.set(verdict.candidate.externalId, verdict.candidate.upsert
-          ? `{"id":${JSON.stringify(verdict.candidate.externalId)},"body":${verdict.candidate.upsert.json}}` : undefined);
-      } else if (verdict.externalId !== null && verdict.externalId !== undefined) last.set(verdict.externalId, undefined);
-    }
-    const records = [...last.values()].filter((r): r is string => r !== undefined);
+    // Each id's last row of the range only: an earlier one is not its record.
+    const records = [...latest].flatMap((verdict) => ('candidate' in verdict && verdict.candidate.upsert
+      ? [`{"id":${JSON.stringify(verdict.candidate.externalId)},"body":${verdict.candidate.upsert.json}}`] : []));
     if (records.length === 0) return new Set();
     // The lateral LIMIT makes it one primary-key probe per record whatever the statistics say:
     // as a join, a table not analyzed since it filled was read whole for every range.

@@ -6,6 +6,7 @@
 import type { Kysely } from 'kysely';
 import { PullerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { RegisteredConnector } from './connector-registry.ts';
 import { holdsOf, type Hold } from './holds.ts';
 import type { StoreSchema } from './schema.ts';
 
@@ -50,19 +51,24 @@ export interface SlotOptions {
 
 const NEVER = new AbortController().signal;
 
+/** What a connector says of its source's slots: which source, and its cap. */
+type SlotConnector = Pick<RegisteredConnector, 'sourceId' | 'config'>;
+
 /**
  * Runs `fn` in a slot of the source: the caller's (`held`), or one waited for here and given
  * back after it, so work started by hand (a CLI pull, preview, reconcile, retry, verify)
  * keeps a partner's `max_connections` beside the replicas' scheduled runs.
  */
-export async function inSourceSlot<T>(db: Kysely<StoreSchema>, source: { id: string; cap: number }, options: SlotOptions, fn: () => Promise<T>): Promise<T> {
+export async function inSourceSlot<T>(db: Kysely<StoreSchema>, connector: SlotConnector, options: SlotOptions, fn: () => Promise<T>): Promise<T> {
   if (options.held) return fn();
-  let slot = await takeSourceSlot(db, source.id, source.cap);
+  const { sourceId } = connector;
+  const cap = connector.config.source.max_connections;
+  let slot = await takeSourceSlot(db, sourceId, cap);
   if (!slot) {
-    options.log?.info({ source: source.id, maxConnections: source.cap }, 'waiting for a free slot of the source: other runs hold all of them');
-    slot = await waitForSourceSlot(db, source.id, source.cap, options.signal ?? NEVER);
+    options.log?.info({ source: sourceId, maxConnections: cap }, 'waiting for a free slot of the source: other runs hold all of them');
+    slot = await waitForSourceSlot(db, sourceId, cap, options.signal ?? NEVER);
   }
-  if (!slot) throw new PullerError('RP_RUN_CANCELLED', `stopped while waiting for a free slot of source ${source.id}`);
+  if (!slot) throw new PullerError('RP_RUN_CANCELLED', `stopped while waiting for a free slot of source ${sourceId}`);
   try {
     return await fn();
   } finally {

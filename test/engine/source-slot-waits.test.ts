@@ -51,7 +51,7 @@ describe('review 8c: waiting for a source slot', () => {
     expect(held).toBeDefined();
     const controller = new AbortController();
     try {
-      const waiting = slots.inSourceSlot(store.db, { id: connector.sourceId, cap: 1 }, { signal: controller.signal }, async () => 'ran');
+      const waiting = slots.inSourceSlot(store.db, connector, { signal: controller.signal }, async () => 'ran');
       await sleep(3_200);
       // Six polls so far: the wait needs at most one listener at a time.
       expect(getEventListeners(controller.signal, 'abort').length).toBeLessThanOrEqual(1);

@@ -260,9 +260,8 @@ export const MUTATIONS: Mutation[] = [
     name: 'verify-store-check-last-row',
     breaks: "an id's earlier row in a verify range is compared with the built-in store's record: the record is reported stale for ever",
     file: 'src/engine/verify.ts',
-    find: '    const records = [...last.values()].filter((r): r is string => r !== undefined);',
-    replace: `    const records = verdicts.flatMap(({ verdict }) => ('candidate' in verdict && verdict.candidate.upsert
-      ? [\`{"id":\${JSON.stringify(verdict.candidate.externalId)},"body":\${verdict.candidate.upsert.json}}\`] : []));`,
+    find: 'this.#resourcesDiffering(latest.values())',
+    replace: 'this.#resourcesDiffering(verdicts.map((v) => v.verdict))',
     tests: ['test/engine/verify-duplicate-id-in-range.test.ts'],
   },
   {
