@@ -37,6 +37,7 @@ import { PullerMetrics } from '../src/server/puller-metrics.ts';
 import {
   benchStore, COLUMNS, mysqlPartner, pgExec, pgPartner, pipeline, psql, registerBench, SELECT_COLUMNS,
 } from './bench-setup.ts';
+import { perRow, ProcessCpu } from './process-cpu.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -141,9 +142,16 @@ async function figureBackfill(dialect: 'postgres' | 'mysql'): Promise<void> {
     ? psql(partnerUrl, `COPY (${query}) TO STDOUT`)
     : ['mariadb', '--batch', '--raw', '--skip-column-names', '-h', '127.0.0.1', '-u', 'root', '-D', `rp_bench_${name}`, '-e', query];
   say(`[${dialect}] COPY pipeline...`);
+  const copyCpu = await ProcessCpu.start();
   const copySeconds = await pipeline(producer, psql(url, 'COPY copy_target FROM STDIN'));
+  const copyCpuSeconds = await copyCpu.stop();
   say(`[${dialect}] engine backfill...`);
+  const engineCpu = await ProcessCpu.start();
   const engine = await childBackfill(url, `bench-${name}`);
+  const engineCpuSeconds = await engineCpu.stop();
+  const groups = (children: string) => ({
+    children, [`rp_bench_${name}`]: 'source database', mariadb: 'source database', [`rp_bench_store_${name}`]: 'store database',
+  });
   const floorSeconds = await storeWriteFloor(url);
   const ratio = engine.seconds > 0 ? copySeconds / engine.seconds : 0;
   if (dialect === 'postgres') rssPoints.push({ rows: engine.rows, peakMb: engine.peakMb });
@@ -155,6 +163,9 @@ async function figureBackfill(dialect: 'postgres' | 'mysql'): Promise<void> {
     detail: {
       rows: engine.rows, engineSeconds: round(engine.seconds), copySeconds: round(copySeconds), peakRssMb: engine.peakMb,
       storeWriteFloorRowsPerSecond: rate(engine.rows, floorSeconds), shareOfFloor: round(floorSeconds / engine.seconds),
+      // CPU microseconds per row by process (bench/process-cpu.ts); the puller's include its start-up.
+      cpuMicrosPerRow: perRow(engineCpuSeconds, engine.rows, groups('puller')),
+      copyCpuMicrosPerRow: perRow(copyCpuSeconds, ROWS, groups('psql and mariadb clients')),
     },
   });
 }
@@ -205,14 +216,19 @@ async function figureEmbeddedBackfill(): Promise<void> {
     await registerBench(store, 'bench-embedded', { dialect: 'postgres', url: partnerUrl });
     await store.close();
     say('[embedded] engine backfill...');
+    const cpu = await ProcessCpu.start();
     const engine = await childBackfill('', 'bench-embedded', { REACH_PULLER_HOME: home });
+    const cpuSeconds = await cpu.stop();
     const ratio = engine.seconds > 0 ? copySeconds / engine.seconds : 0;
     record({
       figure: '11. backfill PostgreSQL view -> embedded store (PGlite)',
       measured: `${rate(engine.rows, engine.seconds)} rows/s`,
       reference: `${rate(ROWS, copySeconds)} rows/s (COPY TO piped to PGlite COPY FROM)`,
       ratio: round(ratio), target: '>= 0.2', met: ratio >= 0.2,
-      detail: { rows: engine.rows, engineSeconds: round(engine.seconds), copySeconds: round(copySeconds), peakRssMb: engine.peakMb },
+      detail: {
+        rows: engine.rows, engineSeconds: round(engine.seconds), copySeconds: round(copySeconds), peakRssMb: engine.peakMb,
+        cpuMicrosPerRow: perRow(cpuSeconds, engine.rows, { children: 'puller and its embedded store', rp_bench_embedded: 'source database' }),
+      },
     });
   } finally {
     await rm(home, { recursive: true, force: true });
