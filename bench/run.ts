@@ -172,9 +172,10 @@ async function figureBackfill(dialect: 'postgres' | 'mysql'): Promise<void> {
 
 /**
  * Seconds PostgreSQL alone takes to write the backfill's records into fresh copies of the
- * store's tables with the sink's own statements (merge upsert, version guard, change hashes),
- * from rows already in the database: no puller, no parsing, no network. No backfill into this
- * store can be faster; the COPY reference skips this work.
+ * store's tables with the sink's own statements for records their stream never delivered
+ * (a first backfill: plain inserts, store/new-rows.ts; the per-stream version, the change
+ * hashes), from rows already in the database: no puller, no parsing, no network. No backfill
+ * into this store can be faster; the COPY reference skips this work.
  */
 async function storeWriteFloor(storeUrl: string): Promise<number> {
   await pgExec(storeUrl,
@@ -183,17 +184,10 @@ async function storeWriteFloor(storeUrl: string): Promise<number> {
     'create table floor_delivered (like delivered including all)',
     'checkpoint');
   const started = performance.now();
-  await pgExec(storeUrl, `insert into floor_resources (tenant_id, schema_name, external_id, body, version, deleted, updated_at)
-      select tenant_id, schema_name, external_id, body, version, deleted, now() from resources
-      on conflict (tenant_id, schema_name, external_id) do update set
-        body = case when excluded.deleted then '{}'::jsonb else floor_resources.body || excluded.body end,
-        version = excluded.version, deleted = excluded.deleted, updated_at = now()
-      where floor_resources.version <= excluded.version collate "C"`,
+  await pgExec(storeUrl, `insert into floor_resources (tenant_id, schema_name, external_id, body, version, stream_versions, deleted, updated_at)
+      select tenant_id, schema_name, external_id, body, version, jsonb_build_object('bench/transactions'::text, version), deleted, now() from resources`,
   `insert into floor_delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
-      select connector_id, stream, external_id, content_hash, version, deleted, now() from delivered
-      on conflict (connector_id, stream, external_id) do update set
-        content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
-      where floor_delivered.version <= excluded.version collate "C"`);
+      select connector_id, stream, external_id, content_hash, version, deleted, now() from delivered`);
   const seconds = (performance.now() - started) / 1000;
   await pgExec(storeUrl, 'drop table floor_resources, floor_delivered');
   return seconds;

@@ -83,13 +83,15 @@ async function sendToStore(ctx: PageContext, sink: TransactionalSink, judged: Ju
     if (c.upsert) upserts.push(c.upsert);
     else deletes.push(c.delete!);
   }
-  const page = { tenant: ctx.plan.connector.tenant, schema: ctx.plan.definition.name, writer: streamWriter(streamRef(ctx)), upserts, deletes };
+  // Nothing of the page delivered before (a first backfill): the store writes new rows, not merges.
+  const undelivered = known.size === 0;
+  const page = { tenant: ctx.plan.connector.tenant, schema: ctx.plan.definition.name, writer: streamWriter(streamRef(ctx)), upserts, deletes, undelivered };
   return {
     outcome: { ...outcome },
     commit: async () => {
       await commitCheckpoint(ctx, judged, outcome, hooks, async (trx) => {
         await sink.write(trx, page);
-        await recordDelivered(trx, streamRef(ctx), entries);
+        await recordDelivered(trx, streamRef(ctx), entries, undelivered);
       });
       return outcome;
     },

@@ -34,6 +34,8 @@ export interface SinkPage {
   writer: string;
   upserts: Upsert[];
   deletes: Delete[];
+  /** No record of the page had a delivery record of the stream when it was decided (a first backfill): the built-in store tries them as new rows. */
+  undelivered?: boolean;
 }
 
 /** A record Reach accepted in a batch and then failed to store (validation, missing reference). */

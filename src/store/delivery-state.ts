@@ -11,6 +11,7 @@ import type { RejectedRecordsTable, StoreSchema } from './schema.ts';
 import { inLockOrder } from './lock-order.ts';
 import { textColumn } from './text-column.ts';
 import { guardedId, unguardId } from './external-id-text.ts';
+import { insertNewElseUpsert } from './new-rows.ts';
 
 type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
 
@@ -77,21 +78,21 @@ export async function loadDelivered(db: Db, ref: StreamRef, externalIds: string[
   return out;
 }
 
-/** Records what a confirmed page delivered. */
-export async function recordDelivered(trx: Db, ref: StreamRef, unordered: DeliveredEntry[]): Promise<void> {
+/**
+ * Records what a confirmed page delivered. `undelivered`: none of these records had an entry
+ * when the page was decided, so they are tried as new rows (store/new-rows.ts).
+ */
+export async function recordDelivered(trx: Transaction<StoreSchema>, ref: StreamRef, unordered: DeliveredEntry[], undelivered = false): Promise<void> {
   if (unordered.length === 0) return;
   const entries = inLockOrder(unordered, (e) => e.externalId);
-  const ids = entries.map((e) => e.externalId);
-  const hashes = textColumn(entries.map((e) => e.contentHash));
-  const versions = textColumn(entries.map((e) => e.version));
-  const deleted = entries.map((e) => e.deleted);
-  await sql`
+  const columns = sql`unnest(${textColumn(entries.map((e) => e.externalId))}, ${textColumn(entries.map((e) => e.contentHash))},
+    ${textColumn(entries.map((e) => e.version))}, ${entries.map((e) => e.deleted)}::boolean[]) as x(id, hash, version, deleted)`;
+  await insertNewElseUpsert(trx, (upsert) => sql`
     insert into delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
-    select ${ref.connectorId}, ${ref.stream}, x.id, x.hash, x.version, x.deleted, now()
-    from unnest(${textColumn(ids)}, ${hashes}, ${versions}, ${deleted}::boolean[]) as x(id, hash, version, deleted)
-    on conflict (connector_id, stream, external_id) do update set
+    select ${ref.connectorId}, ${ref.stream}, x.id, x.hash, x.version, x.deleted, now() from ${columns}
+    ${upsert ? sql`on conflict (connector_id, stream, external_id) do update set
       content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
-    where delivered.version <= excluded.version collate "C"`.execute(trx);
+    where delivered.version <= excluded.version collate "C"` : sql``}`, undelivered);
 }
 
 /**

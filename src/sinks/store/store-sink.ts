@@ -11,11 +11,14 @@ import { sql, type Transaction } from 'kysely';
 import type { StoreSchema } from '../../store/schema.ts';
 import { inLockOrder } from '../../store/lock-order.ts';
 import { textColumn } from '../../store/text-column.ts';
+import { insertNewElseUpsert } from '../../store/new-rows.ts';
 import type { SinkPage, TransactionalSink } from '../sink.ts';
 
 export class StoreSink implements TransactionalSink {
   readonly kind = 'store' as const;
   readonly target = 'store';
+  /** Writers (`connector/stream`) whose new-looking records turned out to exist in the store already. */
+  readonly #upsertOnly = new Set<string>();
 
   async write(trx: Transaction<StoreSchema>, page: SinkPage): Promise<number> {
     const count = page.upserts.length + page.deletes.length;
@@ -30,22 +33,28 @@ export class StoreSink implements TransactionalSink {
       }),
       ...page.deletes.map((d) => ({ id: d.externalId, body: '{}', version: d.version, deleted: true })),
     ], (row) => row.id);
-    // One merge for the page, in lock order; columns, not one JSON document:
+    // One statement for the page, in lock order; columns, not one JSON document:
     // PostgreSQL reads each body once, as the JSON the engine already built. Merge like
     // Reach's upsert (a PATCH): fields left out are kept, a field sent as null is deleted
     // (below). A delete leaves a tombstone with an empty body that keeps its version, so an
     // older upsert cannot resurrect it, and a newer one merged into it starts afresh. The
     // merge reads the stored row under its lock (ON CONFLICT), so concurrent writers cannot lose fields.
-    const r = await sql`
+    // A page of records the stream never delivered goes in as new rows first (store/new-rows.ts).
+    const columns = sql`unnest(${textColumn(rows.map((row) => row.id))}, ${textColumn(rows.map((row) => row.body))},
+        ${textColumn(rows.map((row) => row.version))}, ${rows.map((row) => row.deleted)}::boolean[]) as x(id, body, version, deleted)`;
+    const statement = (upsert: boolean) => sql`
       insert into resources (tenant_id, schema_name, external_id, body, version, stream_versions, deleted, updated_at)
       select ${page.tenant}, ${page.schema}, x.id, x.body::jsonb, x.version, jsonb_build_object(${page.writer}::text, x.version), x.deleted, now()
-      from unnest(${textColumn(rows.map((row) => row.id))}, ${textColumn(rows.map((row) => row.body))},
-        ${textColumn(rows.map((row) => row.version))}, ${rows.map((row) => row.deleted)}::boolean[]) as x(id, body, version, deleted)
-      on conflict (tenant_id, schema_name, external_id) do update set
+      from ${columns}
+      ${upsert ? sql`on conflict (tenant_id, schema_name, external_id) do update set
         body = case when excluded.deleted then '{}'::jsonb else resources.body || excluded.body end,
         version = excluded.version, stream_versions = resources.stream_versions || excluded.stream_versions,
         deleted = excluded.deleted, updated_at = now()
-      where ${writtenVersion(page.writer)} <= excluded.version collate "C"`.execute(trx);
+      where ${writtenVersion(page.writer)} <= excluded.version collate "C"` : sql``}`;
+    const tryInsert = page.undelivered === true && !this.#upsertOnly.has(page.writer);
+    const { result, inserted } = await insertNewElseUpsert(trx, statement, tryInsert);
+    // The stream's records exist beside another writer's: its later pages go straight to the upsert.
+    if (tryInsert && !inserted) this.#upsertOnly.add(page.writer);
     if (withNulls.length > 0) {
       // Null fields mean "absent": dropped once merged (a new record was inserted as sent),
       // from these records only, not from every merged body.
@@ -54,7 +63,7 @@ export class StoreSink implements TransactionalSink {
         where tenant_id = ${page.tenant} and schema_name = ${page.schema} and external_id = any(${withNulls}::text[])
           and exists (select from jsonb_each(body) where value = 'null'::jsonb)`.execute(trx);
     }
-    return count - Number(r.numAffectedRows ?? 0n);
+    return count - Number(result.numAffectedRows ?? 0n);
   }
 
   async close(): Promise<void> {}
