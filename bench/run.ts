@@ -371,9 +371,14 @@ async function figureVerify(): Promise<void> {
   await registerBench(store, 'bench-verify', { dialect: 'postgres', url: partnerUrl });
   await store.close();
   say('[verify] backfill...');
+  const backfillCpu = await ProcessCpu.start();
   const backfill = await childBackfill(url, 'bench-verify');
+  const backfillCpuSeconds = await backfillCpu.stop();
   say('[verify] verify...');
+  const verifyCpu = await ProcessCpu.start();
   const verify = await childVerify(url, 'bench-verify');
+  const verifyCpuSeconds = await verifyCpu.stop();
+  const groups = { children: 'puller', rp_bench_verify: 'source database', rp_bench_store_verify: 'store database' };
   if (verify.report.differences !== 0 || verify.report.viewRows !== backfill.rows) {
     throw new Error(`verify of an in-sync stream found ${verify.report.differences} difference(s) over ${verify.report.viewRows} rows`);
   }
@@ -384,7 +389,9 @@ async function figureVerify(): Promise<void> {
     reference: `backfill of the same stream: ${round(backfill.seconds)} s, ${backfill.peakMb} MB`,
     ratio: round(ratio), target: '<= 1 (time), flat RSS', met: ratio <= 1 && verify.peakMb < 256,
     detail: { rows: verify.report.viewRows, ranges: verify.report.ranges, rangesDiffering: verify.report.rangesDiffering,
-      verifyRowsPerSecond: rate(verify.report.viewRows, verify.seconds), backfillRowsPerSecond: rate(backfill.rows, backfill.seconds) },
+      verifyRowsPerSecond: rate(verify.report.viewRows, verify.seconds), backfillRowsPerSecond: rate(backfill.rows, backfill.seconds),
+      verifyCpuMicrosPerRow: perRow(verifyCpuSeconds, verify.report.viewRows, groups),
+      backfillCpuMicrosPerRow: perRow(backfillCpuSeconds, backfill.rows, groups) },
   });
 }
 

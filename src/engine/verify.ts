@@ -26,7 +26,7 @@
  * `repair` run that holds the stream, through the normal delivery path; the extras found go
  * to reconcile (only those: nothing outside --from/--to) with its mass-delete guard.
  */
-import crypto from 'node:crypto';
+import { hexDigest } from '../mapping/content-hash.ts';
 import { sql } from 'kysely';
 import { PullerError } from '../errors.ts';
 import type { CursorValue, Position, SourceRow } from '../interfaces.ts';
@@ -42,6 +42,7 @@ import { abandoned, addPage, recordProgress, startRun, ZERO_COUNTS, type RunCoun
 import { createSink, reachTarget, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
 import { deliverJudged } from './page-delivery.ts';
 import { judgeRow, type RowVerdict } from './page-judgement.ts';
+import { InOrder } from './in-order.ts';
 import { readByKeys } from './keyed-reads.ts';
 import { withPlannedStream } from './planned-stream.ts';
 import { readRange, rowsAbove } from './range-delivery.ts';
@@ -254,24 +255,31 @@ class StreamScan {
       plan, source, pageSize, signal: this.signal, runId: this.runId, upTo: bounds.upper,
       after: bounds.lower === undefined ? undefined : { cursor: bounds.lower, key: [] },
     });
-    for await (const read of pages) {
-      const page = bounds.lower === undefined ? read : rowsAbove(read, bounds.lower, this.#kind);
-      await limiter?.take(page.rows.length, this.signal);
-      this.#viewRows += page.rows.length;
-      page.rows.forEach((row, i) => range.push({ row, position: page.positions[i]! }));
-      last = { upTo: read.upTo, ceiling: read.ceiling, position: read.positions.at(-1) ?? last?.position };
-      if (read.rows.length < pageSize) break;
-      // Cut before the last cursor value of the page: rows at it may go on in the next page.
-      const tail = range.at(-1)!.position.cursor;
-      const cut = range.findLastIndex((r) => compareCursor(this.#kind, r.position.cursor, tail) < 0);
-      if (cut < 0) continue;
-      const hi = range[cut]!.position.cursor;
-      await this.#compare(range.slice(0, cut + 1), lo, hi);
-      range = range.slice(cut + 1);
-      lo = hi;
+    // A range is compared while the next one is read and judged; findings are recorded in range order.
+    const ranges = new InOrder();
+    try {
+      for await (const read of pages) {
+        const page = bounds.lower === undefined ? read : rowsAbove(read, bounds.lower, this.#kind);
+        await limiter?.take(page.rows.length, this.signal);
+        this.#viewRows += page.rows.length;
+        page.rows.forEach((row, i) => range.push({ row, position: page.positions[i]! }));
+        last = { upTo: read.upTo, ceiling: read.ceiling, position: read.positions.at(-1) ?? last?.position };
+        if (read.rows.length < pageSize) break;
+        // Cut before the last cursor value of the page: rows at it may go on in the next page.
+        const tail = range.at(-1)!.position.cursor;
+        const cut = range.findLastIndex((r) => compareCursor(this.#kind, r.position.cursor, tail) < 0);
+        if (cut < 0) continue;
+        const hi = range[cut]!.position.cursor;
+        await ranges.add(this.#compare(range.slice(0, cut + 1), lo, hi));
+        range = range.slice(cut + 1);
+        lo = hi;
+      }
+      // The last range reaches the bound the last page was read under (the ceiling, or --to).
+      await ranges.add(this.#compare(range, lo, last?.upTo));
+      await ranges.drain();
+    } finally {
+      await ranges.settle();
     }
-    // The last range reaches the bound the last page was read under (the ceiling, or --to).
-    await this.#compare(range, lo, last?.upTo);
     const tail = await this.#tail(last, bounds.upper);
     const extras = [...this.#unmatched].filter((id) => !tail.ids.has(id)).sort();
     const found = [...this.#rows.values()];
@@ -305,8 +313,11 @@ class StreamScan {
     };
   }
 
-  /** Compares one range (lo, hi] of the view with the delivery record; row by row only when their digests differ. */
-  async #compare(rows: ScannedRow[], lo: CursorValue | undefined, hi: CursorValue | undefined): Promise<void> {
+  /**
+   * Compares one range (lo, hi] of the view with the delivery record; row by row only when
+   * their digests differ. Reads only; what it found is recorded by the step it returns.
+   */
+  async #compare(rows: ScannedRow[], lo: CursorValue | undefined, hi: CursorValue | undefined): Promise<() => void> {
     this.#ranges++;
     const { plan } = this;
     const verdicts = rows.map((r) => ({ ...r, verdict: judgeRow(plan, r.row, r.position) }));
@@ -316,35 +327,41 @@ class StreamScan {
       latest.set('candidate' in verdict ? verdict.candidate.externalId : verdict.externalId ?? `key:${JSON.stringify(position.key)}`, verdict);
     }
     const view = new Map([...latest].map(([id, verdict]) => [id, 'candidate' in verdict ? verdict.candidate.entry.contentHash : 'rejected']));
-    const [stored, resourceDiffers] = await Promise.all([this.#storedDigest(lo, hi), this.#resourcesDiffering(latest.values())]);
-    if (stored === digest(view) && resourceDiffers.size === 0) return;
-    this.#differing++;
-    const ids = [...view.keys()];
-    const delivered = await loadDelivered(this.options.store, this.#ref, ids);
-    const openKeys = await this.#openQuarantine(verdicts.filter((v) => !('candidate' in v.verdict)).map((v) => v.position.key));
-    for (const { verdict, position } of verdicts) {
-      const id = 'candidate' in verdict ? verdict.candidate.externalId : verdict.externalId;
-      if (id !== null) {
-        this.#seen.add(id);
-        this.#unmatched.delete(id);
+    const reads = Promise.all([this.#storedDigest(lo, hi), this.#resourcesDiffering(latest.values())]);
+    const viewDigest = digest(view);
+    const [stored, resourceDiffers] = await reads;
+    if (stored === viewDigest && resourceDiffers.size === 0) return () => undefined;
+    const [delivered, openKeys, deliveredIds] = await Promise.all([
+      loadDelivered(this.options.store, this.#ref, [...view.keys()]),
+      this.#openQuarantine(verdicts.filter((v) => !('candidate' in v.verdict)).map((v) => v.position.key)),
+      this.#deliveredIds(lo, hi),
+    ]);
+    return () => {
+      this.#differing++;
+      for (const { verdict, position } of verdicts) {
+        const id = 'candidate' in verdict ? verdict.candidate.externalId : verdict.externalId;
+        if (id !== null) {
+          this.#seen.add(id);
+          this.#unmatched.delete(id);
+        }
+        const d = id === null ? undefined : delivered.get(id);
+        const live = d !== undefined && !d.deleted;
+        let kind: RowDifference['kind'] | undefined;
+        if (!('candidate' in verdict)) {
+          // A row that does not map: quarantined if an entry is open, else a repair quarantines it.
+          if (!openKeys.has(JSON.stringify(position.key)) && id !== null) kind = live ? 'stale' : 'missing';
+        } else if (verdict.candidate.delete) {
+          if (live) kind = 'stale';
+        } else if (!live) kind = 'missing';
+        else if (d.contentHash !== verdict.candidate.entry.contentHash || resourceDiffers.has(id!)) kind = 'stale';
+        if (kind && id !== null) this.#rows.set(id, { kind, externalId: id, key: position.key });
+        else if (id !== null) this.#rows.delete(id);
       }
-      const d = id === null ? undefined : delivered.get(id);
-      const live = d !== undefined && !d.deleted;
-      let kind: RowDifference['kind'] | undefined;
-      if (!('candidate' in verdict)) {
-        // A row that does not map: quarantined if an entry is open, else a repair quarantines it.
-        if (!openKeys.has(JSON.stringify(position.key)) && id !== null) kind = live ? 'stale' : 'missing';
-      } else if (verdict.candidate.delete) {
-        if (live) kind = 'stale';
-      } else if (!live) kind = 'missing';
-      else if (d.contentHash !== verdict.candidate.entry.contentHash || resourceDiffers.has(id!)) kind = 'stale';
-      if (kind && id !== null) this.#rows.set(id, { kind, externalId: id, key: position.key });
-      else if (id !== null) this.#rows.delete(id);
-    }
-    // Delivered records of the range whose rows are not in it: extra, unless their row is elsewhere in the view.
-    for (const id of await this.#deliveredIds(lo, hi)) {
-      if (!view.has(id) && !this.#seen.has(id)) this.#unmatched.add(id);
-    }
+      // Delivered records of the range whose rows are not in it: extra, unless their row is elsewhere in the view.
+      for (const id of deliveredIds) {
+        if (!view.has(id) && !this.#seen.has(id)) this.#unmatched.add(id);
+      }
+    };
   }
 
   /** The store's digest of the range: delivered records by version, reconcile's deletes left out. */
@@ -464,9 +481,22 @@ class StreamScan {
 
 /** An order-independent digest of (external id, content hash) pairs: their count and the sum of 60-bit md5 prefixes. */
 function digest(pairs: Map<string, string>): string {
+  // Each prefix as 28 high and 32 low bits, summed as numbers: exact below 2^21 terms, so
+  // folded into the bigint every million.
   let sum = 0n;
-  for (const [id, hash] of pairs) sum += BigInt(`0x${crypto.createHash('md5').update(`${id}\u0001${hash}`).digest('hex').slice(0, 15)}`);
-  return `${pairs.size}:${sum}`;
+  let high = 0;
+  let low = 0;
+  let terms = 0;
+  for (const [id, hash] of pairs) {
+    const md5 = hexDigest('md5', `${id}\u0001${hash}`);
+    high += Number.parseInt(md5.slice(0, 7), 16);
+    low += Number.parseInt(md5.slice(7, 15), 16);
+    if (++terms % 1_000_000 === 0) {
+      sum += (BigInt(high) << 32n) + BigInt(low);
+      high = low = 0;
+    }
+  }
+  return `${pairs.size}:${sum + (BigInt(high) << 32n) + BigInt(low)}`;
 }
 
 /**

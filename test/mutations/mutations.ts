@@ -977,4 +977,20 @@ export const MUTATIONS: Mutation[] = [
     replace: '    ${upsert && false ? sql`on conflict (connector_id, stream, external_id) do update set',
     tests: ['test/sinks/store/store-sink-new-rows.test.ts'],
   },
+  {
+    name: 'verify-ranges-recorded-in-order',
+    breaks: 'verify records a range compared beside the next one after it: an earlier range\'s finding of a record wins over the later one',
+    file: 'src/engine/in-order.ts',
+    find: '    this.#recorded = before.then(async () => (await work)());\n',
+    replace: '    this.#recorded = work.then((record) => record());\n',
+    tests: ['test/engine/in-order.test.ts', 'test/engine/verify-id-in-two-ranges.test.ts'],
+  },
+  {
+    name: 'verify-failure-leaves-nothing-running',
+    breaks: 'a verify that failed returns while a range\'s reads of the store still run (against a store being closed)',
+    file: 'src/engine/in-order.ts',
+    find: '    await Promise.allSettled([this.#working, this.#recorded]);\n',
+    replace: '    await Promise.allSettled([this.#recorded]);\n',
+    tests: ['test/engine/in-order.test.ts'],
+  },
 ];
