@@ -8,6 +8,9 @@ import type { PGlite } from '@electric-sql/pglite';
 import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
 
 const WRITE_COMMAND = /^\s*(insert|update|delete|merge)\b/i;
+const COMMIT = /^\s*commit\s*;?\s*$/i;
+/** in_failed_sql_transaction: what any statement of an aborted transaction meets. */
+const IN_FAILED_TRANSACTION = '25P02';
 
 /** A pg-Pool look-alike over one PGlite instance. */
 export function pglitePool(db: PGlite): PostgresPool {
@@ -16,6 +19,18 @@ export function pglitePool(db: PGlite): PostgresPool {
   const client = (release: () => void): PostgresPoolClient => ({
     async query<R>(sql: unknown, parameters?: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> {
       if (typeof sql !== 'string') throw new Error('The embedded store does not support cursors');
+      if (COMMIT.test(sql)) {
+        // The COMMIT of a transaction an error aborted rolls it back. PGlite does not return
+        // the tag that says so (the server's `ROLLBACK`), which Kysely turns into an
+        // AbortedTransactionError: without it such a transaction (an error caught inside it,
+        // store/new-rows.ts) would pass for committed. Any statement there meets 25P02.
+        const aborted = await db.query('select 1').then(() => false, (error: { code?: unknown }) => {
+          if (error.code === IN_FAILED_TRANSACTION) return true;
+          throw error;
+        });
+        await db.exec(sql);
+        return { command: aborted ? 'ROLLBACK' : 'COMMIT', rowCount: 0, rows: [] };
+      }
       // Without parameters use the simple protocol, which (like node-pg's) runs several statements.
       const result = parameters?.length
         ? await db.query<R>(sql, parameters as unknown[])
