@@ -993,4 +993,20 @@ export const MUTATIONS: Mutation[] = [
     replace: '    await Promise.allSettled([this.#recorded]);\n',
     tests: ['test/engine/in-order.test.ts'],
   },
+  {
+    name: 'new-rows-savepoint-released',
+    breaks: 'a page that fell back to the upsert leaves its savepoint behind: a caller\'s own savepoint of the transaction no longer undoes the page',
+    file: 'src/store/new-rows.ts',
+    find: '      await sql`rollback to savepoint new_rows`.execute(trx);\n      await sql`release savepoint new_rows`.execute(trx);\n',
+    replace: '      await sql`rollback to savepoint new_rows`.execute(trx);\n',
+    tests: ['test/sinks/store/store-sink-new-rows-adversarial.test.ts'],
+  },
+  {
+    name: 'embedded-aborted-commit-refused',
+    breaks: 'on the embedded store, a transaction an error aborted passes for committed while nothing of it stayed: a checkpoint moves past a page never stored',
+    file: 'src/store/pglite-pool.ts',
+    find: "        return { command: aborted ? 'ROLLBACK' : 'COMMIT', rowCount: 0, rows: [] };",
+    replace: "        return { command: 'COMMIT', rowCount: 0, rows: [] };",
+    tests: ['test/store/pglite-aborted-commit.test.ts'],
+  },
 ];

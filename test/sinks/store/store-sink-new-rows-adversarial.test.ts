@@ -11,6 +11,7 @@ import { recordDelivered } from '../../../src/store/delivery-state.ts';
 import type { StoreSchema } from '../../../src/store/schema.ts';
 import { readResources } from '../../helpers/resources.ts';
 import { describe, expect, test } from '../../fixture.ts';
+import { waitForLockWaits } from '../../helpers/lock-waits.ts';
 
 const ids = (n: number, prefix = 'id') => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(Math.max(3, String(n - 1).length), '0')}`);
 
@@ -33,17 +34,6 @@ async function commitPage(trx: Transaction<StoreSchema>, sink: StoreSink, p: Sin
   const refused = await sink.write(trx, p);
   await recordDelivered(trx, REF, deliveredOf(p), p.undelivered === true);
   return refused;
-}
-
-/** Resolves once at least `n` sessions of the store's database wait on a lock. */
-async function waitForLockWaits(db: Kysely<StoreSchema>, n: number): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-      where datname = current_database() and wait_event_type = 'Lock'`.execute(db);
-    if (rows[0]!.n >= n) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`never saw ${n} session(s) waiting on a lock`);
 }
 
 /** A transaction that runs `step` and then waits for `finish` before committing (or throwing what it is given). */

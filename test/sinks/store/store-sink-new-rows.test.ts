@@ -5,13 +5,15 @@
  * same ids (the newest version kept, whichever commits first), and delivery records a
  * concurrent page wrote (their newer version kept). On the server PostgreSQL and on PGlite.
  */
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { StoreSink } from '../../../src/sinks/store/store-sink.ts';
 import type { SinkPage } from '../../../src/sinks/sink.ts';
 import { recordDelivered } from '../../../src/store/delivery-state.ts';
 import type { StoreSchema } from '../../../src/store/schema.ts';
 import { readResources } from '../../helpers/resources.ts';
 import { describe, expect, test } from '../../fixture.ts';
+import { heldTransaction } from '../../helpers/held-transaction.ts';
+import { waitForLockWaits } from '../../helpers/lock-waits.ts';
 
 const IDS = Array.from({ length: 300 }, (_, i) => `id${String(i).padStart(3, '0')}`);
 
@@ -61,35 +63,16 @@ describe('store sink: pages of records the stream never delivered', () => {
     test(`server PostgreSQL: two writers insert the same new records at once (${order}): the newest version stays`, async ({ lab }) => {
       const store = await lab.store();
       const [first, second] = order === 'older second' ? ['2024-01-02', '2024-01-01'] : ['2024-01-01', '2024-01-02'];
-      let commitFirst!: () => void;
-      const firstMayCommit = new Promise<void>((resolve) => (commitFirst = resolve));
-      let firstWrote!: () => void;
-      const firstHasWritten = new Promise<void>((resolve) => (firstWrote = resolve));
-      const one = store.db.transaction().execute(async (trx) => {
-        await new StoreSink().write(trx, newPage('race', 'c/s', 'v', first, first));
-        firstWrote();
-        await firstMayCommit;
-      });
-      await firstHasWritten;
+      const one = heldTransaction(store.db, (trx) => new StoreSink().write(trx, newPage('race', 'c/s', 'v', first, first)));
+      await one.ready;
       const two = write(store.db, new StoreSink(), newPage('race', 'c/s', 'v', second, second));
       // The second writer waits on the first one's uncommitted rows before the first commits.
-      await waitForLockWait(store.db);
-      commitFirst();
-      await one;
+      await waitForLockWaits(store.db);
+      one.release();
+      await one.done;
       expect(await two).toBe(order === 'older second' ? IDS.length : 0);
       const newest = order === 'older second' ? first : second;
       expect(await readResources(store.db, 'race', 'contacts')).toEqual(IDS.map((id) => ({ id, v: newest })));
     });
   }
 });
-
-/** Resolves once some session of the store waits on a lock (the second writer behind the first). */
-async function waitForLockWait(db: Kysely<StoreSchema>): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-      where datname = current_database() and wait_event_type = 'Lock'`.execute(db);
-    if (rows[0]!.n > 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error('the second writer never waited on the first');
-}
