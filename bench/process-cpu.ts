@@ -7,7 +7,8 @@
  * Backends come and go with connection pools, so they are sampled (every 50 ms) and each
  * is charged to the database its command line names; what a backend used after its last
  * sample is known only in total (the postmaster's reaped-children time) and is charged to
- * "postgres, other".
+ * "postgres, other", with the checkpointer, WAL writer and background writer. Autovacuum
+ * workers are charged to `autovacuum <db>`.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
@@ -29,11 +30,16 @@ async function cpuOf(pid: number | 'self'): Promise<{ own: number; children: num
   }
 }
 
-/** The database a PostgreSQL backend serves ("postgres: 15/main: user db host(port) state"), or undefined for PostgreSQL's own processes. */
-async function backendDatabase(pid: number): Promise<string | undefined> {
-  const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  const m = /^postgres: [^:]+: (\S+) (\S+) (\S+\(\d+\)|\[local\]) /.exec(cmd.replace(/\0/g, ' '));
-  return m?.[2];
+/**
+ * The group of a PostgreSQL process: the database a backend serves ("postgres: 15/main: user
+ * db host(port) state"), `autovacuum <db>` for an autovacuum worker, undefined for
+ * PostgreSQL's own processes.
+ */
+async function backendGroup(pid: number): Promise<string | undefined> {
+  const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
+  const autovacuum = /^postgres: [^:]+: autovacuum worker (\S+)/.exec(cmd);
+  if (autovacuum) return `autovacuum ${autovacuum[1]}`;
+  return /^postgres: [^:]+: (\S+) (\S+) (\S+\(\d+\)|\[local\]) /.exec(cmd)?.[2];
 }
 
 interface Seen {
@@ -69,7 +75,7 @@ export class ProcessCpu {
         return;
       }
       if (cpu.comm === 'postgres' && cpu.ppid === 1) this.#postmaster = { pid, start: cpu.children };
-      const group = cpu.comm !== 'postgres' ? 'mariadb' : (await backendDatabase(pid)) ?? 'postgres, other';
+      const group = cpu.comm !== 'postgres' ? 'mariadb' : (await backendGroup(pid)) ?? 'postgres, other';
       // A process first seen after the start began within the measurement: all its time counts.
       this.#seen.set(pid, { group, first: first ? cpu.own : 0, last: cpu.own });
     }));

@@ -151,6 +151,7 @@ async function figureBackfill(dialect: 'postgres' | 'mysql'): Promise<void> {
   const engineCpuSeconds = await engineCpu.stop();
   const groups = (children: string) => ({
     children, [`rp_bench_${name}`]: 'source database', mariadb: 'source database', [`rp_bench_store_${name}`]: 'store database',
+    [`autovacuum rp_bench_store_${name}`]: 'store database, autovacuum',
   });
   const floorSeconds = await storeWriteFloor(url);
   const ratio = engine.seconds > 0 ? copySeconds / engine.seconds : 0;
@@ -378,7 +379,9 @@ async function figureVerify(): Promise<void> {
   const verifyCpu = await ProcessCpu.start();
   const verify = await childVerify(url, 'bench-verify');
   const verifyCpuSeconds = await verifyCpu.stop();
-  const groups = { children: 'puller', rp_bench_verify: 'source database', rp_bench_store_verify: 'store database' };
+  const groups = {
+    children: 'puller', rp_bench_verify: 'source database', rp_bench_store_verify: 'store database', 'autovacuum rp_bench_store_verify': 'store database, autovacuum',
+  };
   if (verify.report.differences !== 0 || verify.report.viewRows !== backfill.rows) {
     throw new Error(`verify of an in-sync stream found ${verify.report.differences} difference(s) over ${verify.report.viewRows} rows`);
   }
