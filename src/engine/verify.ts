@@ -36,7 +36,7 @@ import type { Source } from '../sources/source.ts';
 import { parseBound, predecessor } from '../backfill/chunk-plan.ts';
 import { RateLimiter } from '../backfill/rate-limiter.ts';
 import type { RegisteredConnector } from '../store/connector-registry.ts';
-import { countOpenRejections, forgetDeliveredContent, listRejectionPage, loadDelivered, loadWatermark, type StreamRef } from '../store/delivery-state.ts';
+import { countOpenRejections, forgetDeliveredContent, listRejectionPage, loadDelivered, loadWatermark, storableText, type StreamRef } from '../store/delivery-state.ts';
 import { holdsOf } from '../store/holds.ts';
 import { abandoned, addPage, recordProgress, startRun, ZERO_COUNTS, type RunCounts } from '../store/run-records.ts';
 import { createSink, reachTarget, storeRuntime, type RuntimeEnv } from './connector-runtime.ts';
@@ -327,15 +327,15 @@ class StreamScan {
       latest.set('candidate' in verdict ? verdict.candidate.externalId : verdict.externalId ?? `key:${JSON.stringify(position.key)}`, verdict);
     }
     const view = new Map([...latest].map(([id, verdict]) => [id, 'candidate' in verdict ? verdict.candidate.entry.contentHash : 'rejected']));
-    const reads = Promise.all([this.#storedDigest(lo, hi), this.#resourcesDiffering(latest.values())]);
+    const reads = allEnded([this.#storedDigest(lo, hi), this.#resourcesDiffering(latest.values())] as const);
     const viewDigest = digest(view);
     const [stored, resourceDiffers] = await reads;
     if (stored === viewDigest && resourceDiffers.size === 0) return () => undefined;
-    const [delivered, openKeys, deliveredIds] = await Promise.all([
+    const [delivered, openKeys, deliveredIds] = await allEnded([
       loadDelivered(this.options.store, this.#ref, [...view.keys()]),
       this.#openQuarantine(verdicts.filter((v) => !('candidate' in v.verdict)).map((v) => v.position.key)),
       this.#deliveredIds(lo, hi),
-    ]);
+    ] as const);
     return () => {
       this.#differing++;
       for (const { verdict, position } of verdicts) {
@@ -349,7 +349,7 @@ class StreamScan {
         let kind: RowDifference['kind'] | undefined;
         if (!('candidate' in verdict)) {
           // A row that does not map: quarantined if an entry is open, else a repair quarantines it.
-          if (!openKeys.has(JSON.stringify(position.key)) && id !== null) kind = live ? 'stale' : 'missing';
+          if (!openKeys.has(quarantineKey(position.key)) && id !== null) kind = live ? 'stale' : 'missing';
         } else if (verdict.candidate.delete) {
           if (live) kind = 'stale';
         } else if (!live) kind = 'missing';
@@ -427,12 +427,12 @@ class StreamScan {
     return new Set(rows.map((r) => unguardId(r.guarded_id)));
   }
 
-  /** Source keys (as JSON) of these rows with an open quarantine entry. */
+  /** Source keys (as `quarantineKey`) of these rows with an open quarantine entry. */
   async #openQuarantine(keys: string[][]): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
     const rows = await this.options.store.selectFrom('rejected_records').select('source_key')
       .where('connector_id', '=', this.#ref.connectorId).where('stream', '=', this.#ref.stream).where('resolved_at', 'is', null)
-      .where(sql<boolean>`source_key = any(${keys.map((k) => JSON.stringify(k))}::jsonb[])`).execute();
+      .where(sql<boolean>`source_key = any(${keys.map(quarantineKey)}::jsonb[])`).execute();
     return new Set(rows.map((r) => JSON.stringify(r.source_key)));
   }
 
@@ -477,6 +477,23 @@ class StreamScan {
     }
     return { ...counted, ids };
   }
+}
+
+/** A source key as its quarantine entry holds it (jsonb): U+0000 and lone surrogates as U+FFFD, as `quarantine` writes them. */
+function quarantineKey(key: string[]): string {
+  return JSON.stringify(key.map(storableText));
+}
+
+/**
+ * Reads run side by side, their results once every one has ended: when one fails, the others
+ * are not left running behind the failure (a failed verify returns with none of its reads of
+ * the store still running). Throws the first failure, in the order given.
+ */
+async function allEnded<T extends readonly unknown[]>(reads: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const ended = await Promise.allSettled(reads);
+  const failed = ended.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return ended.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
 /** An order-independent digest of (external id, content hash) pairs: their count and the sum of 60-bit md5 prefixes. */

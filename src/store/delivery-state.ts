@@ -128,8 +128,8 @@ export async function quarantine(db: Db, ref: StreamRef, rejections: Rejection[]
   // In lock order (a pull and a backfill may quarantine the same rows), as text jsonb can hold:
   // the entry of a row refused for a NUL or a lone surrogate must not fail for the same reason.
   const rows = JSON.stringify(inLockOrder(rejections, (r) => JSON.stringify(r.sourceKey)).map((r) => ({
-    run_id: r.runId, tenant_id: r.tenant, external_id: storable(r.externalId), source_key: r.sourceKey.map(storable),
-    source_cursor: storable(r.sourceCursor), fields: r.fields.map(storable), reason: storable(r.reason),
+    run_id: r.runId, tenant_id: r.tenant, external_id: storableText(r.externalId), source_key: r.sourceKey.map(storableText),
+    source_cursor: storableText(r.sourceCursor), fields: r.fields.map(storableText), reason: storableText(r.reason),
   })));
   await sql`
     insert into rejected_records (run_id, tenant_id, connector_id, stream, external_id, source_key, source_cursor, fields, reason)
@@ -142,7 +142,7 @@ export async function quarantine(db: Db, ref: StreamRef, rejections: Rejection[]
 }
 
 /** Text as PostgreSQL text and jsonb can hold it: U+0000 and lone UTF-16 surrogates as U+FFFD. */
-function storable<T extends string | null>(text: T): T {
+export function storableText<T extends string | null>(text: T): T {
   return (text === null ? text : text.replace(/\u0000|\p{Cs}/gu, '\uFFFD')) as T;
 }
 

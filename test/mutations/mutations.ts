@@ -1009,4 +1009,20 @@ export const MUTATIONS: Mutation[] = [
     replace: "        return { command: 'COMMIT', rowCount: 0, rows: [] };",
     tests: ['test/store/pglite-aborted-commit.test.ts'],
   },
+  {
+    name: 'verify-range-reads-end-together',
+    breaks: "verify fails as soon as one read of a range fails, while the range's other reads of the store still run",
+    file: 'src/engine/verify.ts',
+    find: '  const ended = await Promise.allSettled(reads);\n',
+    replace: '  await Promise.all(reads);\n  const ended = await Promise.allSettled(reads);\n',
+    tests: ['test/engine/verify-review-failure-reads.test.ts'],
+  },
+  {
+    name: 'verify-quarantine-key-storable',
+    breaks: 'verify of a stream holding a row quarantined for a NUL in its key fails (jsonb cannot hold U+0000)',
+    file: 'src/engine/verify.ts',
+    find: '  return JSON.stringify(key.map(storableText));\n',
+    replace: '  return JSON.stringify(key);\n',
+    tests: ['test/engine/verify-review-nul-key.test.ts'],
+  },
 ];
