@@ -983,7 +983,7 @@ export const MUTATIONS: Mutation[] = [
     file: 'src/engine/in-order.ts',
     find: '    this.#recorded = before.then(async () => (await work)());\n',
     replace: '    this.#recorded = work.then((record) => record());\n',
-    tests: ['test/engine/in-order.test.ts', 'test/engine/verify-id-in-two-ranges.test.ts'],
+    tests: ['test/engine/in-order.test.ts', 'test/engine/verify-id-in-two-ranges.test.ts', 'test/engine/verify-review-interleavings.test.ts'],
   },
   {
     name: 'verify-failure-leaves-nothing-running',
@@ -991,7 +991,7 @@ export const MUTATIONS: Mutation[] = [
     file: 'src/engine/in-order.ts',
     find: '    await Promise.allSettled([this.#working, this.#recorded]);\n',
     replace: '    await Promise.allSettled([this.#recorded]);\n',
-    tests: ['test/engine/in-order.test.ts'],
+    tests: ['test/engine/in-order.test.ts', 'test/engine/verify-review-interleavings.test.ts'],
   },
   {
     name: 'new-rows-savepoint-released',
