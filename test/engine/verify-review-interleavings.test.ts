@@ -161,4 +161,42 @@ describe('verify: ranges compared side by side, interleavings forced by locks', 
       await store.db.schema.alterTable('rejected_records_away').renameTo('rejected_records').execute().catch(() => undefined);
     }
   });
+
+  test('cancelled under a rate cap while a range\'s reads wait: RP_RUN_CANCELLED once they ended, nothing left on the store', { timeout: 60_000 }, async ({ lab }) => {
+    const partner = await lab.partner('postgres');
+    const store = await lab.store();
+    const name = lab.unique('vstop');
+    await lab.view(partner, name, 'id bigint primary key, first_name text, updated_at timestamptz not null',
+      `select g, 'n' || g, now() - interval '1 hour' + g * interval '1 second' from generate_series(1, 60) g`);
+    const connector = await lab.connector(store, partner, { id: name, source: 'settle_seconds: 0', body: `streams:
+  - { name: people, view: v_${name}, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id, first_name: first_name } }
+` });
+    expect(await lab.pull(store, connector)).toMatchObject([{ status: 'succeeded', rowsSent: 60 }]);
+    const a = await session(store);
+    try {
+      await a.c.query('begin');
+      await a.c.query('lock table resources in access exclusive mode');
+      const stop = new AbortController();
+      let settled = false;
+      const verifying = verifyConnector({ store: store.db, connector, log: testLog, pageSize: 5, maxRowsPerSecond: 10, signal: stop.signal })
+        .finally(() => (settled = true));
+      verifying.catch(() => undefined);
+      await until(async () => (await waitingOn(a.c, 'resources', [a.pid])) > 0);
+      stop.abort();
+      await Promise.race([verifying.catch(() => undefined), sleep(2_000)]);
+      const settledWhileReadWaited = settled;
+      await a.c.query('commit');
+      await expect(verifying).rejects.toMatchObject({ code: 'RP_RUN_CANCELLED' });
+      expect(settledWhileReadWaited).toBe(false);
+      // Nothing of the verify still runs on the store.
+      const active = await a.c.query(`select query from pg_stat_activity where datname = current_database() and state <> 'idle' and pid <> $1`, [a.pid]);
+      expect(active.rows).toEqual([]);
+      const [run] = await store.db.selectFrom('runs').select(['status', 'error_code']).where('connector_id', '=', connector.id)
+        .where('kind', '=', 'verify').execute();
+      expect(run).toMatchObject({ status: 'failed', error_code: 'RP_RUN_CANCELLED' });
+    } finally {
+      await a.c.query('rollback').catch(() => undefined);
+      await a.c.end();
+    }
+  });
 });
