@@ -65,12 +65,15 @@ async function recordsRead(url: string): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
+    let last: string | undefined;
     for (let attempt = 0; ; attempt++) {
       const { rows } = await client.query<{ n: string; sessions: string }>(`
         select (select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) from pg_stat_user_tables where relname = 'resources')::text as n,
           (select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and application_name like 'rp-%verify%')::text as sessions`);
-      // Counts are flushed as a session ends: wait until the verify's sessions are gone.
-      if (rows[0]!.sessions === '0' || attempt === 50) return Number(rows[0]!.n);
+      // Counts are flushed as a session ends, and a session leaves pg_stat_activity a moment
+      // before its counts arrive: wait until the verify's sessions are gone and the count holds.
+      if ((rows[0]!.sessions === '0' && rows[0]!.n === last) || attempt === 50) return Number(rows[0]!.n);
+      last = rows[0]!.sessions === '0' ? rows[0]!.n : undefined;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   } finally {

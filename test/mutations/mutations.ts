@@ -983,7 +983,7 @@ export const MUTATIONS: Mutation[] = [
     file: 'src/engine/in-order.ts',
     find: '    this.#recorded = before.then(async () => (await work)());\n',
     replace: '    this.#recorded = work.then((record) => record());\n',
-    tests: ['test/engine/in-order.test.ts', 'test/engine/verify-id-in-two-ranges.test.ts', 'test/engine/verify-review-interleavings.test.ts'],
+    tests: ['test/engine/in-order.test.ts', 'test/engine/verify-id-in-two-ranges.test.ts', 'test/engine/verify-ranges-side-by-side.test.ts'],
   },
   {
     name: 'verify-failure-leaves-nothing-running',
@@ -991,7 +991,7 @@ export const MUTATIONS: Mutation[] = [
     file: 'src/engine/in-order.ts',
     find: '    await Promise.allSettled([this.#working, this.#recorded]);\n',
     replace: '    await Promise.allSettled([this.#recorded]);\n',
-    tests: ['test/engine/in-order.test.ts', 'test/engine/verify-review-interleavings.test.ts'],
+    tests: ['test/engine/in-order.test.ts', 'test/engine/verify-ranges-side-by-side.test.ts'],
   },
   {
     name: 'new-rows-savepoint-released',
@@ -1015,7 +1015,7 @@ export const MUTATIONS: Mutation[] = [
     file: 'src/engine/verify.ts',
     find: '  const ended = await Promise.allSettled(reads);\n',
     replace: '  await Promise.all(reads);\n  const ended = await Promise.allSettled(reads);\n',
-    tests: ['test/engine/verify-review-failure-reads.test.ts'],
+    tests: ['test/engine/verify-failed-range-reads-end.test.ts'],
   },
   {
     name: 'verify-quarantine-key-storable',
@@ -1023,6 +1023,6 @@ export const MUTATIONS: Mutation[] = [
     file: 'src/engine/verify.ts',
     find: '  return JSON.stringify(key.map(storableText));\n',
     replace: '  return JSON.stringify(key);\n',
-    tests: ['test/engine/verify-review-nul-key.test.ts'],
+    tests: ['test/engine/verify-nul-in-quarantined-key.test.ts'],
   },
 ];

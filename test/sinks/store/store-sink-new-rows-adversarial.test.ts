@@ -11,7 +11,7 @@ import { recordDelivered } from '../../../src/store/delivery-state.ts';
 import type { StoreSchema } from '../../../src/store/schema.ts';
 import { readResources } from '../../helpers/resources.ts';
 import { describe, expect, test } from '../../fixture.ts';
-import { waitForLockWaits } from '../../helpers/lock-waits.ts';
+import { waitForLockWaits } from '../../helpers/waits.ts';
 
 const ids = (n: number, prefix = 'id') => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(Math.max(3, String(n - 1).length), '0')}`);
 

@@ -13,7 +13,7 @@ import type { StoreSchema } from '../../../src/store/schema.ts';
 import { readResources } from '../../helpers/resources.ts';
 import { describe, expect, test } from '../../fixture.ts';
 import { heldTransaction } from '../../helpers/held-transaction.ts';
-import { waitForLockWaits } from '../../helpers/lock-waits.ts';
+import { waitForLockWaits } from '../../helpers/waits.ts';
 
 const IDS = Array.from({ length: 300 }, (_, i) => `id${String(i).padStart(3, '0')}`);
 

@@ -1,4 +1,4 @@
-/** Waiting, without sleeping on a guess, until sessions of a test's store wait on a lock. */
+/** Waiting for a condition of the databases (a session waiting on a lock, a query seen), not sleeping on a guess. */
 import { sql, type Kysely } from 'kysely';
 import type { StoreSchema } from '../../src/store/schema.ts';
 
@@ -11,4 +11,9 @@ export async function waitForLockWaits(db: Kysely<StoreSchema>, n = 1): Promise<
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`never saw ${n} session(s) waiting on a lock`);
+}
+
+/** Resolves once `condition` holds, looking every 20 ms. */
+export async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 20));
 }

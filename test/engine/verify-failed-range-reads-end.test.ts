@@ -14,6 +14,7 @@
  */
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { until } from '../helpers/waits.ts';
 import { verifyConnector } from '../../src/engine/verify.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { describe, expect, test } from '../fixture.ts';
@@ -41,7 +42,6 @@ describe('verify: a failed read of a range leaves none of its reads running', ()
     // By pg_locks only: a statement waiting at its parse still shows the one before it in pg_stat_activity.
     const waitingOnDelivered = async (): Promise<number> => (await a.query(
       `select 1 from pg_locks where relation = 'delivered'::regclass and not granted and pid <> all($1::int[])`, [ours])).rowCount!;
-    const until = async (what: () => Promise<boolean>) => { while (!(await what())) await sleep(20); };
     try {
       await a.query('begin');
       await a.query('lock table delivered in access exclusive mode');

@@ -17,6 +17,7 @@
  */
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { until } from '../helpers/waits.ts';
 import { verifyConnector } from '../../src/engine/verify.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { describe, expect, test, type LabStore } from '../fixture.ts';
@@ -28,7 +29,6 @@ async function session(store: LabStore) {
   return { c, pid };
 }
 
-const until = async (what: () => Promise<boolean>) => { while (!(await what())) await sleep(20); };
 
 /** Backends other than `ours` waiting for a lock on `table`. */
 async function waitingOn(c: pg.Client, table: string, ours: number[]): Promise<number> {
