@@ -16,14 +16,19 @@ function piece(recorded: string[]) {
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
+/** Two pieces added in turn, neither finished yet. */
+async function twoPieces() {
+  const recorded: string[] = [];
+  const order = new InOrder();
+  const first = piece(recorded);
+  const second = piece(recorded);
+  await order.add(first.work);
+  return { recorded, order, first, second, added: order.add(second.work) };
+}
+
 describe('InOrder', () => {
   it('records a later piece that finished first only after the one before it', async () => {
-    const recorded: string[] = [];
-    const order = new InOrder();
-    const first = piece(recorded);
-    const second = piece(recorded);
-    await order.add(first.work);
-    const added = order.add(second.work);
+    const { recorded, order, first, second, added } = await twoPieces();
     second.done('second');
     await turn();
     expect(recorded).toEqual([]);
@@ -34,12 +39,7 @@ describe('InOrder', () => {
   });
 
   it('a failure is thrown, nothing after it is recorded, and settle waits for the work still running', async () => {
-    const recorded: string[] = [];
-    const order = new InOrder();
-    const first = piece(recorded);
-    const second = piece(recorded);
-    await order.add(first.work);
-    const added = order.add(second.work);
+    const { recorded, order, first, second, added } = await twoPieces();
     first.fail(new Error('store gone'));
     await expect(added).rejects.toThrow('store gone');
     let settled = false;

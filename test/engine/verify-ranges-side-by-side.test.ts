@@ -21,6 +21,7 @@ import { until } from '../helpers/waits.ts';
 import { verifyConnector } from '../../src/engine/verify.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { describe, expect, test, type LabStore } from '../fixture.ts';
+import { codedPeople } from '../helpers/coded-people.ts';
 
 async function session(store: LabStore) {
   const c = new pg.Client({ connectionString: store.url });
@@ -46,12 +47,7 @@ describe('verify: ranges compared side by side, interleavings forced by locks', 
     const rows = Array.from({ length: 30 }, (_, i) => i + 1).map((id) =>
       `(${id}, '${id === 4 || id === 7 ? 'dup' : `e${id}`}', '${id === 2 ? '12' : `415 555 01${String(id).padStart(2, '0')}`}', ` +
       `'${id === 4 ? 'early' : `n${id}`}', now() - interval '${600 - id} second')`);
-    await lab.view(partner, name, 'id bigint primary key, code text not null, phone text, first_name text, updated_at timestamp(6) not null',
-      `values ${rows.join(', ')}`);
-    const connector = await lab.connector(store, partner, { id: name, source: 'settle_seconds: 0', body: `streams:
-  - { name: people, view: v_${name}, schema: contacts, primary_key: [id], cursor: updated_at, reject_threshold: 1,
-      fields: { id: code, first_name: first_name, phone: { column: phone, transform: [{ phone_e164: { region: US } }] } } }
-` });
+    const { connector } = await codedPeople(lab, store, partner, name, rows);
     expect(await lab.pull(store, connector)).toMatchObject([{ status: 'succeeded', rowsRejected: 1 }]);
     // The real difference, in range 2: a record never delivered.
     await store.db.deleteFrom('delivered').where('connector_id', '=', connector.id).where('external_id', '=', 'e8').execute();

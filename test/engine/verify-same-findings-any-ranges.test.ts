@@ -11,6 +11,7 @@ import { sql } from 'kysely';
 import { verifyConnector, type StreamVerification } from '../../src/engine/verify.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { describe, expect, test } from '../fixture.ts';
+import { codedPeople } from '../helpers/coded-people.ts';
 
 const findings = (r: StreamVerification) => ({
   missing: r.missing.count, stale: r.stale.count, extra: r.extra.count, quarantined: r.quarantined.count,
@@ -28,12 +29,7 @@ describe('verify: the same findings whatever the ranges', () => {
       // Rows 1..40 at seconds 1..40 (12 and 13 share second 12: ties), codes c1..c40; rows 9, 21 and 33 all map to 'dup'.
       const rows = Array.from({ length: 40 }, (_, i) => i + 1).map((id) =>
         `(${id}, '${[9, 21, 33].includes(id) ? 'dup' : `c${id}`}', '${id === 17 ? '12' : `415 555 01${String(id).padStart(2, '0')}`}', 'n${id}', ${at(id === 13 ? 12 : id)})`);
-      const { table } = await lab.view(partner, name, 'id bigint primary key, code text not null, phone text, first_name text, updated_at timestamp(6) not null',
-        `values ${rows.join(', ')}`);
-      const connector = await lab.connector(store, partner, { id: name, source: 'settle_seconds: 0', body: `streams:
-  - { name: people, view: v_${name}, schema: contacts, primary_key: [id], cursor: updated_at, reject_threshold: 1,
-      fields: { id: code, first_name: first_name, phone: { column: phone, transform: [{ phone_e164: { region: US } }] } } }
-` });
+      const { table, connector } = await codedPeople(lab, store, partner, name, rows);
       expect(await lab.pull(store, connector)).toMatchObject([{ status: 'succeeded', rowsRejected: 1 }]);
       await partner.exec(
         // Moved later, changed: stale, its record's version in an earlier range than its row.
