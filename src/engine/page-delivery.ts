@@ -10,7 +10,8 @@
 import type { Transaction } from 'kysely';
 import { PermanentError } from '../errors.ts';
 import type { Delete, TransactionalSink, Upsert } from '../sinks/sink.ts';
-import { loadDelivered, quarantine, recordDelivered, resolveQuarantined, type DeliveredEntry } from '../store/delivery-state.ts';
+import { loadDelivered, quarantine, recordDelivered, recordNewDelivered, resolveQuarantined, type DeliveredEntry } from '../store/delivery-state.ts';
+import { asNewRows } from '../store/new-rows.ts';
 import type { StoreSchema } from '../store/schema.ts';
 import { ClaimedPage } from './claimed-delivery.ts';
 import { decide, recorded } from './delivery-order.ts';
@@ -25,7 +26,7 @@ export interface DeliveryHooks {
 
 /** Delivers one judged page and commits its checkpoint, with nothing overlapping. */
 export async function deliverJudged(ctx: PageContext, judged: JudgedPage, hooks: DeliveryHooks): Promise<PageOutcome> {
-  return (await sendJudged(ctx, judged, hooks)).commit();
+  return (await sendJudged(ctx, judged, hooks, { likely: false })).commit();
 }
 
 /** A judged page handed to the sink; `commit` waits for it to be accepted, then stores its checkpoint. */
@@ -36,7 +37,7 @@ interface SentJudgedPage {
 }
 
 /** Decides and sends a page; the returned commit stores the checkpoint once the sink accepted it. */
-async function sendJudged(ctx: PageContext, judged: JudgedPage, hooks: DeliveryHooks): Promise<SentJudgedPage> {
+async function sendJudged(ctx: PageContext, judged: JudgedPage, hooks: DeliveryHooks, hint: NewRecordsHint): Promise<SentJudgedPage> {
   const rejected = judged.rejections.length;
   if (hooks.assertRejectRate) {
     try {
@@ -47,17 +48,25 @@ async function sendJudged(ctx: PageContext, judged: JudgedPage, hooks: DeliveryH
       throw error;
     }
   }
-  if (ctx.sink.kind === 'store') return sendToStore(ctx, ctx.sink, judged, hooks);
+  if (ctx.sink.kind === 'store') return sendToStore(ctx, ctx.sink, judged, hooks, hint);
   const page = new ClaimedPage(ctx, ctx.sink, judged);
   await page.start();
   return {
     outcome: page.outcomeSoFar(),
     commit: async () => {
       const outcome = await page.settled();
-      await commitCheckpoint(ctx, judged, outcome, hooks, async () => undefined, page.refused);
+      await commitCheckpoint(ctx, judged, hooks, async () => outcome, page.refused);
       return outcome;
     },
   };
+}
+
+/**
+ * Whether a stream's next page is likely all new records (its last page was): the built-in
+ * store then writes it without looking its delivery records up first, and the commit proves it.
+ */
+export interface NewRecordsHint {
+  likely: boolean;
 }
 
 /**
@@ -65,9 +74,44 @@ async function sendJudged(ctx: PageContext, judged: JudgedPage, hooks: DeliveryH
  * records and checkpoint in one transaction. A decision taken before an earlier page
  * commits stays right: the store's version guard orders the writes, and a newer read of
  * content already stored is written as a `bump`, so the guard moves with it.
+ *
+ * When `hint` says the page is likely new (a first backfill), it is decided as if nothing
+ * were delivered and written as new rows: the delivery records' plain INSERT fails if any
+ * record has one (committed, or committed by a concurrent writer it waits for). Then the
+ * page's writes are undone and it is decided again, in the transaction, against the
+ * delivery records it found.
  */
-async function sendToStore(ctx: PageContext, sink: TransactionalSink, judged: JudgedPage, hooks: DeliveryHooks): Promise<SentJudgedPage> {
-  const known = await loadDelivered(ctx.store, streamRef(ctx), [...judged.candidates.keys()]);
+async function sendToStore(ctx: PageContext, sink: TransactionalSink, judged: JudgedPage, hooks: DeliveryHooks, hint: NewRecordsHint): Promise<SentJudgedPage> {
+  const ref = streamRef(ctx);
+  const ids = () => [...judged.candidates.keys()];
+  const guessedNew = hint.likely;
+  let decided = decideStorePage(ctx, judged, guessedNew ? new Map() : await loadDelivered(ctx.store, ref, ids()));
+  hint.likely = decided.page.undelivered;
+  // `proveNew`: the delivery records go in as new rows only, a unique violation undoing the page (asNewRows).
+  const write = async (trx: Transaction<StoreSchema>, proveNew: boolean) => {
+    await sink.write(trx, decided.page);
+    if (proveNew) await recordNewDelivered(trx, ref, decided.entries);
+    else await recordDelivered(trx, ref, decided.entries, decided.page.undelivered);
+  };
+  return {
+    outcome: { ...decided.outcome },
+    commit: async () => {
+      await commitCheckpoint(ctx, judged, hooks, async (trx) => {
+        if (guessedNew && await asNewRows(trx, () => write(trx, true))) return decided.outcome;
+        if (guessedNew) {
+          hint.likely = false;
+          decided = decideStorePage(ctx, judged, await loadDelivered(trx, ref, ids()));
+        }
+        await write(trx, false);
+        return decided.outcome;
+      });
+      return decided.outcome;
+    },
+  };
+}
+
+/** A page's records decided against what is `known` delivered: the sink's page, the delivery records to write, the counts. */
+function decideStorePage(ctx: PageContext, judged: JudgedPage, known: Map<string, DeliveredEntry>) {
   const upserts: Upsert[] = [];
   const deletes: Delete[] = [];
   const entries: DeliveredEntry[] = [];
@@ -86,31 +130,23 @@ async function sendToStore(ctx: PageContext, sink: TransactionalSink, judged: Ju
   // Nothing of the page delivered before (a first backfill): the store writes new rows, not merges.
   const undelivered = known.size === 0;
   const page = { tenant: ctx.plan.connector.tenant, schema: ctx.plan.definition.name, writer: streamWriter(streamRef(ctx)), upserts, deletes, undelivered };
-  return {
-    outcome: { ...outcome },
-    commit: async () => {
-      await commitCheckpoint(ctx, judged, outcome, hooks, async (trx) => {
-        await sink.write(trx, page);
-        await recordDelivered(trx, streamRef(ctx), entries, undelivered);
-      });
-      return outcome;
-    },
-  };
+  return { page, entries, outcome };
 }
 
 /**
  * The checkpoint's transaction: the run still holds the stream, the page's writes, its
  * quarantine, the caller's state. Entries of the page's records are resolved, but those of
- * records Reach failed (`refused`), which stay open for retry-rejects.
+ * records Reach failed (`refused`), which stay open for retry-rejects. `write` returns the
+ * page's counts as written.
  */
 async function commitCheckpoint(
-  ctx: PageContext, judged: JudgedPage, outcome: PageOutcome, hooks: DeliveryHooks,
-  write: (trx: Transaction<StoreSchema>) => Promise<void>, refused: ReadonlySet<string> = new Set(),
+  ctx: PageContext, judged: JudgedPage, hooks: DeliveryHooks,
+  write: (trx: Transaction<StoreSchema>) => Promise<PageOutcome>, refused: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   const ref = streamRef(ctx);
   await ctx.store.transaction().execute(async (trx) => {
     await ctx.run.fence(trx);
-    await write(trx);
+    const outcome = await write(trx);
     if (judged.rejections.length > 0) {
       await quarantine(trx, ref, judged.rejections);
       ctx.openRejections.value = true;
@@ -142,6 +178,8 @@ export class DeliveryPipeline {
   readonly #sent = { read: 0, rejected: 0 };
   /** The commits of the last pages sent, oldest first (at most `PAGES_IN_FLIGHT`). */
   readonly #commits: Promise<void>[] = [];
+  /** Whether the next page is likely new records: the last one decided was. */
+  readonly #newRecords: NewRecordsHint = { likely: false };
 
   constructor(ctx: PageContext) {
     this.#ctx = ctx;
@@ -159,7 +197,7 @@ export class DeliveryPipeline {
     // The page `PAGES_IN_FLIGHT` back must have committed before this one goes.
     if (this.#commits.length === PAGES_IN_FLIGHT) await this.#commits[0];
     const guard = rejectRateGuard(this.#ctx.plan, this.#sent);
-    const sent = await sendJudged(this.#ctx, judged, { assertRejectRate: guard, beforeCommit });
+    const sent = await sendJudged(this.#ctx, judged, { assertRejectRate: guard, beforeCommit }, this.#newRecords);
     this.#sent.read += sent.outcome.read;
     this.#sent.rejected += sent.outcome.rejected;
     const countReachFailures = (committed: PageOutcome) => {

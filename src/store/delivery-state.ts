@@ -82,17 +82,27 @@ export async function loadDelivered(db: Db, ref: StreamRef, externalIds: string[
  * Records what a confirmed page delivered. `undelivered`: none of these records had an entry
  * when the page was decided, so they are tried as new rows (store/new-rows.ts).
  */
-export async function recordDelivered(trx: Transaction<StoreSchema>, ref: StreamRef, unordered: DeliveredEntry[], undelivered = false): Promise<void> {
-  if (unordered.length === 0) return;
+export async function recordDelivered(trx: Transaction<StoreSchema>, ref: StreamRef, entries: DeliveredEntry[], undelivered = false): Promise<void> {
+  if (entries.length === 0) return;
+  await insertNewElseUpsert(trx, (upsert) => deliveredStatement(ref, entries, upsert), undelivered);
+}
+
+/** Records the entries of records that have none: a unique violation (23505) if one has. */
+export async function recordNewDelivered(trx: Transaction<StoreSchema>, ref: StreamRef, entries: DeliveredEntry[]): Promise<void> {
+  if (entries.length > 0) await deliveredStatement(ref, entries, false).execute(trx);
+}
+
+/** The INSERT of delivery records, in lock order; with `upsert`, an entry replaces an older version's. */
+function deliveredStatement(ref: StreamRef, unordered: DeliveredEntry[], upsert: boolean) {
   const entries = inLockOrder(unordered, (e) => e.externalId);
   const columns = sql`unnest(${textColumn(entries.map((e) => e.externalId))}, ${textColumn(entries.map((e) => e.contentHash))},
     ${textColumn(entries.map((e) => e.version))}, ${entries.map((e) => e.deleted)}::boolean[]) as x(id, hash, version, deleted)`;
-  await insertNewElseUpsert(trx, (upsert) => sql`
+  return sql`
     insert into delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
     select ${ref.connectorId}, ${ref.stream}, x.id, x.hash, x.version, x.deleted, now() from ${columns}
     ${upsert ? sql`on conflict (connector_id, stream, external_id) do update set
       content_hash = excluded.content_hash, version = excluded.version, deleted = excluded.deleted, updated_at = now()
-    where delivered.version <= excluded.version collate "C"` : sql``}`, undelivered);
+    where delivered.version <= excluded.version collate "C"` : sql``}`;
 }
 
 /**

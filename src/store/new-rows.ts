@@ -20,19 +20,29 @@ export type InsertStatement = (upsert: boolean) => RawBuilder<unknown>;
 export async function insertNewElseUpsert(
   trx: Transaction<StoreSchema>, statement: InsertStatement, tryInsert: boolean,
 ): Promise<{ result: QueryResult<unknown>; inserted: boolean }> {
-  if (tryInsert) {
-    await sql`savepoint new_rows`.execute(trx);
-    try {
-      const result = await statement(false).execute(trx);
-      await sql`release savepoint new_rows`.execute(trx);
-      return { result, inserted: true };
-    } catch (error) {
-      if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
-      await sql`rollback to savepoint new_rows`.execute(trx);
-      await sql`release savepoint new_rows`.execute(trx);
-    }
+  let inserted: QueryResult<unknown> | undefined;
+  if (tryInsert && await asNewRows(trx, async () => { inserted = await statement(false).execute(trx); })) {
+    return { result: inserted!, inserted: true };
   }
   return { result: await statement(true).execute(trx), inserted: false };
+}
+
+/**
+ * Runs `write` (plain INSERTs of rows believed new) under a savepoint: true once it succeeded;
+ * on a unique violation everything it wrote is undone and the result is false.
+ */
+export async function asNewRows(trx: Transaction<StoreSchema>, write: () => Promise<unknown>): Promise<boolean> {
+  await sql`savepoint new_rows`.execute(trx);
+  try {
+    await write();
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
+    await sql`rollback to savepoint new_rows`.execute(trx);
+    await sql`release savepoint new_rows`.execute(trx);
+    return false;
+  }
+  await sql`release savepoint new_rows`.execute(trx);
+  return true;
 }
 
 const UNIQUE_VIOLATION = '23505';
