@@ -18,6 +18,7 @@ import { isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-j
 import type { CountryCode } from 'libphonenumber-js';
 import type { TransformSpec } from '../config/connector-schema.ts';
 import { ConfigError, RecordError } from '../errors.ts';
+import { isUtcInstant } from './date-time-format.ts';
 
 /** What transforms need from the connector. */
 export interface TransformEnv {
@@ -196,31 +197,12 @@ function localToUtc(timeZone: string): (wallMs: number) => number {
   };
 }
 
-/** Canonical UTC text, as the sources return zoned timestamps: `2024-01-02T03:04:05.123456Z`. */
-const CANONICAL_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
-
-/** The number of the two digits at `at`. */
-const twoDigits = (text: string, at: number): number => (text.charCodeAt(at) - 48) * 10 + text.charCodeAt(at + 1) - 48;
-
-/**
- * Whether canonical UTC text names a real date and time. Read by position, without a Date
- * or a match array: this runs for every timestamp of every row.
- */
-function isValidCanonicalUtc(text: string): boolean {
-  const year = twoDigits(text, 0) * 100 + twoDigits(text, 2);
-  const month = twoDigits(text, 5);
-  const day = twoDigits(text, 8);
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
-  return month >= 1 && month <= 12 && day >= 1 && day <= days
-    && twoDigits(text, 11) < 24 && twoDigits(text, 14) < 60 && twoDigits(text, 17) < 60;
-}
-
+/** To canonical UTC text (`2024-01-02T03:04:05.123456Z`, as the sources return zoned timestamps). */
 function iso8601(env: TransformEnv): Transform {
   const toUtc = env.timezone === 'UTC' ? undefined : localToUtc(env.timezone);
   return nonNull((value, field) => {
     // Already what this transform returns: the text itself, once its date is known to be real.
-    if (typeof value === 'string' && CANONICAL_UTC.test(value) && isValidCanonicalUtc(value)) return value;
+    if (typeof value === 'string' && isUtcInstant(value)) return value;
     const match = typeof value === 'string' ? TIMESTAMP.exec(value) : null;
     if (!match) throw new RecordError([field], `${field}: ${preview(value)} is not a timestamp (YYYY-MM-DD[ HH:MM:SS[.fraction]][Z])`);
     const [, y, mo, d, h = '00', mi = '00', s = '00', fraction, zone] = match;

@@ -14,7 +14,7 @@ import { guardedId, unguardId } from './external-id-text.ts';
 import type { Posted } from '../sinks/sink.ts';
 import type { SendState, StoreSchema } from './schema.ts';
 import { inLockOrder } from './lock-order.ts';
-import { textColumn } from './text-column.ts';
+import { flagColumn, textColumn } from './text-column.ts';
 
 type Db = Kysely<StoreSchema> | Transaction<StoreSchema>;
 
@@ -48,7 +48,7 @@ export async function claimRecords(trx: Db, ref: StreamRef, sendId: string, entr
     insert into delivery_claims (connector_id, stream, external_id, send_id, version, content_hash, deleted)
     select ${ref.connectorId}, ${ref.stream}, x.id, ${sendId}, x.version, x.hash, x.deleted
     from unnest(${textColumn(ids)}, ${textColumn(ordered.map((e) => e.version))},
-      ${textColumn(ordered.map((e) => e.contentHash))}, ${ordered.map((e) => e.deleted)}::boolean[]) as x(id, version, hash, deleted)
+      ${textColumn(ordered.map((e) => e.contentHash))}, ${flagColumn(ordered.map((e) => e.deleted))}) as x(id, version, hash, deleted)
     on conflict do nothing
     returning ${guardedId()} as guarded_id`.execute(trx);
   for (const r of inserted.rows) claimed.set(unguardId(r.guarded_id), undefined);

@@ -9,7 +9,7 @@ import { comparePosition } from '../engine/watermark.ts';
 import { pageOf, REJECTS_LIST, type Page, type PageRequest } from './keyset-page.ts';
 import type { RejectedRecordsTable, StoreSchema } from './schema.ts';
 import { inLockOrder } from './lock-order.ts';
-import { textColumn } from './text-column.ts';
+import { flagColumn, textColumn } from './text-column.ts';
 import { guardedId, unguardId } from './external-id-text.ts';
 import { insertNewElseUpsert } from './new-rows.ts';
 
@@ -96,7 +96,7 @@ export async function recordNewDelivered(trx: Transaction<StoreSchema>, ref: Str
 function deliveredStatement(ref: StreamRef, unordered: DeliveredEntry[], upsert: boolean) {
   const entries = inLockOrder(unordered, (e) => e.externalId);
   const columns = sql`unnest(${textColumn(entries.map((e) => e.externalId))}, ${textColumn(entries.map((e) => e.contentHash))},
-    ${textColumn(entries.map((e) => e.version))}, ${entries.map((e) => e.deleted)}::boolean[]) as x(id, hash, version, deleted)`;
+    ${textColumn(entries.map((e) => e.version))}, ${flagColumn(entries.map((e) => e.deleted))}) as x(id, hash, version, deleted)`;
   return sql`
     insert into delivered (connector_id, stream, external_id, content_hash, version, deleted, updated_at)
     select ${ref.connectorId}, ${ref.stream}, x.id, x.hash, x.version, x.deleted, now() from ${columns}

@@ -1041,4 +1041,12 @@ export const MUTATIONS: Mutation[] = [
     replace: '',
     tests: ['test/engine/store-pages-proved-new.test.ts'],
   },
+  {
+    name: 'date-time-quick-equals-full',
+    breaks: 'a record whose instant names no real time (a second 60 outside a leap second) passes validation and reaches Reach',
+    file: 'src/mapping/date-time-format.ts',
+    find: '    && twoDigits(text, 11) < 24 && twoDigits(text, 14) < 60 && twoDigits(text, 17) < 60;\n',
+    replace: '    && twoDigits(text, 11) < 24 && twoDigits(text, 14) < 60 && twoDigits(text, 17) <= 60;\n',
+    tests: ['test/mapping/date-time-format.test.ts', 'test/mapping/transforms.test.ts'],
+  },
 ];

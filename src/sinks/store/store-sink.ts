@@ -10,7 +10,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { StoreSchema } from '../../store/schema.ts';
 import { inLockOrder } from '../../store/lock-order.ts';
-import { textColumn } from '../../store/text-column.ts';
+import { flagColumn, textColumn } from '../../store/text-column.ts';
 import { insertNewElseUpsert } from '../../store/new-rows.ts';
 import type { SinkPage, TransactionalSink } from '../sink.ts';
 
@@ -41,7 +41,7 @@ export class StoreSink implements TransactionalSink {
     // merge reads the stored row under its lock (ON CONFLICT), so concurrent writers cannot lose fields.
     // A page of records the stream never delivered goes in as new rows first (store/new-rows.ts).
     const columns = sql`unnest(${textColumn(rows.map((row) => row.id))}, ${textColumn(rows.map((row) => row.body))},
-        ${textColumn(rows.map((row) => row.version))}, ${rows.map((row) => row.deleted)}::boolean[]) as x(id, body, version, deleted)`;
+        ${textColumn(rows.map((row) => row.version))}, ${flagColumn(rows.map((row) => row.deleted))}) as x(id, body, version, deleted)`;
     const statement = (upsert: boolean) => sql`
       insert into resources (tenant_id, schema_name, external_id, body, version, stream_versions, deleted, updated_at)
       select ${page.tenant}, ${page.schema}, x.id, x.body::jsonb, x.version, jsonb_build_object(${page.writer}::text, x.version), x.deleted, now()
