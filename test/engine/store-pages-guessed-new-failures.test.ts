@@ -104,6 +104,24 @@ describe('store pages guessed new: failures while they commit', () => {
     });
   }
 
+  for (const where of ['server PostgreSQL', 'embedded PGlite'] as const) {
+    test(`${where}: a guessed page whose rows went in as new but whose delivery records did not: its new rows are undone too`, async ({ lab }) => {
+      const store = where === 'server PostgreSQL' ? await lab.store() : await lab.embeddedStore();
+      const s = await peopleStream(lab, store);
+      expect(await s.deliver([page({ 1: 'Ann', 2: 'Bob' }, 10)])).toEqual([{ sent: 2, deleted: 0, unchanged: 0 }]);
+      // The store lost record 1's row (no command does; the page's plain INSERT into resources then succeeds).
+      await store.db.deleteFrom('resources').where('tenant_id', '=', s.connector.tenant).where('external_id', '=', '1').execute();
+      expect(await s.deliver([page({ 3: 'Cy' }, 11), page({ 1: 'Ann', 4: 'Di' }, 10), page({ 5: 'Eve' }, 12)])).toEqual([
+        { sent: 1, deleted: 0, unchanged: 0 }, { sent: 1, deleted: 0, unchanged: 1 }, { sent: 1, deleted: 0, unchanged: 0 },
+      ]);
+      // As a page looked up first: 1 unchanged (not written), 4 written once.
+      expect(await s.stored()).toEqual({ 2: 'Bob', 3: 'Cy', 4: 'Di', 5: 'Eve' });
+      expect(await s.delivered()).toEqual({ 1: '10', 2: '10', 3: '11', 4: '10', 5: '12' });
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from resources where tenant_id = ${s.connector.tenant}`.execute(store.db);
+      expect(rows[0]!.n).toBe(4);
+    });
+  }
+
   test('server PostgreSQL: a guessed page waits for a concurrent delivery record that rolls back, then writes its records as new', async ({ lab }) => {
     const store = await lab.store();
     const s = await peopleStream(lab, store);
