@@ -14,57 +14,13 @@
  *   uncommitted: the guessed page waits, merges, and is still counted as new.
  */
 import { sql } from 'kysely';
-import { DeliveryPipeline } from '../../src/engine/page-delivery.ts';
-import { judgePage, type PageOutcome } from '../../src/engine/page-judgement.ts';
-import { withPlannedStream } from '../../src/engine/planned-stream.ts';
 import { StoreSink } from '../../src/sinks/store/store-sink.ts';
-import type { Position, SourceRow } from '../../src/interfaces.ts';
 import { loadWatermark, recordDelivered } from '../../src/store/delivery-state.ts';
-import type { Store } from '../../src/store/open-store.ts';
-import { startRun, ZERO_COUNTS } from '../../src/store/run-records.ts';
 import { heldTransaction } from '../helpers/held-transaction.ts';
+import { at, page, peopleStream } from '../helpers/people-pages.ts';
 import { readResources } from '../helpers/resources.ts';
 import { waitForLockWaits } from '../helpers/waits.ts';
-import { describe, expect, test, type Lab } from '../fixture.ts';
-
-/** A page as the source returns it: rows `{ id, name }` read at `second`. */
-function page(names: Record<string, string>, second: number) {
-  const rows: SourceRow[] = Object.entries(names).map(([id, name]) => ({ id, name }));
-  const positions: Position[] = rows.map((r) => ({ cursor: `2024-05-01T00:00:${String(second).padStart(2, '0')}.000000Z`, key: [String(r.id)] }));
-  return { rows, positions };
-}
-type Page = ReturnType<typeof page>;
-const at = (second: number) => `2024-05-01T00:00:${String(second).padStart(2, '0')}.000000Z`;
-
-async function peopleStream(lab: Lab, store: Store) {
-  const partner = await lab.partner('postgres');
-  const id = lab.unique('gfail');
-  const { view } = await lab.view(partner, id, 'id bigint primary key, name text, updated_at timestamptz not null');
-  const connector = await lab.connector(store, partner, { id, source: 'settle_seconds: 0', body: `streams:
-  - { name: people, view: ${view}, schema: contacts, primary_key: [id], cursor: updated_at, fields: { id: id, first_name: name } }
-` });
-  const ref = { connectorId: connector.id, stream: 'people' };
-  /** Delivers pages in one run (one pipeline); `beforeLast` runs once the last page is sent, before it commits. */
-  const deliver = async (pages: Page[], beforeLast: () => Promise<void> = async () => {}) => {
-    const outcomes: PageOutcome[] = [];
-    const run = await startRun(store.db, ref, 'pull', undefined);
-    await withPlannedStream(store.db, connector, 'people', undefined, async (plan) => {
-      const pipeline = new DeliveryPipeline({ plan, store: store.db, sink: new StoreSink(), run, openRejections: { value: false } });
-      for (const [i, p] of pages.entries()) {
-        await pipeline.push(judgePage(plan, run.id, p.rows, p.positions), async () => {}, (o) => { outcomes[i] = o; });
-        if (i === pages.length - 1) await beforeLast();
-      }
-      await pipeline.drain();
-    });
-    await run.finish('succeeded', ZERO_COUNTS);
-    return outcomes.map((o) => ({ sent: o.sent, deleted: o.deleted, unchanged: o.unchanged }));
-  };
-  const stored = async () => Object.fromEntries((await readResources(store.db, connector.tenant, 'contacts')).map((r) => [r.id, r.first_name]));
-  const delivered = async () => Object.fromEntries((await store.db.selectFrom('delivered').select(['external_id', 'version', 'deleted'])
-    .where('connector_id', '=', ref.connectorId).where('stream', '=', 'people').execute())
-    .map((r) => [r.external_id, `${r.version.slice(17, 19)}${r.deleted ? ' deleted' : ''}`]));
-  return { ref, connector, deliver, stored, delivered };
-}
+import { describe, expect, test } from '../fixture.ts';
 
 describe('store pages guessed new: failures while they commit', () => {
   for (const where of ['server PostgreSQL', 'embedded PGlite'] as const) {

@@ -1031,7 +1031,7 @@ export const MUTATIONS: Mutation[] = [
     file: 'src/engine/page-delivery.ts',
     find: '    if (proveNew) await recordNewDelivered(trx, ref, decided.entries);\n',
     replace: '    if (proveNew) await recordDelivered(trx, ref, decided.entries, true);\n',
-    tests: ['test/engine/store-pages-proved-new.test.ts'],
+    tests: ['test/engine/store-pages-proved-new.test.ts', 'test/engine/store-pages-guessed-new-equal-looked-up.test.ts'],
   },
   {
     name: 'store-page-decided-again',
@@ -1039,7 +1039,7 @@ export const MUTATIONS: Mutation[] = [
     file: 'src/engine/page-delivery.ts',
     find: '          decided = decideStorePage(ctx, judged, await loadDelivered(trx, ref, ids()));\n',
     replace: '',
-    tests: ['test/engine/store-pages-proved-new.test.ts'],
+    tests: ['test/engine/store-pages-proved-new.test.ts', 'test/engine/store-pages-guessed-new-equal-looked-up.test.ts'],
   },
   {
     name: 'date-time-quick-equals-full',
