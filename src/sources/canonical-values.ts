@@ -9,11 +9,14 @@ import { PermanentError } from '../errors.ts';
 /** Date, optional time with any fraction, optional zone (`Z`, `+00`, `+02:00`, ` +0530`). */
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/;
 const INTEGER = /^-?\d+$/;
-/** A UTC instant: `2024-01-02 03:04:05.123+00` or `2024-01-02T03:04:05.123456Z`. */
-const UTC_TEXT = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(?:Z|\+00(?::?00)?)$/;
-
-/** `2024-01-02 03:04:05.123456+00`: a timestamptz as a UTC PostgreSQL session prints it. */
-const POSTGRES_UTC = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?\+00$/;
+/**
+ * Date and time as a UTC session prints them: PostgreSQL's timestamptz
+ * (`2024-01-02 03:04:05.123+00`), MySQL's TIMESTAMP and DATETIME (no zone), `T` and `Z`
+ * spellings. Read by position, no captures: this runs for every timestamp of every row.
+ */
+const PLAIN_UTC = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|\+00(?::?00)?)?$/;
+/** The same without a zone, in the canonical local spelling (a space between date and time). */
+const PLAIN_LOCAL = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?$/;
 /** Canonical instant text, `YYYY-MM-DDTHH:MM:SS.ffffffZ` (fraction length checked by the caller). */
 const CANONICAL_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z$/;
 
@@ -40,7 +43,18 @@ function parse(text: string): Parts | undefined {
 
 function fixFraction(fraction: string, digits: number): string {
   // Longer fractions than the dialect's precision do not occur; keep them rather than lose digits.
-  return fraction.length >= digits ? fraction : fraction.padEnd(digits, '0');
+  return fraction.length >= digits ? fraction : fraction + ZEROS[digits - fraction.length]!;
+}
+
+/** Zeros to pad a fraction with, by count: built once, not for every value. */
+const ZEROS = Array.from({ length: 10 }, (_, n) => '0'.repeat(n));
+
+/** The fraction's digits of plain text (PLAIN_UTC, PLAIN_LOCAL); '' without one. */
+function plainFraction(text: string): string {
+  if (text.charCodeAt(19) !== 46) return '';
+  let end = 20;
+  while (end < text.length && text.charCodeAt(end) >= 48 && text.charCodeAt(end) <= 57) end++;
+  return text.slice(20, end);
 }
 
 function pad(n: number, width = 2): string {
@@ -68,13 +82,8 @@ function toUtc(date: string, time: string, offsetMinutes: number): { date: strin
 export function canonicalInstant(text: string, digits: number): string {
   // Already canonical (the type parsers return this for every cursor value): nothing to build.
   if (CANONICAL_INSTANT.test(text) && text.length === 21 + digits) return text;
-  // What a UTC PostgreSQL session prints for every timestamptz: cut by position, no captures.
-  if (POSTGRES_UTC.test(text)) {
-    return `${text.slice(0, 10)}T${text.slice(11, 19)}.${fixFraction(text.length > 22 ? text.slice(20, -3) : '', digits)}Z`;
-  }
-  // Other UTC spellings: no offset to shift.
-  const utc = UTC_TEXT.exec(text);
-  if (utc) return `${utc[1]}T${utc[2]}.${fixFraction(utc[3] ?? '', digits)}Z`;
+  // What a UTC session prints (PostgreSQL's timestamptz, MySQL's TIMESTAMP): cut by position.
+  if (PLAIN_UTC.test(text)) return `${text.slice(0, 10)}T${text.slice(11, 19)}.${fixFraction(plainFraction(text), digits)}Z`;
   const p = parse(text);
   if (!p) return text;
   const { date, time } = toUtc(p.date, p.time, p.offsetMinutes ?? 0);
@@ -83,6 +92,11 @@ export function canonicalInstant(text: string, digits: number): string {
 
 /** `YYYY-MM-DD HH:MM:SS.ffffff` from a database's text for a wall-clock time or a date. */
 export function canonicalLocal(text: string, digits: number): string {
+  if (PLAIN_LOCAL.test(text)) {
+    const fraction = plainFraction(text);
+    // Already canonical (MySQL's DATETIME(6), PostgreSQL's timestamp): the text itself.
+    return fraction.length === digits ? text : `${text.slice(0, 19)}.${fixFraction(fraction, digits)}`;
+  }
   const p = parse(text);
   if (!p) return text;
   return `${p.date} ${p.time}.${fixFraction(p.fraction, digits)}`;

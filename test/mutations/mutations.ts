@@ -1049,4 +1049,20 @@ export const MUTATIONS: Mutation[] = [
     replace: '    && twoDigits(text, 11) < 24 && twoDigits(text, 14) < 60 && twoDigits(text, 17) <= 60;\n',
     tests: ['test/mapping/date-time-format.test.ts', 'test/mapping/transforms.test.ts'],
   },
+  {
+    name: 'plain-time-fraction-kept',
+    breaks: 'a timestamp with a fraction read by the fast path loses its fraction: versions tie, a newer row may be taken for an older one',
+    file: 'src/sources/canonical-values.ts',
+    find: '  if (text.charCodeAt(19) !== 46) return \'\';\n',
+    replace: '  if (text.charCodeAt(19) !== 44) return \'\';\n',
+    tests: ['test/sources/canonical-values.test.ts'],
+  },
+  {
+    name: 'plain-local-padded',
+    breaks: 'a DATETIME with fewer fraction digits than the dialect keeps is taken as canonical: its text no longer sorts as its value',
+    file: 'src/sources/canonical-values.ts',
+    find: '    return fraction.length === digits ? text',
+    replace: '    return fraction.length <= digits ? text',
+    tests: ['test/sources/canonical-values.test.ts'],
+  },
 ];
