@@ -115,7 +115,10 @@ export async function startBackfill(deps: BackfillDeps, request: BackfillRequest
     if (range.from !== undefined && range.to !== undefined && compareCursor(kind, range.from, range.to) > 0) {
       throw new ConfigError([{ path: '--from', message: `${range.from} is after --to ${range.to}` }]);
     }
-    const chunks = planChunks(kind, range, request.chunks ?? defaultChunks(connector, found.rows));
+    // The last chunk ends at the seed, if there is one: rows above it are the pulls' (they are
+    // above the watermark, seeded or not), and a chunk open above would chase rows the
+    // partner keeps updating, and under a rate cap might never end.
+    const chunks = planChunks(kind, { ...range, to: range.to ?? found.seed }, request.chunks ?? defaultChunks(connector, found.rows));
     id = await insertBackfill(deps.store, {
       connectorId: connector.id, stream: stream.name, from: range.from, to: range.to, checkpointRows,
       maxRowsPerSecond: request.maxRowsPerSecond,

@@ -162,6 +162,31 @@ for (const dialect of TEST_DIALECTS) {
       expect(await delivered(store, connector)).toEqual(await expected(partner, id));
     });
 
+    test('ends under churn faster than its rate cap: rows changed after planning are the pulls\' (the last chunk stops at the seed)', async ({ lab }) => {
+      const { id, partner, store, connector } = await setup(lab, 600);
+      // One chunk capped at 100 rows/s, while the partner moves 120 rows to the newest cursor every 100 ms (600 rows/s):
+      // a chunk open above would keep meeting rows it has not read yet.
+      const handle = await startBackfill({ store: store.db, log: testLog }, { connector: connector.id, chunks: 1, checkpointRows: 20, maxRowsPerSecond: 100 });
+      let churning = true;
+      let round = 0;
+      const churn = (async () => {
+        while (churning) {
+          await partner.exec(`update t_${id} set name = concat('c${round}-', id), updated_at = ${partner.nowMinus(0)} where id % 5 = ${round % 5}`);
+          round++;
+          await sleep(100);
+        }
+      })();
+      const outcome = await Promise.race([handle.done, sleep(30_000).then(() => 'still running after 30 s')]);
+      churning = false;
+      await churn;
+      expect(outcome).toMatchObject({ state: 'succeeded' });
+      expect(round).toBeGreaterThan(5);
+      // The pull reads what changed since the seed; then the store equals the view.
+      const [pull] = await lab.pull(store, connector);
+      expect(pull).toMatchObject({ status: 'succeeded' });
+      expect(await delivered(store, connector)).toEqual(await expected(partner, id));
+    });
+
     test('reads no row that has not settled: one stamped within the settle window waits for the pulls', async ({ lab }) => {
       const { id, partner, store, connector } = await setup(lab, 50, { settle: 2 });
       // A row just written: a transaction that stamped it may not have committed everything yet.

@@ -42,7 +42,7 @@ for (const where of ['server PostgreSQL', 'embedded PGlite'] as const) {
       const besideBackfill = async (roundsFrom: number) => {
         const handle = await startBackfill({ store: store.db, log: testLog }, { connector: name, stream: 'people', chunks: 4, checkpointRows: 9, maxRowsPerSecond: 150 });
         const errors: string[] = [];
-        // A fixed number of rounds: a chunk without an upper bound follows rows the churn moves on.
+        // A fixed number of rounds of churn beside the backfill and its pulls.
         for (let round = roundsFrom; round < roundsFrom + 10; round++) {
           await churn(round);
           for (const s of await pullConnector({ store: store.db, connector, log: testLog })) {
