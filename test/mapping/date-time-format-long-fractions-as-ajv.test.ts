@@ -38,7 +38,7 @@ describe('date-time format, long fractions', () => {
     expect(validate(builtin('transactions'), record)).toMatchObject({ ok: false, fields: ['created_at'] });
   });
 
-  for (const dialect of TEST_DIALECTS.filter((d) => d !== 'mssql')) {
+  for (const dialect of TEST_DIALECTS) {
     test(`a pulled text column holding such an instant is rejected, not stored (${dialect})`, async ({ lab }) => {
       const partner = await lab.partner(dialect);
       const store = await lab.store();
