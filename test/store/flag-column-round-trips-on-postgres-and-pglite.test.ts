@@ -92,3 +92,42 @@ for (const kind of STORES) {
     }
   });
 }
+
+describe('flag columns of delivery claims (Reach sink)', () => {
+  for (const dialect of TEST_DIALECTS) {
+    test(`pulls from ${dialect} into Reach whose pages are all deletes, one row, or mixed leave Reach equal to the view`, async ({ lab }) => {
+      const partner = await lab.partner(dialect);
+      const store = await lab.store();
+      const reach = await lab.reachApi();
+      const t = partner.types;
+      const name = lab.unique('flr');
+      await lab.view(partner, name, `id ${t.bigint} primary key, email ${t.text}, deleted_at ${t.timestamp} null, updated_at ${t.timestamp} not null`);
+      const table = `t_${name}`;
+      const connector = await lab.connector(store, partner, {
+        id: name, reach, source: 'settle_seconds: 0',
+        body: `streams:
+  - { name: people, view: v_${name}, schema: contacts, primary_key: [id], cursor: updated_at, page_size: 3, deleted: { column: deleted_at },
+      fields: { id: id, email: email } }
+`,
+      });
+      const rows = Array.from({ length: 10 }, (_, i) => i + 1);
+      const live = async () => {
+        await reach.settled();
+        return Object.fromEntries(reach.resources(connector.tenant, 'contacts'));
+      };
+      const expected = (deleted: Set<number>) => Object.fromEntries(rows.filter((id) => !deleted.has(id)).map((id) => [String(id), { id: String(id), email: `p${id}@x.io` }]));
+      // First every row live, so that the deletes after it must reach Reach.
+      await partner.exec(`insert into ${table} values ${rows.map((id) => `(${id}, 'p${id}@x.io', null, ${partner.nowMinus(200 - id)})`).join(', ')}`);
+      expect((await lab.pull(store, connector))[0]).toMatchObject({ status: 'succeeded', rowsRead: 10 });
+      expect(await live()).toEqual(expected(new Set()));
+      // Pages of 3 by cursor: [1,2,3] all deleted, [5] one, [4,6] live between, [10] a last page of one delete.
+      const deleted = new Set([1, 2, 3, 5, 10]);
+      await partner.exec(`update ${table} set deleted_at = ${partner.nowMinus(100)}, updated_at = case when id = 10 then ${partner.nowMinus(80)} else ${partner.nowMinus(100)} end where id in (${[...deleted].join(', ')})`,
+        `update ${table} set updated_at = ${partner.nowMinus(90)} where id in (4, 6)`);
+      expect((await lab.pull(store, connector))[0]).toMatchObject({ status: 'succeeded', rowsRead: 7 });
+      expect(await live()).toEqual(expected(deleted));
+      const claims = await store.db.selectFrom('delivered').select(['external_id', 'deleted']).where('connector_id', '=', connector.id).execute();
+      expect(Object.fromEntries(claims.map((c) => [c.external_id, c.deleted]))).toEqual(Object.fromEntries(rows.map((id) => [String(id), deleted.has(id)])));
+    });
+  }
+});
