@@ -39,7 +39,7 @@ function expectSortedAsServer(rows: { text: string; same_as_previous: boolean | 
 describe('timestamps as the sources read them on the real servers', () => {
   test('PostgreSQL timestamptz(0..6) and timestamp(0..6): the server\'s own text, sorted as the server sorts', async ({ lab }) => {
     const partner = await lab.partner('postgres');
-    // Not 9999-12-31 23:59:59.5 and later: rounded to fewer digits it is the year 10000 (see the report).
+    // Not 9999-12-31 23:59:59.5 and later: rounded to fewer digits it is the year 10000, which PostgreSQL prints with five digits and canonical-values.ts leaves as is (a known gap, outside these changes).
     const walls = wallTexts([1, 44, 999, 1000, 1582, 1900, 1970, 2000, 2024, 2100, 9998], 7);
     const client = new pg.Client({ connectionString: partner.url, types: postgresTypes, options: '-c TimeZone=UTC' });
     await client.connect();
