@@ -86,6 +86,33 @@ describe.skipIf(!TEST_DIALECTS.includes('postgres'))('postgres partner database 
   });
 });
 
+describe.skipIf(!TEST_DIALECTS.includes('postgres'))('postgres partner database whose default DateStyle is German', () => {
+  test('reads timestamptz, timestamp and date columns in ISO text, cursors included', async ({ lab }) => {
+    const partner = await lab.partner('postgres', 'german');
+    // Sessions would print 01.12.2026 02:36:57.098876 UTC unless the source pins its own style.
+    await partner.exec(`alter database "${partner.database}" set datestyle to 'German, DMY'`);
+    expect(await partner.query("select current_setting('DateStyle') as style")).toEqual([{ style: 'German, DMY' }]);
+    await partner.exec(
+      'create table visits (id int primary key, at timestamptz not null, wall timestamp not null, day date not null)',
+      "insert into visits values (1, '2024-03-10 10:00:00.5+00', '2024-03-10 02:30:00', '2024-03-10'), (2, '2024-12-01 02:36:57.098876+00', '2024-12-01 02:36:57', '2024-12-01')",
+    );
+    const source = openSource(settingsFor('postgres', partner.url));
+    try {
+      for (const [cursor, cursorKind] of [['at', 'instant'], ['wall', 'local']] as const) {
+        const spec: ReadSpec = { view: 'visits', columns: ['id', 'at', 'wall', 'day'], primaryKey: ['id'], cursor, cursorKind, filter: {} };
+        const page = await source.withReadSession((s) => s.readPage(spec, { limit: 10 }));
+        expect(page.rows).toEqual([
+          { id: 1, at: '2024-03-10T10:00:00.500000Z', wall: '2024-03-10 02:30:00.000000', day: '2024-03-10' },
+          { id: 2, at: '2024-12-01T02:36:57.098876Z', wall: '2024-12-01 02:36:57.000000', day: '2024-12-01' },
+        ]);
+        expect(page.positions.map((p) => p.cursor)).toEqual(page.rows.map((r) => r[cursor]));
+      }
+    } finally {
+      await source.close();
+    }
+  });
+});
+
 describe.skipIf(!TEST_DIALECTS.includes('mysql'))('MariaDB server whose default time_zone is -08:00', () => {
   test('reads TIMESTAMP cursors as UTC instants and compares them there', async () => {
     // The zone is the server's own default (no session may change the shared server's): a private server.

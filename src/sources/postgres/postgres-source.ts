@@ -46,8 +46,9 @@ export const postgresSource: SourceDialect = {
       password: settings.password,
       ssl: tls(settings.ssl),
       application_name: 'reach-puller',
-      // Even a stray statement outside a read session cannot write, and times print in UTC.
-      options: '-c default_transaction_read_only=on -c TimeZone=UTC',
+      // Even a stray statement outside a read session cannot write, and times print in UTC, as
+      // ISO text whatever DateStyle the partner's database sets (German prints 01.12.2026).
+      options: '-c default_transaction_read_only=on -c TimeZone=UTC -c DateStyle=ISO',
       types: postgresTypes,
       connectionTimeoutMillis: settings.connectTimeoutSeconds * 1000,
       // Probes find a peer that vanished (a failover, a dead NAT entry) while a session idles.
