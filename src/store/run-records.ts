@@ -177,6 +177,8 @@ class StoreRun implements LiveRun {
   readonly signal = this.controller.signal;
   #maySendUntil: number;
   #fenced = false;
+  /** Recorded as ended (or ending): a heartbeat that comes back after it opens no send window. */
+  #ended = false;
   readonly #timer: NodeJS.Timeout;
   readonly #stopWatching: () => void;
 
@@ -210,7 +212,7 @@ class StoreRun implements LiveRun {
       const row = await this.db.updateTable('runs').set({ heartbeat_at: sql<Date>`now()` })
         .where('id', '=', this.id).where('status', '=', 'running').returning('id').executeTakeFirst();
       if (!row) this.#stop(this.#fencedError());
-      else if (!this.#fenced) this.#maySendUntil = sentAt + RUN_TIMING.sendDeadlineMs;
+      else if (!this.#fenced && !this.#ended) this.#maySendUntil = sentAt + RUN_TIMING.sendDeadlineMs;
     } catch {
       // The store is unreachable: nothing of this run can commit. Past its send deadline it stops.
       if (performance.now() > this.#maySendUntil) {
@@ -251,13 +253,14 @@ class StoreRun implements LiveRun {
 
   assertMaySend(): void {
     if (performance.now() < this.#maySendUntil) return;
-    const reason = this.#fenced ? 'it was taken for dead' : `it has not reached the store for ${RUN_TIMING.sendDeadlineMs} ms`;
+    const reason = this.#ended ? 'it ended' : this.#fenced ? 'it was taken for dead' : `it has not reached the store for ${RUN_TIMING.sendDeadlineMs} ms`;
     throw new PullerError('RP_RUN_FENCED', `run ${this.id} of ${this.ref.connectorId}/${this.ref.stream} stopped sending: ${reason}`);
   }
 
   async finish(status: Exclude<RunStatus, 'running'>, counts: RunCounts, error?: unknown): Promise<void> {
     // Nothing of the run starts a request once it is recorded as ended: the next run settles a
     // send of an ended run after the request grace only (a page still posting, past a failed one).
+    this.#ended = true;
     this.#maySendUntil = 0;
     clearInterval(this.#timer);
     this.#stopWatching();

@@ -1089,4 +1089,12 @@ export const MUTATIONS: Mutation[] = [
     replace: '    const chunks = planChunks(kind, range, ',
     tests: ['test/backfill/backfill.test.ts'],
   },
+  {
+    name: 'ended-run-heartbeat-opens-nothing',
+    breaks: 'a heartbeat in flight when a run ends comes back and lets the ended run post again: its older value lands after the next run\'s newer one',
+    file: 'src/store/run-records.ts',
+    find: '      else if (!this.#fenced && !this.#ended) this.#maySendUntil = sentAt + RUN_TIMING.sendDeadlineMs;\n',
+    replace: '      else if (!this.#fenced) this.#maySendUntil = sentAt + RUN_TIMING.sendDeadlineMs;\n',
+    tests: ['test/store/ended-run-sends-nothing.test.ts'],
+  },
 ];
