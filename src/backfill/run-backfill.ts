@@ -11,7 +11,8 @@
  * row succeeds (its seed, backfill-store.ts `finishBackfill`).
  */
 import type { StreamConfig } from '../config/connector-schema.ts';
-import { ConfigError, PullerError } from '../errors.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError, PullerError, stopError } from '../errors.ts';
 import type { Position } from '../interfaces.ts';
 import type { Logger } from '../log.ts';
 import { createSink, openConnectorSource, reachTarget, storeRuntime, type RuntimeEnv } from '../engine/connector-runtime.ts';
@@ -75,6 +76,8 @@ export interface BackfillHandle {
 
 // The owner beats (and looks for a cancel) this often; see OWNER_SILENT_SECONDS.
 const HEARTBEAT_MS = 1000;
+// A chunk whose reads stopped under a settle ceiling below its end reads on after this long.
+const CEILING_WAIT_MS = 1000;
 
 /** Plans a new backfill (range, chunks, estimate), stores it and starts it. */
 export async function startBackfill(deps: BackfillDeps, request: BackfillRequest): Promise<BackfillHandle> {
@@ -322,21 +325,36 @@ async function runChunk(job: ChunkJob): Promise<ChunkOutcome> {
   await setChunkStatus(store, b.id, chunk.chunk, 'running', run.id);
   const log = job.log.child({ chunk: chunk.chunk, run: run.id });
   const counts: RunCounts = { ...ZERO_COUNTS };
+  // Where the chunk's reads must reach before it has read its range: its end, never past the
+  // seed (rows above the seed are the pulls'). A page reads no further than its settle ceiling,
+  // which can be below it when the ceiling is lower than at planning (settle_seconds raised
+  // before a resume, a partner clock stepped back): the chunk then waits for the ceiling and
+  // reads on, rather than end (and seed the watermark) above rows nobody read.
+  const end = chunk.upper === undefined || b.seedCursor === undefined ? undefined
+    : compareCursor(plan.cursorKind, chunk.upper, b.seedCursor) < 0 ? chunk.upper : b.seedCursor;
+  let after = start;
   try {
     const openRejections = { value: (await countOpenRejections(store, ref)) > 0 };
-    await deliverRange({
+    const deliver = () => deliverRange({
       ctx: { plan, store, sink, run, openRejections },
-      source, after: start, above: chunk.lower, upTo: chunk.upper, pageSize: b.checkpointRows, limiter: job.limiter,
+      source, after, above: chunk.lower, upTo: chunk.upper, pageSize: b.checkpointRows, limiter: job.limiter,
       positionAfter: (page) => page.positions.at(-1)!,
       checkpoint: async (trx, last, outcome) => {
         await saveChunkCheckpoint(trx, b.id, chunk.chunk, last, addPage(ZERO_COUNTS, outcome));
         await recordProgress(trx, run.id, addPage(counts, outcome), last);
       },
-      onCommitted: (_last, outcome) => {
+      onCommitted: (last, outcome) => {
+        after = last;
         Object.assign(counts, addPage(counts, outcome));
         job.live(outcome.read);
       },
     });
+    for (let readTo = await deliver(); end !== undefined && readTo !== undefined && compareCursor(plan.cursorKind, readTo, end) < 0; readTo = await deliver()) {
+      log.info({ readTo, end }, 'backfill chunk waits for the settle ceiling to pass its end');
+      await sleep(CEILING_WAIT_MS, undefined, { signal: job.signal }).catch(() => {
+        throw stopError(job.signal.reason, `backfill ${b.id}`);
+      });
+    }
     await run.finish('succeeded', counts);
     await setChunkStatus(store, b.id, chunk.chunk, 'succeeded', run.id);
     log.debug({ ...counts }, 'backfill chunk succeeded');

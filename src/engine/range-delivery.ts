@@ -107,8 +107,11 @@ function handledLater<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
-/** Reads and delivers the range; throws RP_RUN_CANCELLED (or the run's own stop reason) when the run is stopped. */
-export async function deliverRange(range: RangeDelivery): Promise<void> {
+/**
+ * Reads and delivers the range; throws RP_RUN_CANCELLED (or the run's own stop reason) when the run is stopped.
+ * Answers the bound the last page was read under (the read's ceiling, or the range's end if lower).
+ */
+export async function deliverRange(range: RangeDelivery): Promise<CursorValue | undefined> {
   const { ctx, source } = range;
   const { plan, run } = ctx;
   const pageSize = range.pageSize ?? plan.pageSize;
@@ -118,7 +121,9 @@ export async function deliverRange(range: RangeDelivery): Promise<void> {
       plan, source, after: range.after, upTo: range.upTo, pageSize, signal: run.signal, runId: run.id,
       survey: range.survey, stopAfter: range.stopAfter,
     });
+    let readTo: CursorValue | undefined;
     for await (const page of pages) {
+      readTo = page.upTo;
       if (page.rows.length === 0) break;
       const kept = range.above === undefined ? page : rowsAbove(page, range.above, plan.cursorKind);
       if (kept.rows.length === 0) continue;
@@ -131,6 +136,7 @@ export async function deliverRange(range: RangeDelivery): Promise<void> {
       );
     }
     await pipeline.drain();
+    return readTo;
   } finally {
     // A page still committing ends before the run's outcome is recorded.
     await pipeline.drain().catch(() => undefined);
