@@ -349,8 +349,10 @@ async function runChunk(job: ChunkJob): Promise<ChunkOutcome> {
         job.live(outcome.read);
       },
     });
+    let waits = 0;
     for (let readTo = await deliver(); end !== undefined && readTo !== undefined && compareCursor(plan.cursorKind, readTo, end) < 0; readTo = await deliver()) {
-      log.info({ readTo, end }, 'backfill chunk waits for the settle ceiling to pass its end');
+      // Said once, not at every look: the wait can last as long as settle_seconds was raised by.
+      if (waits++ === 0) log.info({ readTo, end }, 'backfill chunk waits for the settle ceiling to pass its end');
       await sleep(CEILING_WAIT_MS, undefined, { signal: job.signal }).catch(() => {
         throw stopError(job.signal.reason, `backfill ${b.id}`);
       });

@@ -1097,4 +1097,12 @@ export const MUTATIONS: Mutation[] = [
     replace: '      else if (!this.#fenced) this.#maySendUntil = sentAt + RUN_TIMING.sendDeadlineMs;\n',
     tests: ['test/store/ended-run-sends-nothing.test.ts'],
   },
+  {
+    name: 'backfill-chunk-reads-to-its-end',
+    breaks: 'a chunk resumed under a lower settle ceiling ends short, and the seed moves the watermark above rows no run read: they never reach Reach',
+    file: 'src/backfill/run-backfill.ts',
+    find: '    for (let readTo = await deliver(); end !== undefined && readTo !== undefined && compareCursor(plan.cursorKind, readTo, end) < 0; readTo = await deliver()) {\n',
+    replace: '    for (let readTo = await deliver(); false && end !== undefined && readTo !== undefined && compareCursor(plan.cursorKind, readTo, end) < 0; readTo = await deliver()) {\n',
+    tests: ['test/backfill/resume-under-a-lower-ceiling-does-not-seed-past-it.test.ts'],
+  },
 ];
