@@ -14,12 +14,9 @@
  *   uncommitted: the guessed page waits, merges, and is still counted as new.
  */
 import { sql } from 'kysely';
-import { StoreSink } from '../../src/sinks/store/store-sink.ts';
-import { loadWatermark, recordDelivered } from '../../src/store/delivery-state.ts';
-import { heldTransaction } from '../helpers/held-transaction.ts';
+import { loadWatermark } from '../../src/store/delivery-state.ts';
 import { at, page, peopleStream } from '../helpers/people-pages.ts';
 import { readResources } from '../helpers/resources.ts';
-import { waitForLockWaits } from '../helpers/waits.ts';
 import { describe, expect, test } from '../fixture.ts';
 
 describe('store pages guessed new: failures while they commit', () => {
@@ -81,16 +78,9 @@ describe('store pages guessed new: failures while they commit', () => {
   test('server PostgreSQL: a guessed page waits for a concurrent delivery record that rolls back, then writes its records as new', async ({ lab }) => {
     const store = await lab.store();
     const s = await peopleStream(lab, store);
-    const concurrent = heldTransaction(store.db, async (trx) => {
-      await new StoreSink().write(trx, { tenant: s.connector.tenant, schema: 'contacts', writer: `${s.ref.connectorId}/people`, deletes: [], upserts: [{ externalId: '5', json: '{"id":"5","first_name":"Never"}', version: at(30) }] });
-      await recordDelivered(trx, s.ref, [{ externalId: '5', contentHash: 'h', version: at(30), deleted: false }]);
-    }, async () => { throw new Error('rolled back'); });
-    await concurrent.ready;
-    const outcomes = await s.deliver([page({ 1: 'Ann' }, 10), page({ 4: 'Di', 5: 'Eve' }, 11)], async () => {
-      await waitForLockWaits(store.db);
-      concurrent.release();
-      await expect(concurrent.done).rejects.toThrow('rolled back');
-    });
+    const concurrent = s.concurrentWrite('people', '5', { id: '5', first_name: 'Never' }, 30, 'rolls back');
+    const outcomes = await s.deliverPast([page({ 1: 'Ann' }, 10), page({ 4: 'Di', 5: 'Eve' }, 11)], concurrent);
+    await expect(concurrent.done).rejects.toThrow('rolled back');
     expect(outcomes).toEqual([{ sent: 1, deleted: 0, unchanged: 0 }, { sent: 2, deleted: 0, unchanged: 0 }]);
     expect(await s.stored()).toEqual({ 1: 'Ann', 4: 'Di', 5: 'Eve' });
     expect(await s.delivered()).toEqual({ 1: '10', 4: '11', 5: '11' });
@@ -99,16 +89,7 @@ describe('store pages guessed new: failures while they commit', () => {
   test('server PostgreSQL: a concurrent newer delete of a guessed page\'s record commits while it waits: the record stays deleted', async ({ lab }) => {
     const store = await lab.store();
     const s = await peopleStream(lab, store);
-    const concurrent = heldTransaction(store.db, async (trx) => {
-      await new StoreSink().write(trx, { tenant: s.connector.tenant, schema: 'contacts', writer: `${s.ref.connectorId}/people`, upserts: [], deletes: [{ externalId: '5', version: at(30) }] });
-      await recordDelivered(trx, s.ref, [{ externalId: '5', contentHash: 'deleted', version: at(30), deleted: true }]);
-    });
-    await concurrent.ready;
-    const outcomes = await s.deliver([page({ 1: 'Ann' }, 10), page({ 4: 'Di', 5: 'Eve' }, 11)], async () => {
-      await waitForLockWaits(store.db);
-      concurrent.release();
-      await concurrent.done;
-    });
+    const outcomes = await s.deliverPast([page({ 1: 'Ann' }, 10), page({ 4: 'Di', 5: 'Eve' }, 11)], s.concurrentWrite('people', '5', null, 30));
     expect(outcomes).toEqual([{ sent: 1, deleted: 0, unchanged: 0 }, { sent: 1, deleted: 0, unchanged: 1 }]);
     expect(await s.stored()).toEqual({ 1: 'Ann', 4: 'Di' });
     expect(await s.delivered()).toEqual({ 1: '10', 4: '11', 5: '30 deleted' });
@@ -119,17 +100,7 @@ describe('store pages guessed new: failures while they commit', () => {
   test('server PostgreSQL: another stream writing a guessed page\'s record into the same schema, uncommitted: merged, and counted as new', async ({ lab }) => {
     const store = await lab.store();
     const s = await peopleStream(lab, store);
-    const mail = { connectorId: s.ref.connectorId, stream: 'mail' };
-    const concurrent = heldTransaction(store.db, async (trx) => {
-      await new StoreSink().write(trx, { tenant: s.connector.tenant, schema: 'contacts', writer: `${mail.connectorId}/mail`, deletes: [], upserts: [{ externalId: '5', json: '{"id":"5","email":"e@x.io"}', version: at(59) }] });
-      await recordDelivered(trx, mail, [{ externalId: '5', contentHash: 'm', version: at(59), deleted: false }]);
-    });
-    await concurrent.ready;
-    const outcomes = await s.deliver([page({ 1: 'Ann' }, 10), page({ 4: 'Di', 5: 'Eve' }, 11), page({ 6: 'Fay' }, 12)], async () => {
-      await waitForLockWaits(store.db);
-      concurrent.release();
-      await concurrent.done;
-    });
+    const outcomes = await s.deliverPast([page({ 1: 'Ann' }, 10), page({ 4: 'Di', 5: 'Eve' }, 11), page({ 6: 'Fay' }, 12)], s.concurrentWrite('mail', '5', { id: '5', email: 'e@x.io' }, 59));
     expect(outcomes).toEqual([{ sent: 1, deleted: 0, unchanged: 0 }, { sent: 2, deleted: 0, unchanged: 0 }, { sent: 1, deleted: 0, unchanged: 0 }]);
     expect(await readResources(store.db, s.connector.tenant, 'contacts')).toEqual([
       { id: '1', first_name: 'Ann' }, { id: '4', first_name: 'Di' }, { id: '5', first_name: 'Eve', email: 'e@x.io' }, { id: '6', first_name: 'Fay' },

@@ -7,11 +7,7 @@
  * version. On the server PostgreSQL and on PGlite.
  */
 import { sql } from 'kysely';
-import { StoreSink } from '../../src/sinks/store/store-sink.ts';
-import { recordDelivered } from '../../src/store/delivery-state.ts';
-import { heldTransaction } from '../helpers/held-transaction.ts';
 import { page, peopleStream } from '../helpers/people-pages.ts';
-import { waitForLockWaits } from '../helpers/waits.ts';
 import { describe, expect, test } from '../fixture.ts';
 
 describe('store pages proved new at commit', () => {
@@ -41,17 +37,7 @@ describe('store pages proved new at commit', () => {
     const store = await lab.store();
     const s = await peopleStream(lab, store);
     // A concurrent page (a pull beside a backfill) wrote record 5 at a newer version and has not committed.
-    const concurrent = heldTransaction(store.db, async (trx) => {
-      await new StoreSink().write(trx, { tenant: s.connector.tenant, schema: 'contacts', writer: `${s.ref.connectorId}/people`, deletes: [], upserts: [{ externalId: '5', json: '{"id":"5","first_name":"New"}', version: '2024-05-01T00:00:30.000000Z' }] });
-      await recordDelivered(trx, s.ref, [{ externalId: '5', contentHash: 'h', version: '2024-05-01T00:00:30.000000Z', deleted: false }]);
-    });
-    await concurrent.ready;
-    const outcomes = await s.deliver([page({ 1: 'Ann' }, 10), page({ 4: 'Di', 5: 'Eve' }, 11)], async () => {
-      // The second page (taken for new) waits on record 5 at its commit; then the concurrent page commits.
-      await waitForLockWaits(store.db);
-      concurrent.release();
-      await concurrent.done;
-    });
+    const outcomes = await s.deliverPast([page({ 1: 'Ann' }, 10), page({ 4: 'Di', 5: 'Eve' }, 11)], s.concurrentWrite('people', '5', { id: '5', first_name: 'New' }, 30));
     expect(outcomes).toEqual([{ sent: 1, deleted: 0, unchanged: 0 }, { sent: 1, deleted: 0, unchanged: 1 }]);
     expect(await s.stored()).toEqual({ 1: 'Ann', 4: 'Di', 5: 'New' });
     expect(await s.delivered()).toEqual({ 1: '10', 4: '11', 5: '30' });

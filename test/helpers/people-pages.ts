@@ -8,9 +8,12 @@ import { judgePage, type PageOutcome } from '../../src/engine/page-judgement.ts'
 import { withPlannedStream } from '../../src/engine/planned-stream.ts';
 import { StoreSink } from '../../src/sinks/store/store-sink.ts';
 import type { Position, SourceRow } from '../../src/interfaces.ts';
+import { recordDelivered } from '../../src/store/delivery-state.ts';
 import type { Store } from '../../src/store/open-store.ts';
 import { startRun, ZERO_COUNTS } from '../../src/store/run-records.ts';
+import { heldTransaction } from './held-transaction.ts';
 import { readResources } from './resources.ts';
+import { waitForLockWaits } from './waits.ts';
 import type { Lab } from '../fixture.ts';
 
 /** The cursor value of second `second` of 2024-05-01. */
@@ -54,5 +57,25 @@ export async function peopleStream(lab: Lab, store: Store) {
   const delivered = async () => Object.fromEntries((await store.db.selectFrom('delivered').select(['external_id', 'version', 'deleted'])
     .where('connector_id', '=', ref.connectorId).where('stream', '=', 'people').execute())
     .map((r) => [r.external_id, `${r.version.slice(17, 19)}${r.deleted ? ' deleted' : ''}`]));
-  return { ref, connector, deliver, stored, delivered };
+  /**
+   * Another writer's page of one record, written and left uncommitted (a pull beside a
+   * backfill, or another stream of the connector): `body`, or a delete when null, at `second`.
+   */
+  const concurrentWrite = (stream: string, id: string, body: object | null, second: number, end: 'commits' | 'rolls back' = 'commits') =>
+    heldTransaction(store.db, async (trx) => {
+      await new StoreSink().write(trx, { tenant: connector.tenant, schema: 'contacts', writer: `${connector.id}/${stream}`,
+        upserts: body ? [{ externalId: id, json: JSON.stringify(body), version: at(second) }] : [],
+        deletes: body ? [] : [{ externalId: id, version: at(second) }] });
+      await recordDelivered(trx, { connectorId: connector.id, stream }, [{ externalId: id, contentHash: body ? 'h' : 'deleted', version: at(second), deleted: !body }]);
+    }, async () => { if (end === 'rolls back') throw new Error('rolled back'); });
+  /** Delivers pages in one run; once the last one waits at its commit on `held` (a concurrentWrite), that write ends. */
+  const deliverPast = async (pages: Page[], held: ReturnType<typeof concurrentWrite>) => {
+    await held.ready;
+    return deliver(pages, async () => {
+      await waitForLockWaits(store.db);
+      held.release();
+      await held.done.catch(() => undefined);
+    });
+  };
+  return { ref, connector, deliver, deliverPast, concurrentWrite, stored, delivered };
 }
