@@ -279,5 +279,11 @@ export function compileTransform(spec: TransformSpec, env: TransformEnv): Transf
 /** Builds a list of transforms applied left to right. */
 export function compilePipeline(specs: readonly TransformSpec[], env: TransformEnv): Transform {
   const steps = specs.map((spec) => compileTransform(spec, env));
-  return (value, field) => steps.reduce((current, step) => step(current, field), value);
+  // One transform is the pipeline; more run in a loop: `reduce` made a closure per field of every row.
+  if (steps.length === 1) return steps[0]!;
+  return (value, field) => {
+    let current = value;
+    for (const step of steps) current = step(current, field);
+    return current;
+  };
 }
