@@ -25,6 +25,8 @@ export interface CursorRange {
   /** Smallest and largest cursor in the view; absent when the view is empty. */
   min?: CursorValue;
   max?: CursorValue;
+  /** Where the last chunk ends when no `to` was given (the backfill's seed); open when absent. */
+  end?: CursorValue;
 }
 
 /** The value just below `value` at the database's precision. */
@@ -52,14 +54,14 @@ export function splitPoints(kind: CursorKind, lo: CursorValue, hi: CursorValue, 
 
 /**
  * The chunks of a backfill: the requested range (or the view's min..max) split evenly.
- * Outer ends stay open unless `from`/`to` were given, so rows outside min..max at plan
- * time (changed since) are still covered by the first and last chunk.
+ * The first chunk is open below unless `from` was given, so rows below min at plan time
+ * (changed since) are still covered; the last ends at `to`, else at `end`, else is open.
  */
 export function planChunks(kind: CursorKind, range: CursorRange, chunks: number): ChunkBounds[] {
   const lo = range.from ?? range.min;
   const hi = range.to ?? range.max;
   const points = lo !== undefined && hi !== undefined ? splitPoints(kind, lo, hi, chunks) : [];
-  const edges: (CursorValue | undefined)[] = [range.from === undefined ? undefined : predecessor(kind, range.from), ...points, range.to];
+  const edges: (CursorValue | undefined)[] = [range.from === undefined ? undefined : predecessor(kind, range.from), ...points, range.to ?? range.end];
   return edges.slice(0, -1).map((lower, i) => ({ lower, upper: edges[i + 1] }));
 }
 

@@ -121,7 +121,7 @@ export async function startBackfill(deps: BackfillDeps, request: BackfillRequest
     // The last chunk ends at the seed, if there is one: rows above it are the pulls' (they are
     // above the watermark, seeded or not), and a chunk open above would chase rows the
     // partner keeps updating, and under a rate cap might never end.
-    const chunks = planChunks(kind, { ...range, to: range.to ?? found.seed }, request.chunks ?? defaultChunks(connector, found.rows));
+    const chunks = planChunks(kind, { ...range, end: found.seed }, request.chunks ?? defaultChunks(connector, found.rows));
     id = await insertBackfill(deps.store, {
       connectorId: connector.id, stream: stream.name, from: range.from, to: range.to, checkpointRows,
       maxRowsPerSecond: request.maxRowsPerSecond,

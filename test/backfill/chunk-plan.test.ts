@@ -31,6 +31,17 @@ describe('chunk plan', () => {
     expect(planChunks('integer', {}, 4)).toEqual([{ lower: undefined, upper: undefined }]);
   });
 
+  it('ends the last chunk at the seed without --to, and splits the view\'s rows (min..max), not the time up to the seed', () => {
+    // A week of history backfilled years later: every chunk gets its share of the rows, the last ends at the seed.
+    const range = { min: '2024-01-01T00:00:00.000000Z', max: '2024-01-07T00:00:00.000000Z', end: '2026-12-01T00:00:00.000000Z' };
+    expect(planChunks('instant', range, 3)).toEqual([
+      { lower: undefined, upper: '2024-01-03T00:00:00.000000Z' },
+      { lower: '2024-01-03T00:00:00.000000Z', upper: '2024-01-05T00:00:00.000000Z' },
+      { lower: '2024-01-05T00:00:00.000000Z', upper: '2026-12-01T00:00:00.000000Z' },
+    ]);
+    expect(planChunks('integer', { min: '0', max: '100', to: '80', end: '120' }, 2)).toEqual([{ lower: undefined, upper: '40' }, { lower: '40', upper: '80' }]);
+  });
+
   it('reads --from/--to as canonical cursor text of the stream kind', () => {
     expect(parseBound('instant', '--from', '2024-01-01', 6)).toBe('2024-01-01T00:00:00.000000Z');
     expect(parseBound('instant', '--from', '2024-01-01T10:00:00+02:00', 6)).toBe('2024-01-01T08:00:00.000000Z');

@@ -1085,7 +1085,7 @@ export const MUTATIONS: Mutation[] = [
     name: 'backfill-last-chunk-at-seed',
     breaks: 'a backfill capped below the partner\'s rate of updates never ends: its last chunk, open above, keeps meeting rows moved past it',
     file: 'src/backfill/run-backfill.ts',
-    find: '    const chunks = planChunks(kind, { ...range, to: range.to ?? found.seed }, ',
+    find: '    const chunks = planChunks(kind, { ...range, end: found.seed }, ',
     replace: '    const chunks = planChunks(kind, range, ',
     tests: ['test/backfill/backfill.test.ts'],
   },
@@ -1104,5 +1104,13 @@ export const MUTATIONS: Mutation[] = [
     find: '    for (let readTo = await deliver(); end !== undefined && readTo !== undefined && compareCursor(plan.cursorKind, readTo, end) < 0; readTo = await deliver()) {\n',
     replace: '    for (let readTo = await deliver(); false && end !== undefined && readTo !== undefined && compareCursor(plan.cursorKind, readTo, end) < 0; readTo = await deliver()) {\n',
     tests: ['test/backfill/resume-under-a-lower-ceiling-does-not-seed-past-it.test.ts'],
+  },
+  {
+    name: 'backfill-chunks-split-the-rows',
+    breaks: 'a backfill of old history splits the time up to its seed, not the view\'s rows: one chunk holds every row and the others read nothing, so it runs on one connection',
+    file: 'src/backfill/chunk-plan.ts',
+    find: '  const hi = range.to ?? range.max;\n',
+    replace: '  const hi = range.to ?? range.end ?? range.max;\n',
+    tests: ['test/backfill/chunk-plan.test.ts'],
   },
 ];
