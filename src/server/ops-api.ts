@@ -27,6 +27,7 @@ import type { BackfillRequest } from '../backfill/run-backfill.ts';
 import { OpsActions } from './ops-actions.ts';
 import { errorStatus } from './error-status.ts';
 import { registerConsole } from './console/console.ts';
+import { TokenGuesses } from './token-guesses.ts';
 import { SessionKeys } from './console/session.ts';
 import type { PullerMetrics } from './puller-metrics.ts';
 import { verifyConnector, type VerifyOptions } from '../engine/verify.ts';
@@ -60,6 +61,8 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: BODY_LIMIT, logger: false });
   app.addHook('preClose', async () => closing.abort(new PullerError('RP_RUN_CANCELLED', 'the ops API is closing')));
   const expected = digest(`Bearer ${options.token}`);
+  // Wrong tokens per address, the console's logins included: the token is all a guesser needs.
+  const guesses = new TokenGuesses();
 
   app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' },
     (_req, body, done) => done(null, body));
@@ -68,8 +71,14 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
     if (req.routeOptions.url !== undefined && PUBLIC_ROUTES.has(req.routeOptions.url)) return;
     // The console's pages check their own session (console/console.ts); the token is never sent by a browser.
     if (req.routeOptions.url?.startsWith('/console')) return;
+    const wait = guesses.retryAfterSeconds(req.ip);
+    if (wait > 0) {
+      await reply.code(429).header('retry-after', String(wait)).send({ error: 'RP_TOO_MANY_GUESSES', message: `too many wrong tokens from this address: try again in ${wait} s` });
+      return;
+    }
     // Compared as fixed-length digests so the time taken says nothing about the token.
     if (!timingSafeEqual(digest(req.headers.authorization ?? ''), expected)) {
+      if (req.headers.authorization !== undefined) guesses.wrong(req.ip);
       await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'RP_UNAUTHORIZED', message: 'a valid bearer token is required' });
     }
   });
@@ -87,7 +96,7 @@ export function buildOpsApi(options: OpsApiOptions): FastifyInstance {
     return reply.code(500).send({ error: 'RP_UNEXPECTED', message: 'internal error; see the server log' });
   });
 
-  registerConsole(app, { db, actions, keys: new SessionKeys(options.token), log });
+  registerConsole(app, { db, actions, keys: new SessionKeys(options.token), guesses, log });
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {

@@ -1113,4 +1113,28 @@ export const MUTATIONS: Mutation[] = [
     replace: '  const hi = range.to ?? range.end ?? range.max;\n',
     tests: ['test/backfill/chunk-plan.test.ts'],
   },
+  {
+    name: 'token-guesses-refused-at-api',
+    breaks: 'a guesser of the ops token gets as many tries at the API as it can send',
+    file: 'src/server/ops-api.ts',
+    find: '    if (wait > 0) {\n',
+    replace: '    if (wait > 0 && false) {\n',
+    tests: ['test/server/token-guesses.test.ts'],
+  },
+  {
+    name: 'token-guesses-refused-at-login',
+    breaks: 'a guesser of the ops token gets as many tries at the console login as it can send',
+    file: 'src/server/console/pages/login.ts',
+    find: '    if (wait > 0) {\n',
+    replace: '    if (wait > 0 && false) {\n',
+    tests: ['test/server/token-guesses.test.ts'],
+  },
+  {
+    name: 'token-guesses-counted-at-api',
+    breaks: 'wrong bearer tokens are not counted: guesses at the API never run out',
+    file: 'src/server/ops-api.ts',
+    find: '      if (req.headers.authorization !== undefined) guesses.wrong(req.ip);\n',
+    replace: '',
+    tests: ['test/server/token-guesses.test.ts'],
+  },
 ];

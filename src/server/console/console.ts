@@ -25,6 +25,7 @@ import { registerOverview } from './pages/overview.ts';
 import { registerStreamPage } from './pages/stream.ts';
 import { registerStreamActions } from './pages/stream-actions.ts';
 import { registerConnectorPage } from './pages/connector.ts';
+import type { TokenGuesses } from '../token-guesses.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -37,6 +38,8 @@ export interface ConsoleDeps {
   db: Kysely<StoreSchema>;
   actions: OpsActions;
   keys: SessionKeys;
+  /** Wrong ops tokens per address, shared with the ops API's bearer check. */
+  guesses: TokenGuesses;
   log: Logger;
 }
 

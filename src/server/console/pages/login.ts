@@ -25,7 +25,13 @@ export function registerLogin(app: FastifyInstance, ctx: ConsoleContext): void {
     if (!OPERATOR_NAME.test(operator)) {
       return sendPage(reply, { title: 'Log in' }, '@login', { operator: '', problem: 'Give your name: letters, digits, spaces and . _ @ \' -, up to 64.' }, 400);
     }
+    const wait = ctx.guesses.retryAfterSeconds(req.ip);
+    if (wait > 0) {
+      ctx.log.warn({ operator }, 'console login refused: too many wrong tokens from this address');
+      return sendPage(reply.header('retry-after', String(wait)), { title: 'Log in' }, '@login', { operator, problem: `Too many wrong tokens from this address: try again in ${wait} s.` }, 429);
+    }
     if (!ctx.keys.tokenMatches(token)) {
+      ctx.guesses.wrong(req.ip);
       ctx.log.warn({ operator }, 'console login refused: wrong ops token');
       return sendPage(reply, { title: 'Log in' }, '@login', { operator, problem: 'That is not the ops token.' }, 401);
     }
