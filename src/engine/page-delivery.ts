@@ -97,8 +97,8 @@ async function sendToStore(ctx: PageContext, sink: TransactionalSink, judged: Ju
     outcome: { ...decided.outcome },
     commit: async () => {
       await commitCheckpoint(ctx, judged, hooks, async (trx) => {
-        if (guessedNew && await asNewRows(trx, () => write(trx, true))) return decided.outcome;
         if (guessedNew) {
+          if (await asNewRows(trx, () => write(trx, true))) return decided.outcome;
           hint.likely = false;
           decided = decideStorePage(ctx, judged, await loadDelivered(trx, ref, ids()));
         }
