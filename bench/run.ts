@@ -447,7 +447,7 @@ async function figureReachApi(): Promise<void> {
   const records = judged.flatMap((page) => [...page.candidates.values()].map((c) => c.upsert!));
 
   // Measured: the sink alone, driven as the engine drives it (page-delivery.ts): a page is
-  // posted without waiting for the posts before it, once the page PAGES_IN_FLIGHT back is processed.
+  // posted without waiting for the posts before it, once the page PAGES_IN_FLIGHT (to Reach) back is processed.
   const sinkRound = async (round: number): Promise<number> => {
     const tenant = `bench-sink-${round}`;
     const api = await startApiProcess(token);
@@ -456,7 +456,7 @@ async function figureReachApi(): Promise<void> {
       const started = performance.now();
       const pages: Promise<unknown>[] = [];
       for (let from = 0; from < records.length; from += 5000) {
-        if (pages.length >= PAGES_IN_FLIGHT) await pages[pages.length - PAGES_IN_FLIGHT];
+        if (pages.length >= PAGES_IN_FLIGHT['reach-api']) await pages[pages.length - PAGES_IN_FLIGHT['reach-api']];
         const page = { tenant, schema: 'transactions', writer: 'bench/transactions', upserts: records.slice(from, from + 5000), deletes: [] };
         pages.push(sink.post(page, () => {}).then((posted) => sink.processed(posted)));
       }

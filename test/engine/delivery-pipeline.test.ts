@@ -62,7 +62,7 @@ describe('delivery pipeline', () => {
     });
   });
 
-  test(`keeps ${PAGES_IN_FLIGHT} pages posted to Reach before the first is processed, and no more`, async ({ lab }) => {
+  test(`keeps ${PAGES_IN_FLIGHT['reach-api']} pages posted to Reach before the first is processed, and no more`, async ({ lab }) => {
     const partner = await lab.partner('postgres');
     const store = await lab.store();
     // Reach takes 4 s per batch: pages after the first go out meanwhile, up to the limit.
@@ -76,7 +76,7 @@ describe('delivery pipeline', () => {
     expect(summary).toMatchObject({ status: 'succeeded', rowsSent: 12 });
     // Posted before the first page's batch could have been processed (4 s after it was taken).
     const posts = api.requests.filter((r) => r.method === 'POST').map((r) => r.at);
-    expect(posts.filter((at) => at < posts[0]! + 4_000)).toHaveLength(PAGES_IN_FLIGHT);
+    expect(posts.filter((at) => at < posts[0]! + 4_000)).toHaveLength(PAGES_IN_FLIGHT['reach-api']);
     await api.settled();
     expect(api.resources('deep', 'contacts').size).toBe(12);
   });
