@@ -12,6 +12,20 @@ const COMMIT = /^\s*commit\s*;?\s*$/i;
 /** in_failed_sql_transaction: what any statement of an aborted transaction meets. */
 const IN_FAILED_TRANSACTION = '25P02';
 
+/**
+ * PGlite's errors carry the failed statement's parameters (`params`, `queryOptions`): a page's
+ * bodies and ids, which a logged error would write out whole, and a Buffer parameter
+ * (store/text-column.ts) as a list of byte numbers that the log's scrubbing of known secret
+ * values cannot see. They leave as node-pg's do: without them (the statement's text stays).
+ */
+function withoutParameters(error: unknown): never {
+  if (error && typeof error === 'object') {
+    delete (error as { params?: unknown }).params;
+    delete (error as { queryOptions?: unknown }).queryOptions;
+  }
+  throw error;
+}
+
 /** A pg-Pool look-alike over one PGlite instance. */
 export function pglitePool(db: PGlite): PostgresPool {
   let tail: Promise<void> = Promise.resolve();
@@ -33,7 +47,7 @@ export function pglitePool(db: PGlite): PostgresPool {
       }
       // Without parameters use the simple protocol, which (like node-pg's) runs several statements.
       const result = parameters?.length
-        ? await db.query<R>(sql, parameters as unknown[])
+        ? await db.query<R>(sql, parameters as unknown[]).catch(withoutParameters)
         : ((await db.exec(sql)).at(-1) as Awaited<ReturnType<typeof db.query<R>>>);
       const command = WRITE_COMMAND.exec(sql)?.[1]?.toUpperCase() as PostgresQueryResult<R>['command'] | undefined;
       return { command: command ?? 'SELECT', rowCount: result.affectedRows ?? result.rows.length, rows: result.rows };

@@ -826,6 +826,22 @@ export const MUTATIONS: Mutation[] = [
     tests: ['test/store/text-column-round-trips-on-postgres-and-pglite.test.ts'],
   },
   {
+    name: 'text-column-room-for-three-bytes',
+    breaks: 'a page whose characters take three bytes of UTF-8 each (CJK, U+FFFF) is cut short in the buffer sent: records stored with bodies or ids cut, or a failed statement',
+    file: 'src/store/text-column.ts',
+    find: 'Buffer.allocUnsafe(chars * 3)',
+    replace: 'Buffer.allocUnsafe(chars * 2)',
+    tests: ['test/store/text-column-buffer-equals-string-parameter-at-utf8-extremes.test.ts'],
+  },
+  {
+    name: 'pglite-error-parameters',
+    breaks: 'a failed statement on the embedded store logs its parameters: page bodies, and Buffer texts as byte numbers the secret scrubbing cannot see',
+    file: 'src/store/pglite-pool.ts',
+    find: 'await db.query<R>(sql, parameters as unknown[]).catch(withoutParameters)',
+    replace: 'await db.query<R>(sql, parameters as unknown[])',
+    tests: ['test/security/embedded-store-error-logs-no-secret-bytes.test.ts'],
+  },
+  {
     name: 'pages-in-flight',
     breaks: 'more pages than PAGES_IN_FLIGHT are sent before the first commits: memory and re-sends after a crash grow without bound',
     file: 'src/engine/page-delivery.ts',
