@@ -8,17 +8,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
-import { RUN_TIMING } from '../../src/store/run-records.ts';
+import { shortSendDeadlines } from '../helpers/short-send-deadlines.ts';
 import { describe, expect, test } from '../fixture.ts';
 
-// The killed process and this one agree on short send deadlines, so the dead run's sends are settled within the test.
-const TIMING = { heartbeatMs: 200, sendDeadlineMs: 1_000, requestGraceMs: 500 };
-Object.assign(RUN_TIMING, TIMING);
-const CHILD_TIMING = {
-  REACH_PULLER_HEARTBEAT_MS: String(TIMING.heartbeatMs),
-  REACH_PULLER_SEND_DEADLINE_MS: String(TIMING.sendDeadlineMs),
-  REACH_PULLER_REQUEST_GRACE_MS: String(TIMING.requestGraceMs),
-};
+// The killed process and this one agree on short send deadlines, so the dead process's sends are settled within the test.
+const CHILD_TIMING = shortSendDeadlines();
 
 describe('kill -9 with four pages in flight to Reach', () => {
   for (const posts of [1, 4]) {

@@ -5,20 +5,13 @@
  * refused because the dead process still seemed to hold its stream.
  */
 import { resumableBackfills, resumeBackfill } from '../../src/backfill/run-backfill.ts';
-import { RUN_TIMING } from '../../src/store/run-records.ts';
 import { testLog } from '../helpers/quiet-log.ts';
 import { readResources } from '../helpers/resources.ts';
+import { shortSendDeadlines } from '../helpers/short-send-deadlines.ts';
 import { describe, expect, test } from '../fixture.ts';
 
-// The killed process and this one agree on a short send deadline, so the dead process's
-// unconfirmed sends are settled within the trial.
-const TIMING = { heartbeatMs: 200, sendDeadlineMs: 1_000, requestGraceMs: 500 };
-Object.assign(RUN_TIMING, TIMING);
-const CHILD_TIMING = {
-  REACH_PULLER_HEARTBEAT_MS: String(TIMING.heartbeatMs),
-  REACH_PULLER_SEND_DEADLINE_MS: String(TIMING.sendDeadlineMs),
-  REACH_PULLER_REQUEST_GRACE_MS: String(TIMING.requestGraceMs),
-};
+// The killed process and this one agree on short send deadlines, so the dead process's sends are settled within the test.
+const CHILD_TIMING = shortSendDeadlines();
 
 const TRIALS = Number(process.env.KILL_TRIALS ?? 3);
 
