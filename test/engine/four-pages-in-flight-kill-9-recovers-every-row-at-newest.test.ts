@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadWatermark } from '../../src/store/delivery-state.ts';
 import { shortSendDeadlines } from '../helpers/short-send-deadlines.ts';
+import { openClaims, reachAndView } from '../helpers/reach-holds-view.ts';
 import { describe, expect, test } from '../fixture.ts';
 
 // The killed process and this one agree on short send deadlines, so the dead process's sends are settled within the test.
@@ -49,10 +50,9 @@ describe('kill -9 with four pages in flight to Reach', () => {
 
       const [next] = await lab.pull(store, connector);
       expect(next).toMatchObject({ status: 'succeeded' });
-      await api.settled();
-      const rows = await partner.query<{ id: string; name: string }>(`select id::text as id, name from ${view}`);
-      expect(Object.fromEntries(api.resources(connector.tenant, 'contacts'))).toEqual(Object.fromEntries(rows.map((r) => [r.id, { id: r.id, first_name: r.name }])));
-      expect(await store.db.selectFrom('delivery_claims').select('external_id').where('connector_id', '=', connector.id).execute()).toEqual([]);
+      const after = await reachAndView(api, connector.tenant, partner, view);
+      expect(after.held).toEqual(after.view);
+      expect(await openClaims(store.db, connector.id)).toEqual([]);
       // A pull from the start again sends nothing: what is delivered is what Reach holds.
       await store.db.deleteFrom('stream_state').where('connector_id', '=', name).execute();
       const [again] = await lab.pull(store, connector);
