@@ -906,6 +906,22 @@ export const MUTATIONS: Mutation[] = [
     tests: ['test/cli/concurrent-builds.test.ts'],
   },
   {
+    name: 'build-points-kysely-at-bundle',
+    breaks: 'the compiled CLI loads Kysely\'s 260 modules from node_modules at every start (150 ms), or fails where only dist/ ships',
+    file: 'bin/build.js',
+    find: "compiled.replaceAll(\"from 'kysely';\", `from '${bundle.startsWith('.') ? bundle : `./${bundle}`}';`)",
+    replace: 'compiled',
+    tests: ['test/cli/build-bundles-kysely.test.ts'],
+  },
+  {
+    name: 'build-refuses-unbundled-kysely',
+    breaks: 'an import of Kysely the build does not rewrite ships in dist/: a second Kysely loaded from node_modules, or none where only dist/ ships',
+    file: 'bin/build.js',
+    find: "if (/(from|import)\\s*\\(?\\s*['\"]kysely/.test(rewritten)) {",
+    replace: 'if (false) {',
+    tests: ['test/cli/build-bundles-kysely.test.ts'],
+  },
+  {
     name: 'fence-locks-run-row',
     breaks: "a takeover does not wait for a fenced commit in flight: a run taken for dead commits after another run took its stream",
     file: 'src/store/run-records.ts',
