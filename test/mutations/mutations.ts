@@ -906,6 +906,22 @@ export const MUTATIONS: Mutation[] = [
     tests: ['test/cli/concurrent-builds.test.ts'],
   },
   {
+    name: 'sink-follows-pages-in-turn',
+    breaks: 'every page in flight polls Reach from its post on: a queue of pages costs several status requests per batch',
+    file: 'src/sinks/reach-api/reach-api-sink.ts',
+    find: 'const before = this.#lastFollowed.get(key);',
+    replace: 'const before = undefined as Promise<unknown> | undefined;',
+    tests: ['test/sinks/reach-api/pages-looked-at-in-post-order.test.ts'],
+  },
+  {
+    name: 'sink-turn-wait-stops-with-run',
+    breaks: "a stopped run's page waits on behind another run's page (up to the batch wait) instead of stopping",
+    file: 'src/sinks/reach-api/reach-api-sink.ts',
+    find: '  if (!signal) return settled;\n',
+    replace: '  return settled;\n',
+    tests: ['test/sinks/reach-api/pages-looked-at-in-post-order.test.ts'],
+  },
+  {
     name: 'build-points-kysely-at-bundle',
     breaks: 'the compiled CLI loads Kysely\'s 260 modules from node_modules at every start (150 ms), or fails where only dist/ ships',
     file: 'bin/build.js',

@@ -50,12 +50,31 @@ export function postedBefore(error: unknown): Posted {
   return (typeof error === 'object' && error !== null && postedBeforeFailure.get(error)) || { upsertBatchIds: [], deleteBatchIds: [], ambiguous: false };
 }
 
+/** Resolves once `before` has settled, either way; rejects when `signal` aborts first. */
+function settledOrAborted(before: Promise<unknown>, signal?: AbortSignal): Promise<void> {
+  const settled = before.then(() => undefined, () => undefined);
+  if (!signal) return settled;
+  return new Promise<void>((resolve, reject) => {
+    const abort = () => reject(stopError(signal.reason, 'waiting for Reach to process a page'));
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    void settled.then(() => {
+      signal.removeEventListener('abort', abort);
+      resolve();
+    });
+  });
+}
+
 /** Delivers pages through the Reach API. */
 export class ReachApiSink implements BatchSink {
   readonly kind = 'reach-api' as const;
   readonly #client: ReachApiClient;
   readonly #batchWaitMs: number;
   readonly #log?: Logger;
+  /** The tenant and schema of each page this sink posted, for `processed` to follow its pages in order. */
+  readonly #postedTo = new WeakMap<Posted, string>();
+  /** Per tenant and schema, the `processed` of the page posted last: the next one follows it. */
+  readonly #lastFollowed = new Map<string, Promise<unknown>>();
 
   constructor(options: ReachApiSinkOptions) {
     this.#client = options.client instanceof ReachApiClient ? options.client : new ReachApiClient(options.client);
@@ -81,11 +100,39 @@ export class ReachApiSink implements BatchSink {
       if (typeof failure === 'object' && failure !== null) postedBeforeFailure.set(failure, posted);
       throw failure;
     }
+    this.#postedTo.set(posted, JSON.stringify([page.tenant, page.schema]));
     return posted;
   }
 
-  async processed(posted: Posted, signal?: AbortSignal): Promise<FailedRecord[]> {
+  /**
+   * A page this sink posted is looked at once the page of the same tenant and schema whose
+   * `processed` began before it is done (or failed): Reach mostly processes batches in the order
+   * it accepted them, so the later page is seldom done earlier, and pages in flight were each
+   * polled all along, several times as often as one (figure 5 in docs/benchmarks.md). Only the
+   * start of the looks moves: done is still decided on the page's own counters, and the wait
+   * deadline still counts from this call.
+   */
+  processed(posted: Posted, signal?: AbortSignal): Promise<FailedRecord[]> {
     const started = Date.now();
+    const key = this.#postedTo.get(posted);
+    if (key === undefined) return this.#follow(posted, started, signal);
+    const before = this.#lastFollowed.get(key);
+    const mine = (before ? settledOrAborted(before, signal) : Promise.resolve()).then(() => this.#follow(posted, started, signal));
+    const settled = mine.then(() => undefined, () => undefined);
+    this.#lastFollowed.set(key, settled);
+    void settled.then(() => {
+      if (this.#lastFollowed.get(key) === settled) this.#lastFollowed.delete(key);
+    });
+    return mine;
+  }
+
+  /**
+   * Polls a page's batches until each is done, or throws at the wait deadline. Looks grow
+   * apart with the time waited since `started` (the page's `processed` call), whether it was
+   * spent behind another page or on this one's looks.
+   */
+  async #follow(posted: Posted, started: number, signal?: AbortSignal): Promise<FailedRecord[]> {
+    if (signal?.aborted) throw stopError(signal.reason, 'waiting for Reach to process a page');
     const deadline = started + this.#batchWaitMs;
     const follow = async (id: string, upsert: boolean): Promise<FailedRecord[]> => {
       for (;;) {
