@@ -75,7 +75,8 @@ async function vendorKysely(out) {
     const compiled = readFileSync(path.join(out, file), 'utf8');
     const bundle = path.relative(path.dirname(file), KYSELY_BUNDLE).split(path.sep).join('/');
     const rewritten = compiled.replaceAll("from 'kysely';", `from '${bundle.startsWith('.') ? bundle : `./${bundle}`}';`);
-    if (/(from|import)\s*\(?\s*['"]kysely/.test(rewritten)) {
+    // Any other way to reach node_modules/kysely, a template literal or a require() included, would load a second Kysely.
+    if (/(from|import|require)\s*\(?\s*['"`]kysely/.test(rewritten)) {
       process.stderr.write(`build failed: dist/${file} imports kysely in a form bin/build.js does not point at dist/${KYSELY_BUNDLE}\n`);
       return 1;
     }
