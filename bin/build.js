@@ -24,14 +24,20 @@ const digestFile = path.join(root, DIGEST_FILE);
 // dist/ meanwhile (a test, a second terminal) finds every module it loads lazily at every
 // moment, old or new. Fresh, so a source removed since the last build leaves no module behind.
 const staging = path.join(root, `dist.building-${process.pid}`);
+// Kysely is bundled first, beside the staging directory: once tsc has emitted, what is left before
+// dist/ is replaced is a rename and the rewrite of the imports (no bundler between compile and move-in).
+const vendored = `${staging}.vendor`;
 rmSync(staging, { recursive: true, force: true });
+rmSync(vendored, { recursive: true, force: true });
 let failed;
 try {
+  await bundleKysely(vendored);
   execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', staging], { cwd: root, stdio: 'inherit' });
 } catch (error) {
   failed = error.status ?? 1;
 }
-if (failed === undefined) failed = await vendorKysely(staging);
+if (failed === undefined) failed = pointAtKysely(staging, vendored);
+rmSync(vendored, { recursive: true, force: true });
 if (failed !== undefined) {
   rmSync(staging, { recursive: true, force: true });
   process.exit(failed);
@@ -64,13 +70,19 @@ try {
  * rename like every other file: a CLI started from the old build loads one or the other whole.
  * An import of kysely in a form this cannot rewrite fails the build (exit code 1).
  */
-async function vendorKysely(out) {
+async function bundleKysely(dir) {
   const { buildSync } = await import('esbuild');
   buildSync({
     entryPoints: [fileURLToPath(import.meta.resolve('kysely'))],
     bundle: true, format: 'esm', platform: 'node', target: 'node20', logLevel: 'warning',
-    outfile: path.join(out, KYSELY_BUNDLE),
+    outfile: path.join(dir, KYSELY_BUNDLE),
   });
+}
+
+/** Moves the bundle built by `bundleKysely` into `out` and points the compiled imports at it. */
+function pointAtKysely(out, dir) {
+  mkdirSync(path.dirname(path.join(out, KYSELY_BUNDLE)), { recursive: true });
+  renameSync(path.join(dir, KYSELY_BUNDLE), path.join(out, KYSELY_BUNDLE));
   for (const file of filesUnder(out).filter((f) => f.endsWith('.js') && f !== KYSELY_BUNDLE)) {
     const compiled = readFileSync(path.join(out, file), 'utf8');
     const bundle = path.relative(path.dirname(file), KYSELY_BUNDLE).split(path.sep).join('/');
