@@ -50,21 +50,6 @@ export function postedBefore(error: unknown): Posted {
   return (typeof error === 'object' && error !== null && postedBeforeFailure.get(error)) || { upsertBatchIds: [], deleteBatchIds: [], ambiguous: false };
 }
 
-/** Resolves once `before` has settled, either way; rejects when `signal` aborts first. */
-function settledOrAborted(before: Promise<unknown>, signal?: AbortSignal): Promise<void> {
-  const settled = before.then(() => undefined, () => undefined);
-  if (!signal) return settled;
-  return new Promise<void>((resolve, reject) => {
-    const abort = () => reject(stopError(signal.reason, 'waiting for Reach to process a page'));
-    if (signal.aborted) return abort();
-    signal.addEventListener('abort', abort, { once: true });
-    void settled.then(() => {
-      signal.removeEventListener('abort', abort);
-      resolve();
-    });
-  });
-}
-
 /** Delivers pages through the Reach API. */
 export class ReachApiSink implements BatchSink {
   readonly kind = 'reach-api' as const;
@@ -73,8 +58,8 @@ export class ReachApiSink implements BatchSink {
   readonly #log?: Logger;
   /** The tenant and schema of each page this sink posted, for `processed` to follow its pages in order. */
   readonly #postedTo = new WeakMap<Posted, string>();
-  /** Per tenant and schema, the `processed` of the page posted last: the next one follows it. */
-  readonly #lastFollowed = new Map<string, Promise<unknown>>();
+  /** Per run (its signal; this sink for calls without one), per tenant and schema: the `processed` of the page posted last. */
+  readonly #lastFollowed = new WeakMap<object, Map<string, Promise<unknown>>>();
 
   constructor(options: ReachApiSinkOptions) {
     this.#client = options.client instanceof ReachApiClient ? options.client : new ReachApiClient(options.client);
@@ -105,23 +90,28 @@ export class ReachApiSink implements BatchSink {
   }
 
   /**
-   * A page this sink posted is looked at once the page of the same tenant and schema whose
-   * `processed` began before it is done (or failed): Reach mostly processes batches in the order
-   * it accepted them, so the later page is seldom done earlier, and pages in flight were each
-   * polled all along, several times as often as one (figure 5 in docs/benchmarks.md). Only the
-   * start of the looks moves: done is still decided on the page's own counters, and the wait
-   * deadline still counts from this call.
+   * A run's page this sink posted is looked at once the run's page of the same tenant and
+   * schema whose `processed` began before it is done (or failed): Reach mostly processes
+   * batches in the order it accepted them, so the later page is seldom done earlier, and the
+   * engine confirms a run's pages in order anyway; pages in flight were each polled all along,
+   * several times as often as one. Runs (their signals) never wait on each other: a backfill
+   * chunk's slow page holds back no other chunk. Only the start of the looks moves: done is
+   * still decided on the page's own counters, and the wait deadline still counts from this
+   * call. The run's stop ends the page ahead's wait, and so this one's.
    */
   processed(posted: Posted, signal?: AbortSignal): Promise<FailedRecord[]> {
     const started = Date.now();
     const key = this.#postedTo.get(posted);
     if (key === undefined) return this.#follow(posted, started, signal);
-    const before = this.#lastFollowed.get(key);
-    const mine = (before ? settledOrAborted(before, signal) : Promise.resolve()).then(() => this.#follow(posted, started, signal));
+    const run = signal ?? this;
+    const last = this.#lastFollowed.get(run) ?? new Map<string, Promise<unknown>>();
+    this.#lastFollowed.set(run, last);
+    const before = last.get(key) ?? Promise.resolve();
+    const mine = before.then(() => this.#follow(posted, started, signal));
     const settled = mine.then(() => undefined, () => undefined);
-    this.#lastFollowed.set(key, settled);
+    last.set(key, settled);
     void settled.then(() => {
-      if (this.#lastFollowed.get(key) === settled) this.#lastFollowed.delete(key);
+      if (last.get(key) === settled) last.delete(key);
     });
     return mine;
   }

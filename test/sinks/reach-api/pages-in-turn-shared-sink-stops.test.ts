@@ -31,7 +31,7 @@ function page(p: number, records = 2 * BATCH_SIZE): SinkPage {
   return { tenant: 'salon-1', schema: 'customers', writer: `c/s${p % 2}`, upserts, deletes: [] };
 }
 
-it('a run stopped while its page is ahead lets the other run\'s page behind it be confirmed at once', async () => {
+it('a run stopped while its page is ahead: the other run\'s page, posted after it, is confirmed at once', async () => {
   // Run A's page (batches 1-2) is applied after 5 s; run B's page at once.
   const server = await reach({ applyDelayOf: (n) => (n <= 2 ? 5000 : 1) });
   const sink = new ReachApiSink({ client: { apiUrl: server.url, token: TOKEN, maxBatchSize: BATCH_SIZE, retry: { baseMs: 10, maxMs: 50 } } });

@@ -105,21 +105,32 @@ it('a page whose wait ran out does not fail the page behind it, which Reach had 
   expect(behind).toMatchObject({ failed: [] });
 });
 
-it('a run stopped while its page waits behind another run\'s page (two streams into one schema) stops that wait at once', async () => {
+it('a run stopped while its page waits behind its page ahead stops both waits at once', async () => {
   const server = await reach({ applyDelayOf: (n) => (n <= BATCHES_PER_PAGE ? 3000 : 1) });
   const sink = sinkFor(server);
   const first = await sink.post(page(0), () => undefined);
   const second = await sink.post(page(1), () => undefined);
-  const stop = new AbortController();
-  // The page ahead belongs to a run that goes on; the one behind, to a run that is stopped.
-  const ahead = sink.processed(first);
-  const behind = sink.processed(second, stop.signal).catch((error: Error) => error);
-  setTimeout(() => stop.abort(new Error('run stopped')), 200);
+  const run = new AbortController();
+  const ahead = sink.processed(first, run.signal).catch((error: Error) => error);
+  const behind = sink.processed(second, run.signal).catch((error: Error) => error);
+  setTimeout(() => run.abort(new Error('run stopped')), 200);
   const started = Date.now();
-  const behindError = await behind;
+  const [aheadError, behindError] = await Promise.all([ahead, behind]);
   expect(Date.now() - started).toBeLessThan(1500);
+  expect(aheadError).toBeInstanceOf(Error);
   expect(behindError).toBeInstanceOf(Error);
-  expect((behindError as Error).message).toMatch(/waiting for Reach to process a page/);
-  // The run ahead is not disturbed: its page is confirmed once Reach applied it.
+  expect((behindError as Error).message).toMatch(/waiting for Reach to process a page|waiting for batch/);
+});
+
+it('pages of two runs into one schema (two streams, or two backfill chunks) do not wait on each other', async () => {
+  // Run A's page is applied after 3 s; run B's page, posted after it, at once.
+  const server = await reach({ applyDelayOf: (n) => (n <= BATCHES_PER_PAGE ? 3000 : 1) });
+  const sink = sinkFor(server);
+  const runA = new AbortController();
+  const runB = new AbortController();
+  const started = Date.now();
+  const ahead = sink.processed(await sink.post(page(0), () => undefined), runA.signal);
+  await expect(sink.processed(await sink.post(page(1), () => undefined), runB.signal)).resolves.toEqual([]);
+  expect(Date.now() - started).toBeLessThan(1500);
   await expect(ahead).resolves.toEqual([]);
 });
