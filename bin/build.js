@@ -68,7 +68,6 @@ try {
  * (docs/benchmarks.md, figure 9). The build bundles them into one module, dist/vendor/kysely.js
  * (about 30 ms), and points the compiled imports of `kysely` at it. A stable name, moved in by
  * rename like every other file: a CLI started from the old build loads one or the other whole.
- * An import of kysely in a form this cannot rewrite fails the build (exit code 1).
  */
 async function bundleKysely(dir) {
   const { buildSync } = await import('esbuild');
@@ -79,7 +78,10 @@ async function bundleKysely(dir) {
   });
 }
 
-/** Moves the bundle built by `bundleKysely` into `out` and points the compiled imports at it. */
+/**
+ * Moves the bundle built by `bundleKysely` into `out` and points the compiled imports at it;
+ * an import of kysely in a form this cannot rewrite fails the build (returns exit code 1).
+ */
 function pointAtKysely(out, dir) {
   mkdirSync(path.dirname(path.join(out, KYSELY_BUNDLE)), { recursive: true });
   renameSync(path.join(dir, KYSELY_BUNDLE), path.join(out, KYSELY_BUNDLE));

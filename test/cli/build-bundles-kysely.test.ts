@@ -2,7 +2,8 @@
  * bin/build.js bundles Kysely (some 260 ES modules, 150 ms of every command's start) into one
  * module, dist/vendor/kysely.js, and points the compiled imports of `kysely` at it. Checked on a
  * small tree of its own built with the real compiler and bundler: what dist/ runs must not
- * need node_modules/kysely, and an import the build cannot point at the bundle fails it.
+ * need node_modules/kysely, and an import the build cannot point at the bundle (a dynamic
+ * import, with a template literal too, or a require: review) fails it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -55,12 +56,16 @@ test('compiled modules at any depth run on the one bundled Kysely, without node_
   expect(JSON.parse(out)).toEqual({ text: 'select * from resources where external_id = $1', parameters: ['c-1'], raw: 'function' });
 });
 
-test('an import of Kysely the build cannot point at the bundle fails the build, naming the module; dist/ is left as it was', () => {
+test.each([
+  ['a dynamic import', "export const load = () => import('kysely');\n"],
+  ['a dynamic import with a template literal', 'export const load = () => import(`kysely`);\n'],
+  ['a require through createRequire', "import { createRequire } from 'node:module';\nconst require = createRequire(import.meta.url);\nexport const load = () => require('kysely');\n"],
+])('%s of Kysely, which the build cannot point at the bundle, fails the build, naming the module; dist/ is left as it was', (_form, lazy) => {
   write('src/cli/main.ts', "process.stdout.write('first');\n");
   expect(build().status).toBe(0);
   const before = readFileSync(path.join(tree, 'dist/cli/main.js'), 'utf8');
 
-  write('src/cli/lazy.ts', "export const load = () => import('kysely');\n");
+  write('src/cli/lazy.ts', lazy);
   write('src/cli/main.ts', "import { load } from './lazy.ts';\nvoid load;\nprocess.stdout.write('second');\n");
   const failed = build();
   expect(failed.status).not.toBe(0);

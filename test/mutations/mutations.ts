@@ -935,7 +935,7 @@ export const MUTATIONS: Mutation[] = [
     file: 'bin/build.js',
     find: "if (/(from|import|require)\\s*\\(?\\s*['\"`]kysely/.test(rewritten)) {",
     replace: "if (/(from|import)\\s*\\(?\\s*['\"]kysely/.test(rewritten)) {",
-    tests: ['test/cli/build-kysely-import-forms.test.ts'],
+    tests: ['test/cli/build-bundles-kysely.test.ts'],
   },
   {
     name: 'build-refuses-any-unbundled-kysely',

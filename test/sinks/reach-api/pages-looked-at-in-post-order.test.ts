@@ -2,8 +2,10 @@
  * Pages in flight to Reach are looked at one after another (reach-api-sink.ts `processed`): a
  * page's batches are polled once the page posted before it to the same tenant and schema is
  * done or failed. Against the real local Reach API, with its own schedules of when each
- * batch is applied: in post order (a queue), out of order, and one that takes longer than the wait.
+ * batch is applied: in post order (a queue), out of order, and one that takes longer than the wait;
+ * and (review) a sink shared by two runs, a long run's many waits on one signal.
  */
+import { getEventListeners } from 'node:events';
 import { afterEach, expect, it } from 'vitest';
 import { startReachApiServer } from '../../../src/dev/reach-api-server.ts';
 import type { ReachApiServer, ReachApiServerOptions } from '../../../src/dev/reach-api-server.ts';
@@ -30,9 +32,9 @@ function sinkFor(server: ReachApiServer, batchWaitMs?: number): ReachApiSink {
   return new ReachApiSink({ client: { apiUrl: server.url, token: TOKEN, maxBatchSize: BATCH_SIZE, retry: { baseMs: 10, maxMs: 50 } }, batchWaitMs });
 }
 
-/** Page `p` of records `customer-p-i`, each with its page and index, `BATCHES_PER_PAGE` batches. */
-function page(p: number, schema = 'customers'): SinkPage {
-  const upserts = Array.from({ length: BATCHES_PER_PAGE * BATCH_SIZE }, (_, i) => {
+/** Page `p` of records `customer-p-i`, each with its page and index (`BATCHES_PER_PAGE` batches unless `records` says otherwise). */
+function page(p: number, schema = 'customers', records = BATCHES_PER_PAGE * BATCH_SIZE): SinkPage {
+  const upserts = Array.from({ length: records }, (_, i) => {
     const externalId = `customer-${p}-${i}`;
     return { externalId, version: String(p), json: JSON.stringify({ id: externalId, page: p, i }) };
   });
@@ -133,4 +135,55 @@ it('pages of two runs into one schema (two streams, or two backfill chunks) do n
   await expect(sink.processed(await sink.post(page(1), () => undefined), runB.signal)).resolves.toEqual([]);
   expect(Date.now() - started).toBeLessThan(1500);
   await expect(ahead).resolves.toEqual([]);
+});
+
+it('a run stopped while its page is ahead: the other run\'s page, posted after it, is confirmed at once', async () => {
+  // Run A's page (batches 1-2) is applied after 5 s; run B's page at once.
+  const server = await reach({ applyDelayOf: (n) => (n <= BATCHES_PER_PAGE ? 5000 : 1) });
+  const sink = sinkFor(server);
+  const runA = new AbortController();
+  const runB = new AbortController();
+  const ahead = sink.processed(await sink.post(page(0), () => undefined), runA.signal).catch((error: Error) => error);
+  const behind = sink.processed(await sink.post(page(1), () => undefined), runB.signal);
+  await new Promise((r) => setTimeout(r, 300));
+  const stoppedAt = Date.now();
+  runA.abort(new Error('run A stopped'));
+  expect(await ahead).toBeInstanceOf(Error);
+  await expect(behind).resolves.toEqual([]);
+  expect(Date.now() - stoppedAt).toBeLessThan(1000);
+  expect(server.resources('salon-1', 'customers').get('customer-1-19')).toEqual({ id: 'customer-1-19', page: 1, i: 19 });
+});
+
+it('a long run\'s signal keeps no abort listener of the waits it made, and nothing is left rejected unhandled', async () => {
+  const server = await reach({ applyDelayOf: (n) => (n % 7 === 0 ? 120 : 5) });
+  const sink = sinkFor(server);
+  const run = new AbortController();
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    // Four pages in flight at a time, 60 pages, as the engine keeps them.
+    const inFlight: Promise<unknown>[] = [];
+    for (let p = 0; p < 60; p++) {
+      const posted = await sink.post(page(p, 'customers', BATCH_SIZE), () => undefined);
+      inFlight.push(sink.processed(posted, run.signal));
+      if (inFlight.length === 4) await expect(inFlight.shift()).resolves.toEqual([]);
+    }
+    await expect(Promise.all(inFlight)).resolves.toEqual([[], [], []]);
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(0);
+    // A second run stopped while three of its pages wait in line: each rejects, none unhandled.
+    const slow = await reach({ applyDelayOf: () => 2000 });
+    const slowSink = sinkFor(slow);
+    const stopped = new AbortController();
+    const waits = [];
+    for (let p = 0; p < 3; p++) waits.push(slowSink.processed(await slowSink.post(page(p, 'customers', BATCH_SIZE), () => undefined), stopped.signal));
+    stopped.abort(new Error('stopped'));
+    const outcomes = await Promise.allSettled(waits);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+  expect(server.resources('salon-1', 'customers').size).toBe(60 * BATCH_SIZE);
 });
